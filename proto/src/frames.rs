@@ -1,0 +1,693 @@
+//! The client protocol's frame types: [`Request`] (client to server), [`Response`] (the answer to
+//! exactly one request), [`Event`] (server push), the [`Hello`] greeting, and [`ErrorCode`].
+//!
+//! On the wire every frame is one JSON object with a `"type"` field. A request may carry an
+//! `"id"` (any unsigned integer); the response to it echoes the same `"id"`. Events never carry
+//! one. Response and event type names are disjoint, so a client can tell them apart even when it
+//! sends no ids.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A request from a client, with its optional request id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientFrame {
+    /// Echoed in the response.
+    pub id: Option<u64>,
+    /// What the client asks for.
+    pub request: Request,
+}
+
+/// Everything a client can ask of the server.
+///
+/// ```json
+/// {"id":7,"type":"message","to":"yoda","text":"Hey Dude"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Start a login with a user name. Answered by [`Response::PasswordRequired`],
+    /// [`Response::NewUser`] or an error (`invalid_username`, `already_logged_in`,
+    /// `account_locked`, `registration_disabled`).
+    Login {
+        /// The user name as typed.
+        user: String,
+    },
+    /// The password for the name given in `login` (or the new account's password).
+    /// Answered by [`Response::Welcome`] or an error (`invalid_password`, `account_blocked`).
+    Password {
+        /// The password; never logged.
+        password: String,
+    },
+    /// `message <user> <text>`.
+    Message {
+        /// Recipient.
+        to: String,
+        /// The message text; any characters.
+        text: String,
+    },
+    /// `broadcast <text>`.
+    Broadcast {
+        /// The message text.
+        text: String,
+    },
+    /// `whoelse`.
+    Whoelse,
+    /// `whoelsesince <seconds>`.
+    Whoelsesince {
+        /// Length of the window ending now.
+        seconds: u64,
+    },
+    /// `block <user>`.
+    Block {
+        /// Who to block.
+        user: String,
+    },
+    /// `unblock <user>`.
+    Unblock {
+        /// Who to unblock.
+        user: String,
+    },
+    /// `logout`: the server answers `ok`, then closes the connection.
+    Logout,
+    /// The user did something that counts as activity without going through the server
+    /// (a private message): resets the inactivity timer.
+    Activity,
+    /// The port of this client's private-messaging listener (sent once after login).
+    PrivateListen {
+        /// TCP port of the listener.
+        port: u16,
+        /// Host to advertise to peers instead of the address the server sees this connection
+        /// come from (for a client behind a known NAT or on another interface).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+    },
+    /// `startprivate <user>`: ask `user` for consent.
+    StartPrivate {
+        /// Who to talk to.
+        user: String,
+    },
+    /// The answer to an [`Event::PrivateRequest`].
+    PrivateAnswer {
+        /// The user who asked.
+        user: String,
+        /// `true` for `y`.
+        accept: bool,
+    },
+    /// A private session with `user` has ended (stopprivate, or the peer connection broke).
+    PrivateEnded {
+        /// The peer.
+        user: String,
+    },
+}
+
+impl Request {
+    /// Every request type name, as it appears in `"type"`.
+    pub const TYPES: &'static [&'static str] = &[
+        "login",
+        "password",
+        "message",
+        "broadcast",
+        "whoelse",
+        "whoelsesince",
+        "block",
+        "unblock",
+        "logout",
+        "activity",
+        "private_listen",
+        "start_private",
+        "private_answer",
+        "private_ended",
+    ];
+
+    /// The `"type"` name of this request.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Request::Login { .. } => "login",
+            Request::Password { .. } => "password",
+            Request::Message { .. } => "message",
+            Request::Broadcast { .. } => "broadcast",
+            Request::Whoelse => "whoelse",
+            Request::Whoelsesince { .. } => "whoelsesince",
+            Request::Block { .. } => "block",
+            Request::Unblock { .. } => "unblock",
+            Request::Logout => "logout",
+            Request::Activity => "activity",
+            Request::PrivateListen { .. } => "private_listen",
+            Request::StartPrivate { .. } => "start_private",
+            Request::PrivateAnswer { .. } => "private_answer",
+            Request::PrivateEnded { .. } => "private_ended",
+        }
+    }
+}
+
+/// The server's answer to one request.
+///
+/// ```json
+/// {"id":7,"type":"sent","stored":false}
+/// {"id":8,"type":"error","code":"invalid_user","message":"Invalid user"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// Done; nothing more to say.
+    Ok,
+    /// The request failed; nothing changed.
+    Error {
+        /// Stable machine-readable reason.
+        code: ErrorCode,
+        /// Human text (English), suitable to show after `Error. `.
+        message: String,
+    },
+    /// The name belongs to an account: send `password`.
+    PasswordRequired,
+    /// The name is free: send `password` to create the account.
+    NewUser,
+    /// Logged in. Stored offline messages follow as [`Event::Message`] with `offline: true`.
+    Welcome {
+        /// The account name.
+        user: String,
+        /// How many offline messages follow.
+        offline: u64,
+    },
+    /// A `message` was accepted.
+    Sent {
+        /// `true` when the recipient was offline and the message was stored for them.
+        stored: bool,
+    },
+    /// A `broadcast` was sent.
+    Broadcasted {
+        /// Users it reached.
+        delivered: u64,
+        /// Online users it skipped because they blocked the sender.
+        skipped: u64,
+    },
+    /// A list of user names (`whoelse`, `whoelsesince`), sorted.
+    Users {
+        /// The names.
+        users: Vec<String>,
+    },
+}
+
+impl Response {
+    /// Every response type name.
+    pub const TYPES: &'static [&'static str] = &[
+        "ok",
+        "error",
+        "password_required",
+        "new_user",
+        "welcome",
+        "sent",
+        "broadcasted",
+        "users",
+    ];
+
+    /// Shorthand for an error response.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Response::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Something the server pushes without being asked. Never carries an `id`.
+///
+/// ```json
+/// {"type":"message","from":"hans","text":"Hey Dude"}
+/// {"type":"presence","user":"luke","online":true}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A direct message.
+    Message {
+        /// Sender.
+        from: String,
+        /// Text, as sent.
+        text: String,
+        /// `true` when it was stored while the recipient was offline.
+        #[serde(default, skip_serializing_if = "is_false")]
+        offline: bool,
+    },
+    /// A broadcast from another user.
+    Broadcast {
+        /// Sender.
+        from: String,
+        /// Text, as sent.
+        text: String,
+    },
+    /// Someone logged in (`online: true`) or out.
+    Presence {
+        /// Who.
+        user: String,
+        /// New state.
+        online: bool,
+    },
+    /// `from` asks to message privately; answer with [`Request::PrivateAnswer`].
+    PrivateRequest {
+        /// The requester.
+        from: String,
+    },
+    /// A private session was agreed. The side with `addr` connects to it and presents
+    /// `token`; the other side waits on its listener for a connection presenting `token`.
+    PrivateStart {
+        /// The other user.
+        peer: String,
+        /// Where to connect (`host:port`), for the requester only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<String>,
+        /// One-time token both sides must see.
+        token: String,
+    },
+    /// `peer` declined the private request.
+    PrivateDeclined {
+        /// The asked user.
+        peer: String,
+    },
+    /// Nobody answered the private request in time (sent to the requester), or the request
+    /// was withdrawn (sent to the target).
+    PrivateExpired {
+        /// The other user.
+        peer: String,
+    },
+    /// `peer` logged out or was disconnected: any private session with them is over.
+    PrivateEnded {
+        /// The other user.
+        peer: String,
+    },
+    /// The server logs this session out for inactivity; the connection closes next.
+    Inactive,
+    /// An administrator disconnected this session; the connection closes next.
+    Kicked {
+        /// The administrator's reason, if one was given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The server is shutting down; the connection closes next.
+    Shutdown,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The first frame on every connection, sent by the server.
+///
+/// ```json
+/// {"type":"hello","protocol":1,"server":"chatd 0.1.0"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`crate::PROTOCOL_VERSION`] of the server.
+    pub protocol: u32,
+    /// Server software and version, for humans.
+    pub server: String,
+}
+
+/// Stable machine-readable error codes. New codes may be added; clients must treat an unknown
+/// code as a generic failure and show the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The line is not valid JSON (the connection stays open).
+    BadJson,
+    /// The line is not valid UTF-8 (the connection stays open).
+    BadUtf8,
+    /// The line is longer than the server's limit (the connection is closed).
+    LineTooLong,
+    /// `"type"` names no request.
+    UnknownRequest,
+    /// Known type, but fields are missing or of the wrong type.
+    BadRequest,
+    /// Not allowed before login (or during it, out of order).
+    NotLoggedIn,
+    /// `login`/`password` after the session is logged in.
+    AlreadyAuthenticated,
+    /// The user name is not 1-32 of letters, digits, `_`, `-`, `.`.
+    InvalidUsername,
+    /// A password is empty, too long or contains spaces or control characters.
+    InvalidPasswordFormat,
+    /// The account is logged in on another connection.
+    AlreadyLoggedIn,
+    /// The account is locked after repeated wrong passwords.
+    AccountLocked,
+    /// This wrong password was the last allowed: the account is now locked.
+    AccountBlocked,
+    /// Wrong password; try again.
+    InvalidPassword,
+    /// The name is unknown and registration is disabled.
+    RegistrationDisabled,
+    /// No such user.
+    InvalidUser,
+    /// `message` to oneself.
+    CannotMessageSelf,
+    /// The recipient has blocked the sender; nothing was stored.
+    BlockedByRecipient,
+    /// `block` oneself.
+    CannotBlockSelf,
+    /// `unblock` oneself.
+    CannotUnblockSelf,
+    /// `unblock` a user who was not blocked.
+    NotBlocked,
+    /// The recipient's offline queue is full; the message was not stored.
+    OfflineQueueFull,
+    /// Too many messages too fast; this one was not sent.
+    RateLimited,
+    /// The target user is not online.
+    UserOffline,
+    /// `startprivate` with oneself.
+    CannotPrivateSelf,
+    /// The target has blocked the requester.
+    BlockedByUser,
+    /// A private session (or a pending request) with that user already exists.
+    PrivateAlreadyActive,
+    /// `private_answer` with no pending request from that user.
+    NoPrivateRequest,
+    /// The other side has no private listener.
+    PrivateUnavailable,
+    /// The server has too many connections (from this address, or in all).
+    TooManyConnections,
+    /// The login took longer than the server allows; the connection is closed.
+    LoginTimeout,
+    /// The server failed to do its part (storage error); try again later.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        ErrorCode::ALL
+            .iter()
+            .find(|(_, code)| *code == self)
+            .map_or("internal", |(name, _)| name)
+    }
+
+    const ALL: &'static [(&'static str, ErrorCode)] = &[
+        ("bad_json", ErrorCode::BadJson),
+        ("bad_utf8", ErrorCode::BadUtf8),
+        ("line_too_long", ErrorCode::LineTooLong),
+        ("unknown_request", ErrorCode::UnknownRequest),
+        ("bad_request", ErrorCode::BadRequest),
+        ("not_logged_in", ErrorCode::NotLoggedIn),
+        ("already_authenticated", ErrorCode::AlreadyAuthenticated),
+        ("invalid_username", ErrorCode::InvalidUsername),
+        ("invalid_password_format", ErrorCode::InvalidPasswordFormat),
+        ("already_logged_in", ErrorCode::AlreadyLoggedIn),
+        ("account_locked", ErrorCode::AccountLocked),
+        ("account_blocked", ErrorCode::AccountBlocked),
+        ("invalid_password", ErrorCode::InvalidPassword),
+        ("registration_disabled", ErrorCode::RegistrationDisabled),
+        ("invalid_user", ErrorCode::InvalidUser),
+        ("cannot_message_self", ErrorCode::CannotMessageSelf),
+        ("blocked_by_recipient", ErrorCode::BlockedByRecipient),
+        ("cannot_block_self", ErrorCode::CannotBlockSelf),
+        ("cannot_unblock_self", ErrorCode::CannotUnblockSelf),
+        ("not_blocked", ErrorCode::NotBlocked),
+        ("offline_queue_full", ErrorCode::OfflineQueueFull),
+        ("rate_limited", ErrorCode::RateLimited),
+        ("user_offline", ErrorCode::UserOffline),
+        ("cannot_private_self", ErrorCode::CannotPrivateSelf),
+        ("blocked_by_user", ErrorCode::BlockedByUser),
+        ("private_already_active", ErrorCode::PrivateAlreadyActive),
+        ("no_private_request", ErrorCode::NoPrivateRequest),
+        ("private_unavailable", ErrorCode::PrivateUnavailable),
+        ("too_many_connections", ErrorCode::TooManyConnections),
+        ("login_timeout", ErrorCode::LoginTimeout),
+        ("internal", ErrorCode::Internal),
+    ];
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Any frame the server sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerFrame {
+    /// The greeting.
+    Hello(Hello),
+    /// The answer to the request with this id (`None` if the request had none).
+    Reply {
+        /// Echo of the request's `id`.
+        id: Option<u64>,
+        /// The answer.
+        response: Response,
+    },
+    /// A push.
+    Event(Event),
+}
+
+/// Why a line could not be decoded into a frame. Each maps to the [`ErrorCode`] a server
+/// answers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not UTF-8.
+    #[error("the line is not valid UTF-8")]
+    Utf8,
+    /// Not a JSON object.
+    #[error("the line is not a JSON object: {0}")]
+    Json(String),
+    /// No string `"type"` field.
+    #[error("the frame has no \"type\" string field")]
+    MissingType,
+    /// `"type"` names nothing known.
+    #[error("unknown frame type {0:?}")]
+    UnknownType(String),
+    /// Known type, bad fields (or a bad `"id"`).
+    #[error("bad {kind} frame: {detail}")]
+    Fields {
+        /// The frame type.
+        kind: String,
+        /// What serde said.
+        detail: String,
+    },
+}
+
+impl DecodeError {
+    /// The error code a server answers this with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::Utf8 => ErrorCode::BadUtf8,
+            DecodeError::Json(_) => ErrorCode::BadJson,
+            DecodeError::MissingType | DecodeError::Fields { .. } => ErrorCode::BadRequest,
+            DecodeError::UnknownType(_) => ErrorCode::UnknownRequest,
+        }
+    }
+}
+
+/// Parses one line into a JSON object and its `"type"`, with the `"id"` taken out.
+fn split_frame(line: &[u8]) -> Result<(Map<String, Value>, String, Option<Value>), DecodeError> {
+    let text = std::str::from_utf8(line).map_err(|_| DecodeError::Utf8)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let Value::Object(mut map) = value else {
+        return Err(DecodeError::Json("expected an object".into()));
+    };
+    let kind = match map.get("type") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(DecodeError::MissingType),
+    };
+    let id = map.remove("id");
+    Ok((map, kind, id))
+}
+
+fn parse_id(id: Option<Value>, kind: &str) -> Result<Option<u64>, DecodeError> {
+    match id {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+        Some(other) => Err(DecodeError::Fields {
+            kind: kind.to_string(),
+            detail: format!("\"id\" must be an unsigned integer, not {other}"),
+        }),
+    }
+}
+
+fn fields<T: for<'de> Deserialize<'de>>(
+    map: Map<String, Value>,
+    kind: &str,
+) -> Result<T, DecodeError> {
+    serde_json::from_value(Value::Object(map)).map_err(|e| DecodeError::Fields {
+        kind: kind.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+impl ClientFrame {
+    /// Decodes one line (without its newline).
+    ///
+    /// # Errors
+    /// A [`DecodeError`] saying which [`ErrorCode`] to answer with. When the error is
+    /// [`DecodeError::Fields`], the request id (if it parsed) is lost; answer without one.
+    pub fn decode(line: &[u8]) -> Result<Self, DecodeError> {
+        let (map, kind, id) = split_frame(line)?;
+        if !Request::TYPES.contains(&kind.as_str()) {
+            return Err(DecodeError::UnknownType(kind));
+        }
+        let id = parse_id(id, &kind)?;
+        let request = fields(map, &kind)?;
+        Ok(ClientFrame { id, request })
+    }
+
+    /// Decodes just the request id of a line that failed to decode, so the error reply can
+    /// still echo it.
+    pub fn peek_id(line: &[u8]) -> Option<u64> {
+        let value: Value = serde_json::from_slice(line).ok()?;
+        value.get("id")?.as_u64()
+    }
+
+    /// Encodes as one line, newline included.
+    pub fn encode(&self) -> String {
+        with_id(&self.request, self.id)
+    }
+}
+
+/// Serializes `value` (a JSON object) with `"id"` first when given, plus a newline.
+fn with_id<T: Serialize>(value: &T, id: Option<u64>) -> String {
+    let body = crate::codec::encode_line(value);
+    match id {
+        // `body` is a non-empty object (`"type"` is always present), so splicing after `{` is safe.
+        Some(id) if body.starts_with('{') => format!("{{\"id\":{id},{}", &body[1..]),
+        _ => body,
+    }
+}
+
+impl ServerFrame {
+    /// Decodes one line (without its newline).
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for a line that is no server frame.
+    pub fn decode(line: &[u8]) -> Result<Self, DecodeError> {
+        let (map, kind, id) = split_frame(line)?;
+        if kind == "hello" {
+            let mut map = map;
+            map.remove("type");
+            return Ok(ServerFrame::Hello(fields(map, &kind)?));
+        }
+        if Response::TYPES.contains(&kind.as_str()) {
+            let id = parse_id(id, &kind)?;
+            return Ok(ServerFrame::Reply {
+                id,
+                response: fields(map, &kind)?,
+            });
+        }
+        match fields::<Event>(map, &kind) {
+            Ok(event) => Ok(ServerFrame::Event(event)),
+            Err(DecodeError::Fields { detail, .. }) if detail.contains("unknown variant") => {
+                Err(DecodeError::UnknownType(kind))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Encodes as one line, newline included.
+    pub fn encode(&self) -> String {
+        match self {
+            ServerFrame::Hello(hello) => {
+                #[derive(Serialize)]
+                struct Tagged<'a> {
+                    r#type: &'static str,
+                    #[serde(flatten)]
+                    hello: &'a Hello,
+                }
+                crate::codec::encode_line(&Tagged {
+                    r#type: "hello",
+                    hello,
+                })
+            }
+            ServerFrame::Reply { id, response } => with_id(response, *id),
+            ServerFrame::Event(event) => crate::codec::encode_line(event),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip_with_id() {
+        let frame = ClientFrame {
+            id: Some(7),
+            request: Request::Message {
+                to: "yoda".into(),
+                text: "Hey \"Dude\"\n".into(),
+            },
+        };
+        let line = frame.encode();
+        assert!(line.starts_with("{\"id\":7,\"type\":\"message\""), "{line}");
+        assert_eq!(ClientFrame::decode(line.trim_end().as_bytes()), Ok(frame));
+    }
+
+    #[test]
+    fn request_errors_map_to_codes() {
+        let code = |l: &str| ClientFrame::decode(l.as_bytes()).unwrap_err().code();
+        assert_eq!(code("{nope"), ErrorCode::BadJson);
+        assert_eq!(code("[1]"), ErrorCode::BadJson);
+        assert_eq!(code("{\"type\":\"dance\"}"), ErrorCode::UnknownRequest);
+        assert_eq!(code("{\"type\":7}"), ErrorCode::BadRequest);
+        assert_eq!(code("{\"type\":\"message\",\"to\":1}"), ErrorCode::BadRequest);
+        assert_eq!(
+            code("{\"type\":\"whoelse\",\"id\":\"x\"}"),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            ClientFrame::decode(b"{\"type\":\"whoelse\",\"\xff\":1}")
+                .unwrap_err()
+                .code(),
+            ErrorCode::BadUtf8
+        );
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frames = vec![
+            ServerFrame::Hello(Hello {
+                protocol: 1,
+                server: "chatd 0.1.0".into(),
+            }),
+            ServerFrame::Reply {
+                id: Some(3),
+                response: Response::error(ErrorCode::InvalidUser, "Invalid user"),
+            },
+            ServerFrame::Reply {
+                id: None,
+                response: Response::Users {
+                    users: vec!["luke".into()],
+                },
+            },
+            ServerFrame::Event(Event::Message {
+                from: "hans".into(),
+                text: "hi".into(),
+                offline: false,
+            }),
+            ServerFrame::Event(Event::Kicked { reason: None }),
+        ];
+        for frame in frames {
+            let line = frame.encode();
+            assert!(line.ends_with('\n'));
+            assert_eq!(ServerFrame::decode(line.trim_end().as_bytes()), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn error_code_names() {
+        assert_eq!(ErrorCode::InvalidUser.as_str(), "invalid_user");
+        assert_eq!(ErrorCode::BadUtf8.as_str(), "bad_utf8");
+        for (name, code) in ErrorCode::ALL {
+            assert_eq!(code.as_str(), *name);
+        }
+    }
+
+    #[test]
+    fn type_lists_match_variants() {
+        for t in Request::TYPES {
+            let line = format!("{{\"type\":\"{t}\"}}");
+            // Each listed type must be known (errors can only be about fields).
+            if let Err(e) = ClientFrame::decode(line.as_bytes()) {
+                assert_eq!(e.code(), ErrorCode::BadRequest, "{t}");
+            }
+        }
+    }
+}
