@@ -233,12 +233,10 @@ impl Client {
         if let Some(e) = self.events.pop_front() {
             return e;
         }
-        loop {
-            match self.read_frame() {
-                Some(ServerFrame::Event(e)) => return e,
-                Some(other) => panic!("expected an event, got {other:?}"),
-                None => panic!("connection closed while waiting for an event"),
-            }
+        match self.read_frame() {
+            Some(ServerFrame::Event(e)) => e,
+            Some(other) => panic!("expected an event, got {other:?}"),
+            None => panic!("connection closed while waiting for an event"),
         }
     }
 
