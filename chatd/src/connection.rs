@@ -529,6 +529,8 @@ impl Connection {
             }
         }
         if shared.lockout.is_locked(&user, now_ms()) {
+            // Locked while this connection was at the password prompt.
+            crate::auth::equalize_timing(&password).await;
             self.phase = Phase::Name;
             return self.error(
                 id,
