@@ -1,0 +1,352 @@
+//! One benchmark connection, for either protocol: connecting, logging in (chatd's
+//! `login`/`password`, or IRC's `NICK`/`USER` registration), encoding the requests the
+//! scenarios send, and classifying the lines the server sends back.
+//!
+//! This module knows the wire formats; it does not know about scenarios, windows or timing
+//! (that is `scenario`). Every wait here is bounded by the caller's deadline.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context};
+use futures_lite::io::BufReader;
+use futures_lite::{AsyncBufReadExt, AsyncWriteExt};
+use proto::{ClientFrame, Request, Response, ServerFrame};
+use serde::Deserialize;
+use smol::lock::Mutex;
+use smol::net::TcpStream;
+
+/// Which server speaks on the other end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// chatd's newline-delimited JSON protocol.
+    Chat,
+    /// IRC (RFC 1459/2812 client protocol).
+    Irc,
+}
+
+/// The IRC channel the broadcast scenario uses.
+pub const CHANNEL: &str = "#bench";
+
+/// The writing half of a connection. Behind an async mutex because the reader task answers
+/// IRC `PING`s on the same socket as the sender task, and a write that is suspended half-way
+/// must not be interleaved with another.
+pub type Writer = Rc<Mutex<TcpStream>>;
+
+/// A logged-in connection, split into halves for the reader and sender tasks.
+pub struct Session {
+    /// Account or nick name.
+    pub name: String,
+    /// Protocol.
+    pub kind: Kind,
+    /// Lines from the server.
+    pub reader: LineReader,
+    /// Requests to the server.
+    pub writer: Writer,
+}
+
+/// Reads lines (without `\r\n`) into a reused buffer.
+pub struct LineReader {
+    inner: BufReader<TcpStream>,
+    line: Vec<u8>,
+}
+
+impl LineReader {
+    fn new(stream: TcpStream) -> Self {
+        LineReader {
+            inner: BufReader::with_capacity(64 * 1024, stream),
+            line: Vec::with_capacity(512),
+        }
+    }
+
+    /// The next line, or `None` at end of stream.
+    ///
+    /// # Errors
+    /// A socket error.
+    pub async fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
+        self.line.clear();
+        let n = self.inner.read_until(b'\n', &mut self.line).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut end = self.line.len();
+        while end > 0 && matches!(self.line[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        Ok(Some(&self.line[..end]))
+    }
+}
+
+/// Writes `bytes` under the writer's lock.
+///
+/// # Errors
+/// A socket error.
+pub async fn send(writer: &Writer, bytes: &[u8]) -> std::io::Result<()> {
+    let mut w = writer.lock().await;
+    w.write_all(bytes).await
+}
+
+/// Connects and logs in as `name` (chatd: with `password`; a name the server does not know
+/// is registered with it). Returns the session and how long the login took.
+///
+/// # Errors
+/// Connection failures, or a refusal from the server.
+pub async fn login(
+    kind: Kind,
+    addr: SocketAddr,
+    name: &str,
+    password: &str,
+) -> anyhow::Result<(Session, std::time::Duration)> {
+    let t0 = Instant::now();
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect to {addr}"))?;
+    stream.set_nodelay(true).context("TCP_NODELAY")?;
+    let mut session = Session {
+        name: name.to_string(),
+        kind,
+        reader: LineReader::new(stream.clone()),
+        writer: Rc::new(Mutex::new(stream)),
+    };
+    match kind {
+        Kind::Chat => chat_login(&mut session, password).await?,
+        Kind::Irc => irc_login(&mut session).await?,
+    }
+    Ok((session, t0.elapsed()))
+}
+
+/// Reads chatd frames until the reply to `id`, skipping events (presence of others).
+async fn chat_reply(session: &mut Session, id: u64) -> anyhow::Result<Response> {
+    loop {
+        let line = session
+            .reader
+            .next()
+            .await?
+            .ok_or_else(|| anyhow!("chatd closed the connection during login"))?;
+        match ServerFrame::decode(line) {
+            Ok(ServerFrame::Reply {
+                id: Some(got),
+                response,
+            }) if got == id => return Ok(response),
+            Ok(_) => {}
+            Err(e) => bail!("undecodable frame from chatd: {e}"),
+        }
+    }
+}
+
+async fn chat_login(session: &mut Session, password: &str) -> anyhow::Result<()> {
+    let line = session
+        .reader
+        .next()
+        .await?
+        .ok_or_else(|| anyhow!("chatd closed the connection before its greeting"))?;
+    match ServerFrame::decode(line) {
+        Ok(ServerFrame::Hello(h)) if h.protocol == proto::PROTOCOL_VERSION => {}
+        Ok(ServerFrame::Hello(h)) => bail!("chatd speaks protocol {}", h.protocol),
+        Ok(ServerFrame::Reply { response, .. }) => bail!("chatd refused: {response:?}"),
+        other => bail!("expected a hello from chatd, got {other:?}"),
+    }
+    let login = ClientFrame {
+        id: Some(1),
+        request: Request::Login {
+            user: session.name.clone(),
+        },
+    };
+    send(&session.writer, login.encode().as_bytes()).await?;
+    match chat_reply(session, 1).await? {
+        Response::PasswordRequired | Response::NewUser => {}
+        other => bail!("login {}: {other:?}", session.name),
+    }
+    let pw = ClientFrame {
+        id: Some(2),
+        request: Request::Password {
+            password: password.to_string(),
+        },
+    };
+    send(&session.writer, pw.encode().as_bytes()).await?;
+    match chat_reply(session, 2).await? {
+        Response::Welcome { .. } => Ok(()),
+        other => bail!("password {}: {other:?}", session.name),
+    }
+}
+
+async fn irc_login(session: &mut Session) -> anyhow::Result<()> {
+    let hello = format!(
+        "NICK {n}\r\nUSER {n} 0 * :chat-bench\r\n",
+        n = session.name
+    );
+    send(&session.writer, hello.as_bytes()).await?;
+    loop {
+        let line = session
+            .reader
+            .next()
+            .await?
+            .ok_or_else(|| anyhow!("the IRC server closed the connection during registration"))?;
+        let line = String::from_utf8_lossy(line).into_owned();
+        match parse_irc(&line) {
+            Incoming::Ping(token) => {
+                send(&session.writer, format!("PONG :{token}\r\n").as_bytes()).await?;
+            }
+            Incoming::Numeric(1) => return Ok(()),
+            Incoming::Numeric(n @ (432 | 433 | 436 | 465)) => {
+                bail!("registration of {} refused ({n}): {line}", session.name)
+            }
+            Incoming::Closed(why) => bail!("registration of {}: {why}", session.name),
+            _ => {}
+        }
+    }
+}
+
+/// A line from the server, as far as the scenarios care.
+#[derive(Debug, PartialEq)]
+pub enum Incoming<'a> {
+    /// A direct message or broadcast reached this client: its text.
+    Delivery(Cow<'a, str>),
+    /// chatd accepted a request (`sent`, `broadcasted`, `ok`).
+    Ack,
+    /// chatd refused a request: its error code.
+    Refused(String),
+    /// IRC numeric reply.
+    Numeric(u16),
+    /// IRC `PING` with its token.
+    Ping(&'a str),
+    /// The server is closing this connection (IRC `ERROR`, chatd `kicked`/`shutdown`/...).
+    Closed(String),
+    /// Anything else (presence, JOINs of others, MOTD lines).
+    Other,
+}
+
+/// The fields of a chatd frame the benchmark reads, borrowed from the line.
+#[derive(Deserialize)]
+struct ChatFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    code: Option<Cow<'a, str>>,
+}
+
+/// Classifies one chatd line. Uses a borrowed partial decode rather than
+/// [`ServerFrame::decode`] so the load generator spends as little CPU per line as the IRC
+/// side does (both share the machine with the server under test).
+pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
+    let Ok(frame) = serde_json::from_slice::<ChatFrame<'_>>(line) else {
+        return Incoming::Closed(format!(
+            "undecodable line from chatd: {}",
+            String::from_utf8_lossy(line)
+        ));
+    };
+    match frame.kind.as_ref() {
+        "message" | "broadcast" => match frame.text {
+            Some(text) => Incoming::Delivery(text),
+            None => Incoming::Other,
+        },
+        "sent" | "broadcasted" | "ok" => Incoming::Ack,
+        "error" => Incoming::Refused(frame.code.map_or_else(String::new, Cow::into_owned)),
+        "kicked" | "shutdown" | "inactive" => Incoming::Closed(format!("chatd sent {}", frame.kind)),
+        _ => Incoming::Other,
+    }
+}
+
+/// Classifies one IRC line: `[:prefix] COMMAND params [:trailing]`.
+pub fn parse_irc(line: &str) -> Incoming<'_> {
+    let rest = match line.strip_prefix(':') {
+        Some(r) => r.split_once(' ').map_or("", |(_, r)| r),
+        None => line,
+    };
+    let (command, params) = rest.split_once(' ').unwrap_or((rest, ""));
+    match command {
+        "PRIVMSG" => match params.split_once(" :") {
+            Some((_, text)) => Incoming::Delivery(Cow::Borrowed(text)),
+            None => Incoming::Other,
+        },
+        "PING" => Incoming::Ping(params.strip_prefix(':').unwrap_or(params)),
+        "ERROR" => Incoming::Closed(line.to_string()),
+        c if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) => {
+            Incoming::Numeric(c.parse().unwrap_or(0))
+        }
+        _ => Incoming::Other,
+    }
+}
+
+/// The line that sends `text` to `to` (a user; for IRC also the channel).
+pub fn direct_line(kind: Kind, id: u64, to: &str, text: &str) -> String {
+    match kind {
+        Kind::Chat => ClientFrame {
+            id: Some(id),
+            request: Request::Message {
+                to: to.to_string(),
+                text: text.to_string(),
+            },
+        }
+        .encode(),
+        Kind::Irc => format!("PRIVMSG {to} :{text}\r\n"),
+    }
+}
+
+/// The line that sends `text` to everyone (chatd `broadcast`, IRC `PRIVMSG #bench`).
+pub fn broadcast_line(kind: Kind, id: u64, text: &str) -> String {
+    match kind {
+        Kind::Chat => ClientFrame {
+            id: Some(id),
+            request: Request::Broadcast {
+                text: text.to_string(),
+            },
+        }
+        .encode(),
+        Kind::Irc => format!("PRIVMSG {CHANNEL} :{text}\r\n"),
+    }
+}
+
+/// The line that ends the session (the server then closes the connection).
+pub fn logout_line(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Chat => "{\"type\":\"logout\"}\n",
+        Kind::Irc => "QUIT :done\r\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_chat_lines() {
+        let l = br#"{"type":"message","from":"u1","text":"b1 2 3 xx"}"#;
+        assert_eq!(parse_chat(l), Incoming::Delivery(Cow::Borrowed("b1 2 3 xx")));
+        assert_eq!(parse_chat(br#"{"id":4,"type":"sent","stored":false}"#), Incoming::Ack);
+        assert_eq!(
+            parse_chat(br#"{"id":4,"type":"error","code":"rate_limited","message":"x"}"#),
+            Incoming::Refused("rate_limited".into())
+        );
+        assert_eq!(
+            parse_chat(br#"{"type":"presence","user":"u2","online":true}"#),
+            Incoming::Other
+        );
+    }
+
+    #[test]
+    fn classifies_irc_lines() {
+        assert_eq!(
+            parse_irc(":u1!~u1@127.0.0.1 PRIVMSG u2 :b1 2 3 xx"),
+            Incoming::Delivery(Cow::Borrowed("b1 2 3 xx"))
+        );
+        assert_eq!(parse_irc(":irc.local 001 u1 :Welcome"), Incoming::Numeric(1));
+        assert_eq!(parse_irc("PING :abc"), Incoming::Ping("abc"));
+        assert!(matches!(parse_irc("ERROR :Closing link"), Incoming::Closed(_)));
+    }
+
+    #[test]
+    fn encodes_requests() {
+        assert_eq!(
+            direct_line(Kind::Irc, 0, "u2", "hi"),
+            "PRIVMSG u2 :hi\r\n".to_string()
+        );
+        let chat = direct_line(Kind::Chat, 9, "u2", "hi");
+        assert!(chat.starts_with("{\"id\":9,\"type\":\"message\""), "{chat}");
+        assert!(broadcast_line(Kind::Irc, 0, "x").starts_with("PRIVMSG #bench :x"));
+    }
+}

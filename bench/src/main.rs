@@ -1,0 +1,414 @@
+//! `chat-bench`: a load generator that prints figures for chatd (started here from the same
+//! target directory, or an already running one) or, for comparison, an IRC server.
+//!
+//! ```text
+//! cargo build --release -p chatd -p chat-bench
+//! target/release/chat-bench                       # all scenarios against a fresh chatd
+//! target/release/chat-bench --irc 127.0.0.1:6667 --pid 1234 direct broadcast
+//! ```
+//!
+//! Each scenario runs `--runs` times and prints one line of medians (`--json`: one JSON
+//! object per line). Only loopback addresses are accepted. Every run is bounded by
+//! `--timeout`; the program stops by itself. See `docs/BENCHMARKS.md`.
+
+mod client;
+mod scenario;
+mod server;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use client::Kind;
+use scenario::{Outcome, Params, Target};
+use smol::LocalExecutor;
+
+/// A scenario name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// N clients connect and log in concurrently: logins/s.
+    Login,
+    /// N clients send direct messages round-robin to each other: deliveries/s, latency.
+    Direct,
+    /// A few senders broadcast to N online clients: deliveries/s, latency.
+    Broadcast,
+    /// Messages to offline users, each committed to the store before the answer: stored/s.
+    Offline,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Login => "login",
+            Scenario::Direct => "direct",
+            Scenario::Broadcast => "broadcast",
+            Scenario::Offline => "offline",
+        }
+    }
+
+    /// What the rate counts.
+    fn unit(self) -> &'static str {
+        match self {
+            Scenario::Login => "logins/s",
+            Scenario::Direct | Scenario::Broadcast => "deliveries/s",
+            Scenario::Offline => "stored/s",
+        }
+    }
+
+    /// The sizes used unless flags say otherwise.
+    fn defaults(self, timeout: Duration) -> Params {
+        let base = Params {
+            clients: 100,
+            messages: 1000,
+            window: 16,
+            senders: 2,
+            recipients: 64,
+            size: 64,
+            concurrency: 64,
+            timeout,
+        };
+        match self {
+            Scenario::Login => Params {
+                clients: 500,
+                ..base
+            },
+            Scenario::Direct => base,
+            Scenario::Broadcast => Params {
+                clients: 200,
+                messages: 300,
+                window: 4,
+                ..base
+            },
+            Scenario::Offline => Params {
+                clients: 16,
+                messages: 250,
+                window: 8,
+                ..base
+            },
+        }
+    }
+}
+
+/// Load benchmark for chatd; runs the same scenarios against an IRC server for comparison.
+///
+/// Without --server or --irc it starts the chatd binary found next to its own executable
+/// (build both with `cargo build --release -p chatd -p chat-bench`) in a temp dir, with a
+/// generated config (127.0.0.1, port 0, limits raised) and plain-text accounts u0..uN.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Scenarios to run, in order [default: all that apply to the target]
+    #[arg(value_enum)]
+    scenarios: Vec<Scenario>,
+    /// chatd binary to start [default: `chatd` beside this executable]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["server", "irc"])]
+    chatd: Option<PathBuf>,
+    /// Use an already running chatd on this loopback address instead of starting one
+    /// (accounts uK/offK with password pNAME must exist, or registration be enabled)
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "irc")]
+    server: Option<String>,
+    /// Run the scenarios against an IRC server on this loopback address
+    #[arg(long, value_name = "HOST:PORT")]
+    irc: Option<String>,
+    /// Process id of the --server/--irc server, for its peak RSS
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
+    /// Name of the target in the output [default: chatd, or irc]
+    #[arg(long)]
+    label: Option<String>,
+    /// Runs per scenario; the figures printed are the medians
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Clients online at once (login, direct, broadcast) or senders (offline)
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Messages per sender
+    #[arg(long)]
+    messages: Option<u32>,
+    /// Messages one sender may have in flight (not yet delivered / acknowledged)
+    #[arg(long)]
+    window: Option<usize>,
+    /// Broadcast senders
+    #[arg(long)]
+    senders: Option<usize>,
+    /// Offline recipients
+    #[arg(long)]
+    recipients: Option<usize>,
+    /// Message text size in bytes
+    #[arg(long)]
+    size: Option<usize>,
+    /// Logins in progress at once
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Longest one run may take, in seconds
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// One JSON object per scenario instead of a text line
+    #[arg(long)]
+    json: bool,
+    /// Also print each run's figures (to stderr)
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+impl Args {
+    fn params(&self, s: Scenario) -> Params {
+        let d = s.defaults(Duration::from_secs(self.timeout.clamp(1, 3600)));
+        Params {
+            clients: self.clients.unwrap_or(d.clients),
+            messages: self.messages.unwrap_or(d.messages),
+            window: self.window.unwrap_or(d.window),
+            senders: self.senders.unwrap_or(d.senders),
+            recipients: self.recipients.unwrap_or(d.recipients),
+            size: self.size.unwrap_or(d.size).clamp(32, 400),
+            concurrency: self.concurrency.unwrap_or(d.concurrency),
+            timeout: d.timeout,
+        }
+    }
+}
+
+/// Resolves `spec` and refuses anything that is not a loopback address.
+fn loopback(spec: &str) -> anyhow::Result<SocketAddr> {
+    let addrs: Vec<SocketAddr> = spec
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {spec}"))?
+        .collect();
+    match addrs.iter().find(|a| a.ip().is_loopback()) {
+        Some(a) if addrs.iter().all(|a| a.ip().is_loopback()) => Ok(*a),
+        _ => bail!("{spec} is not a loopback address; chat-bench only loads this machine"),
+    }
+}
+
+fn default_chatd() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find my own executable")?;
+    Ok(me.with_file_name("chatd"))
+}
+
+/// Medians of the runs of one scenario.
+struct Summary {
+    runs: Vec<Outcome>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+impl Summary {
+    fn rate(&self) -> f64 {
+        median(self.runs.iter().map(Outcome::rate).collect())
+    }
+
+    fn latency_ms(&self, p: f64) -> f64 {
+        median(
+            self.runs
+                .iter()
+                .map(|o| f64::from(o.percentile(p)) / 1000.0)
+                .collect(),
+        )
+    }
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
+fn shape(s: Scenario, p: &Params) -> String {
+    match s {
+        Scenario::Login => format!("{} clients", p.clients),
+        Scenario::Direct => format!(
+            "{} clients x {} msgs, window {}, {} B",
+            p.clients, p.messages, p.window, p.size
+        ),
+        Scenario::Broadcast => format!(
+            "{} senders x {} msgs to {} clients, window {}, {} B",
+            p.senders, p.messages, p.clients, p.window, p.size
+        ),
+        Scenario::Offline => format!(
+            "{} senders x {} msgs to {} offline users, window {}, {} B",
+            p.clients, p.messages, p.recipients, p.window, p.size
+        ),
+    }
+}
+
+fn print_summary(
+    args: &Args,
+    label: &str,
+    s: Scenario,
+    p: &Params,
+    sum: &Summary,
+    rss_kib: Option<u64>,
+) {
+    let errors: u64 = sum.runs.iter().map(|o| o.errors).sum();
+    let incomplete = sum.runs.iter().filter(|o| o.count < o.expected).count();
+    let notes: Vec<String> = sum.runs.iter().filter_map(|o| o.note.clone()).collect();
+    let rates: Vec<f64> = sum.runs.iter().map(Outcome::rate).collect();
+    if args.json {
+        let v = serde_json::json!({
+            "target": label,
+            "scenario": s.name(),
+            "unit": s.unit(),
+            "clients": p.clients,
+            "messages": p.messages,
+            "window": p.window,
+            "senders": p.senders,
+            "recipients": p.recipients,
+            "size": p.size,
+            "runs": sum.runs.len(),
+            "rate": sum.rate(),
+            "rates": rates,
+            "p50_ms": sum.latency_ms(50.0),
+            "p99_ms": sum.latency_ms(99.0),
+            "max_ms": sum.latency_ms(100.0),
+            "peak_rss_kib": rss_kib,
+            "errors": errors,
+            "incomplete_runs": incomplete,
+            "notes": notes,
+        });
+        println!("{v}");
+        return;
+    }
+    let all: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+    let rss = rss_kib.map_or_else(|| "n/a".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let mut line = format!(
+        "{label:<8} {:<9} {:>9.0} {:<12} p50 {:>8}  p99 {:>8}  max {:>8}  peak RSS {:>9}  [{}; median of {}: {}]",
+        s.name(),
+        sum.rate(),
+        s.unit(),
+        fmt_ms(sum.latency_ms(50.0)),
+        fmt_ms(sum.latency_ms(99.0)),
+        fmt_ms(sum.latency_ms(100.0)),
+        rss,
+        shape(s, p),
+        sum.runs.len(),
+        all.join(" "),
+    );
+    if errors > 0 || incomplete > 0 {
+        line.push_str(&format!("  ERRORS {errors}, incomplete runs {incomplete}"));
+    }
+    for n in notes {
+        line.push_str(&format!("  ({n})"));
+    }
+    println!("{line}");
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let kind = if args.irc.is_some() {
+        Kind::Irc
+    } else {
+        Kind::Chat
+    };
+    let mut scenarios = args.scenarios.clone();
+    if scenarios.is_empty() {
+        scenarios = vec![
+            Scenario::Login,
+            Scenario::Direct,
+            Scenario::Broadcast,
+            Scenario::Offline,
+        ];
+        if kind == Kind::Irc {
+            scenarios.retain(|s| *s != Scenario::Offline);
+        }
+    }
+    if kind == Kind::Irc && scenarios.contains(&Scenario::Offline) {
+        bail!("the offline scenario applies to chatd only (IRC stores nothing for offline users)");
+    }
+    if args.runs == 0 || args.runs > 50 {
+        bail!("--runs must be 1..=50");
+    }
+    let max_clients = scenarios
+        .iter()
+        .map(|s| args.params(*s).clients)
+        .max()
+        .unwrap_or(0);
+    let max_recipients = scenarios
+        .iter()
+        .map(|s| args.params(*s).recipients)
+        .max()
+        .unwrap_or(0);
+
+    let mut spawned = None;
+    let (addr, pid) = match (&args.irc, &args.server) {
+        (Some(irc), _) => (loopback(irc)?, args.pid),
+        (None, Some(server)) => (loopback(server)?, args.pid),
+        (None, None) => {
+            let path = match &args.chatd {
+                Some(p) => p.clone(),
+                None => default_chatd()?,
+            };
+            let s = server::Spawned::start(&path, max_clients, max_recipients)?;
+            let r = (s.addr, Some(s.pid()));
+            if args.verbose {
+                eprintln!("chatd pid {} on {} in {}", s.pid(), s.addr, s.dir().display());
+            }
+            spawned = Some(s);
+            r
+        }
+    };
+    let label = args.label.clone().unwrap_or_else(|| {
+        match kind {
+            Kind::Chat => "chatd",
+            Kind::Irc => "irc",
+        }
+        .to_string()
+    });
+    let target = Target { kind, addr };
+    let ex = Rc::new(LocalExecutor::new());
+    let result = smol::block_on(ex.run(async {
+        for s in &scenarios {
+            let p = args.params(*s);
+            if let Some(pid) = pid {
+                server::reset_peak_rss(pid);
+            }
+            let mut runs = Vec::new();
+            for r in 0..args.runs {
+                let outcome = match s {
+                    Scenario::Login => scenario::login(&ex, target, &p).await,
+                    Scenario::Direct => scenario::direct(&ex, target, &p).await,
+                    Scenario::Broadcast => scenario::broadcast(&ex, target, &p).await,
+                    Scenario::Offline => scenario::offline(&ex, target, &p).await,
+                }
+                .with_context(|| format!("{} run {}", s.name(), r + 1))?;
+                if args.verbose {
+                    eprintln!(
+                        "  {} run {}: {:.0} {} in {:.2}s, {} of {} counted, p50 {} p99 {}, {} errors",
+                        s.name(),
+                        r + 1,
+                        outcome.rate(),
+                        s.unit(),
+                        outcome.secs,
+                        outcome.count,
+                        outcome.expected,
+                        fmt_ms(f64::from(outcome.percentile(50.0)) / 1000.0),
+                        fmt_ms(f64::from(outcome.percentile(99.0)) / 1000.0),
+                        outcome.errors
+                    );
+                }
+                runs.push(outcome);
+            }
+            let rss = pid.and_then(server::peak_rss_kib);
+            print_summary(&args, &label, *s, &p, &Summary { runs }, rss);
+        }
+        anyhow::Ok(())
+    }));
+    drop(spawned);
+    result
+}
