@@ -524,6 +524,9 @@ impl ClientFrame {
     /// A [`DecodeError`] saying which [`ErrorCode`] to answer with. When the error is
     /// [`DecodeError::Fields`], the request id (if it parsed) is lost; answer without one.
     pub fn decode(line: &[u8]) -> Result<Self, DecodeError> {
+        if let Some(frame) = Self::decode_fast(line) {
+            return Ok(frame);
+        }
         let (map, kind, id) = split_frame(line)?;
         if !Request::TYPES.contains(&kind.as_str()) {
             return Err(DecodeError::UnknownType(kind));
@@ -531,6 +534,27 @@ impl ClientFrame {
         let id = parse_id(id, &kind)?;
         let request = fields(map, &kind)?;
         Ok(ClientFrame { id, request })
+    }
+
+    /// The common case without the intermediate `serde_json::Value`: a UTF-8 JSON object that
+    /// deserializes straight into a [`Request`] and an `"id"`. Anything else (every error,
+    /// duplicate keys, a non-object) returns `None` and goes through the general path, which
+    /// alone decides the error; where this succeeds the general path yields the same frame.
+    fn decode_fast(line: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct IdOnly {
+            #[serde(default)]
+            id: Option<u64>,
+        }
+        // Checked up front: serde_json skips unknown keys without validating their UTF-8, and
+        // an internally tagged enum would also accept a JSON array.
+        let text = std::str::from_utf8(line).ok()?;
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        let request: Request = serde_json::from_str(text).ok()?;
+        let IdOnly { id } = serde_json::from_str(text).ok()?;
+        Some(ClientFrame { id, request })
     }
 
     /// Decodes just the request id of a line that failed to decode, so the error reply can
@@ -683,6 +707,50 @@ mod tests {
         assert_eq!(ErrorCode::BadUtf8.as_str(), "bad_utf8");
         for (name, code) in ErrorCode::ALL {
             assert_eq!(code.as_str(), *name);
+        }
+    }
+
+    #[test]
+    fn fast_and_general_decoding_agree() {
+        let lines: &[&[u8]] = &[
+            br#"{"id":7,"type":"message","to":"yoda","text":"Hey \"Dude\"\u00e9"}"#,
+            br#"{"type":"whoelse"}"#,
+            br#"{"type":"whoelse","extra":[1,{"a":2}],"id":null}"#,
+            br#"{"type":"whoelsesince","seconds":5,"id":3}"#,
+            br#"{"type":"private_listen","port":4000}"#,
+            br#"{"type":"message","to":"a","text":"b","to":"c"}"#,
+            br#"{"type":"whoelse","type":"logout"}"#,
+            br#"{"type":"whoelse","id":1.5}"#,
+            br#"{"type":"whoelse","id":-1}"#,
+            br#"["whoelse"]"#,
+            br#"{"type":"whoelsesince","seconds":5.0}"#,
+            b"{\"type\":\"whoelse\",\"\xff\":1}",
+        ];
+        for line in &lines[..5] {
+            assert!(ClientFrame::decode_fast(line).is_some(), "{line:?}");
+        }
+        for line in lines {
+            let fast = ClientFrame::decode_fast(line);
+            let general = (|| {
+                let (map, kind, id) = split_frame(line)?;
+                if !Request::TYPES.contains(&kind.as_str()) {
+                    return Err(DecodeError::UnknownType(kind));
+                }
+                let id = parse_id(id, &kind)?;
+                Ok(ClientFrame {
+                    id,
+                    request: fields(map, &kind)?,
+                })
+            })();
+            if let Some(fast) = fast {
+                assert_eq!(Ok(fast), general, "{}", String::from_utf8_lossy(line));
+            }
+            assert_eq!(
+                ClientFrame::decode(line),
+                general,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 
