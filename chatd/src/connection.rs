@@ -316,12 +316,21 @@ impl Connection {
     async fn read_loop(&mut self, stream: &Async<TcpStream>, done: &Receiver<()>) -> End {
         let mut decoder = LineDecoder::new(self.shared.config().limits.max_line_bytes);
         let mut chunk = vec![0u8; READ_CHUNK];
+        // One timer for the connection's life. It is moved only to an earlier deadline; when
+        // it fires before the current deadline (activity moved it later) it is re-armed there.
+        // Re-registering a timer with the reactor on every read was a measurable cost.
+        let mut armed = self.opened + self.shared.config().limits.login_timeout;
+        let mut timer = Timer::at(armed);
         loop {
             let cfg = self.shared.config();
             let deadline = match self.phase {
                 Phase::In { .. } => self.last_valid + cfg.timeout,
                 _ => self.opened + cfg.limits.login_timeout,
             };
+            if deadline < armed {
+                armed = deadline;
+                timer.set_at(deadline);
+            }
             let mut r = stream;
             let step = future::or(
                 future::or(
@@ -337,7 +346,7 @@ impl Connection {
                     },
                 ),
                 async {
-                    Timer::at(deadline).await;
+                    (&mut timer).await;
                     Step::Timer
                 },
             )
@@ -345,6 +354,10 @@ impl Connection {
             match step {
                 Step::Eof => return End::Gone,
                 Step::WriterDone => return End::WriterDone,
+                Step::Timer if Instant::now() < deadline => {
+                    armed = deadline;
+                    timer.set_at(deadline);
+                }
                 Step::Timer => {
                     if let Phase::In { user, .. } = &self.phase {
                         log::info!("{user} timed out after {}s idle", cfg.timeout.as_secs());
