@@ -75,16 +75,19 @@ impl Scenario {
                 clients: 500,
                 ..base
             },
-            Scenario::Direct => base,
+            Scenario::Direct => Params {
+                messages: 3000,
+                ..base
+            },
             Scenario::Broadcast => Params {
                 clients: 200,
-                messages: 300,
+                messages: 1000,
                 window: 4,
                 ..base
             },
             Scenario::Offline => Params {
                 clients: 16,
-                messages: 250,
+                messages: 1000,
                 window: 8,
                 ..base
             },

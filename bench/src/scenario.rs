@@ -279,8 +279,9 @@ async fn reader_loop(
                     let _ = j.try_send(());
                 }
             }
-            Incoming::Closed(_) => errors += 1,
-            Incoming::Numeric(_) | Incoming::Other => {}
+            // The answer to our own logout/QUIT, or a disconnect whose cost shows up as
+            // missing deliveries: not counted twice.
+            Incoming::Closed(_) | Incoming::Numeric(_) | Incoming::Other => {}
         }
     }
 }
