@@ -173,17 +173,13 @@ async fn chat_login(session: &mut Session, password: &str) -> anyhow::Result<()>
 }
 
 async fn irc_login(session: &mut Session) -> anyhow::Result<()> {
-    let hello = format!(
-        "NICK {n}\r\nUSER {n} 0 * :chat-bench\r\n",
-        n = session.name
-    );
+    let hello = format!("NICK {n}\r\nUSER {n} 0 * :chat-bench\r\n", n = session.name);
     send(&session.writer, hello.as_bytes()).await?;
     loop {
-        let line = session
-            .reader
-            .next()
-            .await?
-            .ok_or_else(|| anyhow!("the IRC server closed the connection during registration"))?;
+        let line =
+            session.reader.next().await?.ok_or_else(|| {
+                anyhow!("the IRC server closed the connection during registration")
+            })?;
         let line = String::from_utf8_lossy(line).into_owned();
         match parse_irc(&line) {
             Incoming::Ping(token) => {
@@ -246,7 +242,9 @@ pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
         },
         "sent" | "broadcasted" | "ok" => Incoming::Ack,
         "error" => Incoming::Refused(frame.code.map_or_else(String::new, Cow::into_owned)),
-        "kicked" | "shutdown" | "inactive" => Incoming::Closed(format!("chatd sent {}", frame.kind)),
+        "kicked" | "shutdown" | "inactive" => {
+            Incoming::Closed(format!("chatd sent {}", frame.kind))
+        }
         _ => Incoming::Other,
     }
 }
@@ -316,8 +314,14 @@ mod tests {
     #[test]
     fn classifies_chat_lines() {
         let l = br#"{"type":"message","from":"u1","text":"b1 2 3 xx"}"#;
-        assert_eq!(parse_chat(l), Incoming::Delivery(Cow::Borrowed("b1 2 3 xx")));
-        assert_eq!(parse_chat(br#"{"id":4,"type":"sent","stored":false}"#), Incoming::Ack);
+        assert_eq!(
+            parse_chat(l),
+            Incoming::Delivery(Cow::Borrowed("b1 2 3 xx"))
+        );
+        assert_eq!(
+            parse_chat(br#"{"id":4,"type":"sent","stored":false}"#),
+            Incoming::Ack
+        );
         assert_eq!(
             parse_chat(br#"{"id":4,"type":"error","code":"rate_limited","message":"x"}"#),
             Incoming::Refused("rate_limited".into())
@@ -334,9 +338,15 @@ mod tests {
             parse_irc(":u1!~u1@127.0.0.1 PRIVMSG u2 :b1 2 3 xx"),
             Incoming::Delivery(Cow::Borrowed("b1 2 3 xx"))
         );
-        assert_eq!(parse_irc(":irc.local 001 u1 :Welcome"), Incoming::Numeric(1));
+        assert_eq!(
+            parse_irc(":irc.local 001 u1 :Welcome"),
+            Incoming::Numeric(1)
+        );
         assert_eq!(parse_irc("PING :abc"), Incoming::Ping("abc"));
-        assert!(matches!(parse_irc("ERROR :Closing link"), Incoming::Closed(_)));
+        assert!(matches!(
+            parse_irc("ERROR :Closing link"),
+            Incoming::Closed(_)
+        ));
     }
 
     #[test]

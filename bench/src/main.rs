@@ -69,6 +69,7 @@ impl Scenario {
             size: 64,
             concurrency: 64,
             timeout,
+            pid: None,
         };
         match self {
             Scenario::Login => Params {
@@ -146,6 +147,9 @@ struct Args {
     /// Logins in progress at once
     #[arg(long)]
     concurrency: Option<usize>,
+    /// `limits.send_queue` of the chatd started here (chatd preallocates it per connection)
+    #[arg(long, default_value_t = 4096)]
+    send_queue: usize,
     /// Longest one run may take, in seconds
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -158,7 +162,7 @@ struct Args {
 }
 
 impl Args {
-    fn params(&self, s: Scenario) -> Params {
+    fn params(&self, s: Scenario, pid: Option<u32>) -> Params {
         let d = s.defaults(Duration::from_secs(self.timeout.clamp(1, 3600)));
         Params {
             clients: self.clients.unwrap_or(d.clients),
@@ -169,6 +173,7 @@ impl Args {
             size: self.size.unwrap_or(d.size).clamp(32, 400),
             concurrency: self.concurrency.unwrap_or(d.concurrency),
             timeout: d.timeout,
+            pid,
         }
     }
 }
@@ -211,6 +216,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 impl Summary {
     fn rate(&self) -> f64 {
         median(self.runs.iter().map(Outcome::rate).collect())
+    }
+
+    fn cpu_us(&self) -> Option<f64> {
+        let v: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(Outcome::cpu_us_per_op)
+            .collect();
+        (!v.is_empty()).then(|| median(v))
     }
 
     fn latency_ms(&self, p: f64) -> f64 {
@@ -281,6 +295,7 @@ fn print_summary(
             "p99_ms": sum.latency_ms(99.0),
             "max_ms": sum.latency_ms(100.0),
             "peak_rss_kib": rss_kib,
+            "server_cpu_us_per_op": sum.cpu_us(),
             "errors": errors,
             "incomplete_runs": incomplete,
             "notes": notes,
@@ -289,15 +304,22 @@ fn print_summary(
         return;
     }
     let all: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-    let rss = rss_kib.map_or_else(|| "n/a".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let rss = rss_kib.map_or_else(
+        || "n/a".to_string(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    );
+    let cpu = sum
+        .cpu_us()
+        .map_or_else(|| "n/a".to_string(), |c| format!("{c:.1} us"));
     let mut line = format!(
-        "{label:<8} {:<9} {:>9.0} {:<12} p50 {:>8}  p99 {:>8}  max {:>8}  peak RSS {:>9}  [{}; median of {}: {}]",
+        "{label:<8} {:<9} {:>9.0} {:<12} p50 {:>8}  p99 {:>8}  max {:>8}  server CPU/op {:>8}  peak RSS {:>9}  [{}; median of {}: {}]",
         s.name(),
         sum.rate(),
         s.unit(),
         fmt_ms(sum.latency_ms(50.0)),
         fmt_ms(sum.latency_ms(99.0)),
         fmt_ms(sum.latency_ms(100.0)),
+        cpu,
         rss,
         shape(s, p),
         sum.runs.len(),
@@ -339,32 +361,36 @@ fn main() -> anyhow::Result<()> {
     }
     let max_clients = scenarios
         .iter()
-        .map(|s| args.params(*s).clients)
+        .map(|s| args.params(*s, None).clients)
         .max()
         .unwrap_or(0);
     let max_recipients = scenarios
         .iter()
-        .map(|s| args.params(*s).recipients)
+        .map(|s| args.params(*s, None).recipients)
         .max()
         .unwrap_or(0);
 
-    let mut spawned = None;
-    let (addr, pid) = match (&args.irc, &args.server) {
-        (Some(irc), _) => (loopback(irc)?, args.pid),
-        (None, Some(server)) => (loopback(server)?, args.pid),
-        (None, None) => {
-            let path = match &args.chatd {
-                Some(p) => p.clone(),
-                None => default_chatd()?,
-            };
-            let s = server::Spawned::start(&path, max_clients, max_recipients)?;
-            let r = (s.addr, Some(s.pid()));
-            if args.verbose {
-                eprintln!("chatd pid {} on {} in {}", s.pid(), s.addr, s.dir().display());
-            }
-            spawned = Some(s);
-            r
+    // With --server/--irc the address is fixed; otherwise a fresh chatd is started for each
+    // scenario, so its peak RSS and store belong to that scenario alone.
+    let fixed = match (&args.irc, &args.server) {
+        (Some(spec), _) | (None, Some(spec)) => Some(loopback(spec)?),
+        (None, None) => None,
+    };
+    let chatd = match &args.chatd {
+        Some(p) => p.clone(),
+        None => default_chatd()?,
+    };
+    let start_chatd = || -> anyhow::Result<server::Spawned> {
+        let s = server::Spawned::start(&chatd, max_clients, max_recipients, args.send_queue)?;
+        if args.verbose {
+            eprintln!(
+                "chatd pid {} on {} in {}",
+                s.pid(),
+                s.addr,
+                s.dir().display()
+            );
         }
+        Ok(s)
     };
     let label = args.label.clone().unwrap_or_else(|| {
         match kind {
@@ -373,11 +399,20 @@ fn main() -> anyhow::Result<()> {
         }
         .to_string()
     });
-    let target = Target { kind, addr };
     let ex = Rc::new(LocalExecutor::new());
-    let result = smol::block_on(ex.run(async {
+    smol::block_on(ex.run(async {
         for s in &scenarios {
-            let p = args.params(*s);
+            let spawned = match fixed {
+                Some(_) => None,
+                None => Some(start_chatd()?),
+            };
+            let (addr, pid) = match (&spawned, fixed) {
+                (Some(sp), _) => (sp.addr, Some(sp.pid())),
+                (None, Some(addr)) => (addr, args.pid),
+                (None, None) => bail!("no server to benchmark"),
+            };
+            let target = Target { kind, addr };
+            let p = args.params(*s, pid);
             if let Some(pid) = pid {
                 server::reset_peak_rss(pid);
             }
@@ -392,7 +427,7 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("{} run {}", s.name(), r + 1))?;
                 if args.verbose {
                     eprintln!(
-                        "  {} run {}: {:.0} {} in {:.2}s, {} of {} counted, p50 {} p99 {}, {} errors",
+                        "  {} run {}: {:.0} {} in {:.2}s, {} of {} counted, p50 {} p99 {}, server CPU/op {:.1} us, {} errors",
                         s.name(),
                         r + 1,
                         outcome.rate(),
@@ -402,6 +437,7 @@ fn main() -> anyhow::Result<()> {
                         outcome.expected,
                         fmt_ms(f64::from(outcome.percentile(50.0)) / 1000.0),
                         fmt_ms(f64::from(outcome.percentile(99.0)) / 1000.0),
+                        outcome.cpu_us_per_op().unwrap_or(f64::NAN),
                         outcome.errors
                     );
                 }
@@ -409,9 +445,8 @@ fn main() -> anyhow::Result<()> {
             }
             let rss = pid.and_then(server::peak_rss_kib);
             print_summary(&args, &label, *s, &p, &Summary { runs }, rss);
+            drop(spawned);
         }
         anyhow::Ok(())
-    }));
-    drop(spawned);
-    result
+    }))
 }

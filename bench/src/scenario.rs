@@ -55,6 +55,8 @@ pub struct Params {
     pub concurrency: usize,
     /// Longest a run may take.
     pub timeout: Duration,
+    /// The server's process id, to measure the CPU time it spends on the run.
+    pub pid: Option<u32>,
 }
 
 /// The figures of one run.
@@ -72,6 +74,8 @@ pub struct Outcome {
     pub errors: u64,
     /// Why the run is incomplete, if it is.
     pub note: Option<String>,
+    /// CPU seconds the server used during the timed part, if its pid is known.
+    pub server_cpu: Option<f64>,
 }
 
 impl Outcome {
@@ -82,6 +86,14 @@ impl Outcome {
         } else {
             0.0
         }
+    }
+
+    /// Server CPU microseconds per thing counted: a figure that depends much less on what
+    /// else runs on the machine than the rate does.
+    pub fn cpu_us_per_op(&self) -> Option<f64> {
+        self.server_cpu
+            .filter(|_| self.count > 0)
+            .map(|c| c * 1e6 / self.count as f64)
     }
 
     /// The `p`-th percentile latency (0..=100) in microseconds.
@@ -426,6 +438,11 @@ async fn logout_all(
     .unwrap_or(0)
 }
 
+/// CPU seconds `pid` used since `before`.
+fn cpu_delta(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
+    Some(crate::server::cpu_secs(pid?)? - before?)
+}
+
 fn accounts(range: std::ops::Range<usize>, name: fn(usize) -> String) -> Vec<(String, String)> {
     range
         .map(|i| {
@@ -447,6 +464,7 @@ pub async fn login(
     p: &Params,
 ) -> anyhow::Result<Outcome> {
     let deadline = Instant::now() + p.timeout;
+    let cpu0 = p.pid.and_then(crate::server::cpu_secs);
     let (sessions, times, elapsed) = login_all(
         ex,
         target,
@@ -455,6 +473,7 @@ pub async fn login(
         deadline,
     )
     .await?;
+    let server_cpu = cpu_delta(p.pid, cpu0);
     let mut writers = Vec::new();
     let mut readers = Vec::new();
     for s in sessions {
@@ -474,6 +493,7 @@ pub async fn login(
         latencies,
         errors,
         note: None,
+        server_cpu,
     })
 }
 
@@ -500,8 +520,7 @@ async fn run_plan(
     plan: Plan,
 ) -> anyhow::Result<Outcome> {
     let deadline = Instant::now() + p.timeout;
-    let (sessions, _, _) =
-        login_all(ex, target, plan.logins, p.concurrency, deadline).await?;
+    let (sessions, _, _) = login_all(ex, target, plan.logins, p.concurrency, deadline).await?;
     let n = sessions.len();
     let mut window_tx = Vec::new();
     let mut window_rx = Vec::new();
@@ -561,6 +580,7 @@ async fn run_plan(
         }
     }
     // The clock starts now: joins and logins are not part of the figures.
+    let cpu0 = p.pid.and_then(crate::server::cpu_secs);
     {
         let mut t = tracker.borrow_mut();
         t.start = Instant::now();
@@ -588,22 +608,19 @@ async fn run_plan(
     {
         note = Some(format!("timed out after {:?}", p.timeout));
     }
+    let server_cpu = cpu_delta(p.pid, cpu0);
     let mut send_errors = 0;
     for s in senders {
-        match s.cancel().await {
-            Some(Err(e)) => {
-                send_errors += 1;
-                note.get_or_insert_with(|| format!("sender failed: {e:#}"));
-            }
-            Some(Ok(())) | None => {}
+        if let Some(Err(e)) = s.cancel().await {
+            send_errors += 1;
+            note.get_or_insert_with(|| format!("sender failed: {e:#}"));
         }
     }
     let reader_errors = logout_all(target.kind, &writers, readers, deadline).await;
     let t = tracker.borrow();
     let mut latencies = t.latencies.clone();
     latencies.sort_unstable();
-    let total =
-        plan.senders as u64 * u64::from(p.messages) * u64::from(plan.expected);
+    let total = plan.senders as u64 * u64::from(p.messages) * u64::from(plan.expected);
     Ok(Outcome {
         count: t.counted,
         expected: total,
@@ -611,6 +628,7 @@ async fn run_plan(
         latencies,
         errors: t.errors + send_errors + reader_errors,
         note,
+        server_cpu,
     })
 }
 
