@@ -69,15 +69,16 @@ pub enum DaemonError {
     Signals(std::io::Error),
 }
 
-/// Sets up `log` with a `RUST_LOG`-style filter (default `info`), one line per event, on file
-/// descriptor 2. `stays_on_stderr` says whether fd 2 keeps pointing where it does now (no log
-/// file, no daemon). Under systemd (stderr is the journal, per `JOURNAL_STREAM`) lines carry a
-/// `<N>` syslog priority and no timestamp, since journald adds its own; elsewhere they carry a
-/// UTC timestamp and the level.
-pub fn init_logging(stays_on_stderr: bool) {
+/// Sets up `log` with a `RUST_LOG`-style filter (default `info`), one line per event: to
+/// `log_file` when given (from the first line on, so a daemon's log file tells its whole
+/// story), else to stderr. Under systemd (stderr is the journal, per `JOURNAL_STREAM`) lines
+/// carry a `<N>` syslog priority and no timestamp, since journald adds its own; elsewhere they
+/// carry a UTC timestamp and the level.
+pub fn init_logging(log_file: Option<File>) {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if stays_on_stderr && stderr_is_journal() {
+    let to_stderr = log_file.is_none();
+    if to_stderr && stderr_is_journal() {
         builder.format(|buf, record| {
             let priority = match record.level() {
                 log::Level::Error => 3,
@@ -90,8 +91,11 @@ pub fn init_logging(stays_on_stderr: bool) {
     } else {
         builder.format_timestamp_secs();
     }
-    // Colour only for a person watching a terminal; a log file gets plain text.
-    if !stays_on_stderr || !std::io::stderr().is_terminal() {
+    if let Some(file) = log_file {
+        builder.target(env_logger::Target::Pipe(Box::new(file)));
+    }
+    // Colour only for a person watching a terminal.
+    if !to_stderr || !std::io::stderr().is_terminal() {
         builder.write_style(env_logger::WriteStyle::Never);
     }
     builder.init();

@@ -6,6 +6,7 @@
 //! attached (so those errors reach it), the fork happens before any thread exists, and the
 //! signal handlers are in place before readiness is announced.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -64,8 +65,22 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    daemon::init_logging(!args.daemonize && args.log_file.is_none());
-    match run(args) {
+    let log_file = match open_log_file(&args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("chatd: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let for_logger = match log_file.as_ref().map(|(f, _)| f.try_clone()).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("chatd: cannot share the log file: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    daemon::init_logging(for_logger);
+    match run(args, log_file) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("chatd: {e:#}");
@@ -112,7 +127,18 @@ fn load_config(args: &Args) -> anyhow::Result<(Config, Overrides)> {
     Ok((config, overrides))
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// `--log-file`, opened (and its absolute path, for messages) before anything is logged.
+fn open_log_file(args: &Args) -> anyhow::Result<Option<(File, PathBuf)>> {
+    match &args.log_file {
+        Some(p) => {
+            let p = absolute(p)?;
+            Ok(Some((daemon::open_log_file(&p)?, p)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn run(args: Args, log_file: Option<(File, PathBuf)>) -> anyhow::Result<ExitCode> {
     let (config, overrides) = match load_config(&args) {
         Ok(v) => v,
         Err(e) => {
@@ -124,15 +150,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => Some(PidFile::acquire(&absolute(p)?)?),
         None => None,
     };
-    let log_file = match &args.log_file {
-        Some(p) => {
-            let p = absolute(p)?;
-            Some((daemon::open_log_file(&p)?, p))
-        }
-        None => None,
-    };
     let bound = chatd::bind(config, overrides)?;
     if !args.daemonize {
+        // Panic messages and anything else written to stderr join the log lines from here on;
+        // start-up errors above still reached the terminal.
         if let Some((file, path)) = &log_file {
             daemon::redirect_stderr(file, path)?;
         }
