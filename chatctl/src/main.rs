@@ -70,7 +70,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let session = match socket::resolve(cli.socket.as_deref(), cli.config.as_deref()) {
-        Ok(path) => Session::new(path, cli.json),
+        // Absolute, so every message names the socket unambiguously.
+        Ok(path) => Session::new(std::path::absolute(&path).unwrap_or(path), cli.json),
         Err(why) => return report(cli.json, Failure::Usage(why)),
     };
     let result = match cli.command {
