@@ -307,6 +307,7 @@ async fn unlock(shared: &Shared, user: &str) -> AdminResponse {
 
 /// `reload`: as SIGHUP. File reads happen on the blocking pool, off the executor.
 async fn reload(shared: &Arc<Shared>) -> AdminResponse {
+    log::info!("admin: reloading the configuration and the credentials");
     let shared = Arc::clone(shared);
     match smol::unblock(move || crate::daemon::reload(&shared)).await {
         Ok(message) => AdminResponse::ok(message),
