@@ -174,3 +174,74 @@ fn sigint_shuts_down_too() {
     assert_eq!(hans.events_until_closed().last(), Some(&Event::Shutdown));
     assert_eq!(chatd.wait_exit(), Some(0));
 }
+
+/// Kills a foreground chatd started by hand if the test fails before it exits.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn systemd_is_told_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "");
+    let notify = UnixDatagram::bind(dir.path().join("notify.sock")).unwrap();
+    notify.set_read_timeout(Some(DEADLINE)).unwrap();
+    let next = || {
+        let mut buf = [0u8; 4096];
+        let n = notify
+            .recv(&mut buf)
+            .expect("a notification within the deadline");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let child = Command::new(chatd_bin())
+        .current_dir(dir.path())
+        .env("NOTIFY_SOCKET", dir.path().join("notify.sock"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut chatd = Reap(child);
+    let ready = next();
+    assert!(
+        ready.contains("READY=1") && ready.contains("STATUS=listening on 127.0.0.1:"),
+        "{ready}"
+    );
+    // Ready means the admin socket answers too.
+    chatctl(dir.path(), &["stats"]).ok();
+
+    let pid = chatd.0.id() as i32;
+    // SAFETY: signalling the chatd this test started.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let reloading = next();
+    assert!(reloading.contains("RELOADING=1"), "{reloading}");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    assert!(next().contains("READY=1"));
+
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(next().contains("STOPPING=1"));
+    let status = wait_output_of(&mut chatd.0);
+    assert_eq!(status, Some(0));
+}
+
+/// Waits (with the deadline) for a child whose output is not piped.
+fn wait_output_of(child: &mut std::process::Child) -> Option<i32> {
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "chatd did not exit in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
