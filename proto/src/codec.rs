@@ -145,10 +145,7 @@ mod tests {
     fn refuses_long_line_before_newline() {
         let mut dec = LineDecoder::new(8);
         dec.feed(b"0123456789");
-        assert_eq!(
-            lines(&mut dec),
-            vec![Err(LineError::TooLong { limit: 8 })]
-        );
+        assert_eq!(lines(&mut dec), vec![Err(LineError::TooLong { limit: 8 })]);
     }
 
     #[test]
@@ -157,9 +154,6 @@ mod tests {
         dec.feed(b"01234567\r\n");
         assert_eq!(lines(&mut dec), vec![Ok("01234567".into())]);
         dec.feed(b"012345678\n");
-        assert_eq!(
-            lines(&mut dec),
-            vec![Err(LineError::TooLong { limit: 8 })]
-        );
+        assert_eq!(lines(&mut dec), vec![Err(LineError::TooLong { limit: 8 })]);
     }
 }

@@ -478,8 +478,11 @@ impl DecodeError {
     }
 }
 
+/// A frame split into its fields (without `"id"`), its `"type"` and its `"id"`.
+type Split = (Map<String, Value>, String, Option<Value>);
+
 /// Parses one line into a JSON object and its `"type"`, with the `"id"` taken out.
-fn split_frame(line: &[u8]) -> Result<(Map<String, Value>, String, Option<Value>), DecodeError> {
+fn split_frame(line: &[u8]) -> Result<Split, DecodeError> {
     let text = std::str::from_utf8(line).map_err(|_| DecodeError::Utf8)?;
     let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
     let Value::Object(mut map) = value else {
@@ -627,7 +630,10 @@ mod tests {
         assert_eq!(code("[1]"), ErrorCode::BadJson);
         assert_eq!(code("{\"type\":\"dance\"}"), ErrorCode::UnknownRequest);
         assert_eq!(code("{\"type\":7}"), ErrorCode::BadRequest);
-        assert_eq!(code("{\"type\":\"message\",\"to\":1}"), ErrorCode::BadRequest);
+        assert_eq!(
+            code("{\"type\":\"message\",\"to\":1}"),
+            ErrorCode::BadRequest
+        );
         assert_eq!(
             code("{\"type\":\"whoelse\",\"id\":\"x\"}"),
             ErrorCode::BadRequest

@@ -1,0 +1,313 @@
+//! Starting and stopping the server: opening the accounts and the store, binding the listener,
+//! the executor threads, the accept loop, and the graceful shutdown (stop accepting, tell every
+//! client, let connections drain, close the store).
+//!
+//! [`Shared`] is what every connection and the admin socket see: config (reloadable), accounts,
+//! lockout, store and hub.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use futures_lite::future;
+use smol::{Async, Executor, Timer};
+
+use crate::auth::{Accounts, AuthError, Lockout};
+use crate::config::{Config, ConfigError, Overrides};
+use crate::connection::connection_loop;
+use crate::hub::Hub;
+use crate::store::{now_ms, Store, StoreError};
+
+/// How long connections get to finish after the shutdown notice.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// How often the store is told the server is alive (bounds the logout time recorded for
+/// sessions cut by a crash).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The credentials file failed.
+    #[error("credentials: {0}")]
+    Accounts(#[from] AuthError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// State shared by every connection and the admin socket.
+pub struct Shared {
+    /// Replaced whole on reload; read with [`Shared::config`].
+    config: RwLock<Arc<Config>>,
+    /// Command-line overrides, re-applied on reload.
+    overrides: Overrides,
+    /// Accounts.
+    pub accounts: Arc<Accounts>,
+    /// Login failures and locks.
+    pub lockout: Lockout,
+    /// Durable state.
+    pub store: Store,
+    /// Routing.
+    pub hub: Hub,
+    /// The executor every task runs on.
+    pub ex: Arc<Executor<'static>>,
+}
+
+impl Shared {
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Re-reads the config file (re-applying the command-line overrides) and the credentials
+    /// file. Timeouts, block duration, limits and registration take effect at once for every
+    /// session; the listening address, data directory and admin socket need a restart.
+    ///
+    /// # Errors
+    /// A message saying why; the old config stays in force.
+    pub fn reload(&self) -> Result<String, String> {
+        let old = self.config();
+        let mut new = match &old.source {
+            Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        new.apply(&self.overrides).map_err(|e| e.to_string())?;
+        let mut notes = Vec::new();
+        if (new.bind, new.port) != (old.bind, old.port) {
+            notes.push("the listening address");
+        }
+        if new.data_dir != old.data_dir {
+            notes.push("data_dir");
+        }
+        if new.admin_socket != old.admin_socket {
+            notes.push("admin_socket");
+        }
+        if new.credentials != old.credentials {
+            notes.push("credentials");
+        }
+        // Keep what needs a restart as it is.
+        new.bind = old.bind;
+        new.port = old.port;
+        new.data_dir = old.data_dir.clone();
+        new.admin_socket = old.admin_socket.clone();
+        new.credentials = old.credentials.clone();
+        let accounts = self.accounts.reload().map_err(|e| e.to_string())?;
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        let mut msg = format!("reloaded configuration and {accounts} accounts");
+        if !notes.is_empty() {
+            msg.push_str(&format!(
+                "; changes to {} take effect after a restart",
+                notes.join(", ")
+            ));
+        }
+        log::info!("{msg}");
+        Ok(msg)
+    }
+}
+
+/// A running server.
+pub struct Running {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Sender<()>,
+    main: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    stop_workers: Sender<()>,
+}
+
+/// Triggers a graceful shutdown from anywhere (a signal thread, the admin socket).
+#[derive(Clone)]
+pub struct StopHandle(Sender<()>);
+
+impl StopHandle {
+    /// Starts the shutdown; returns at once. Calling it twice is harmless.
+    pub fn stop(&self) {
+        self.0.close();
+    }
+}
+
+impl Running {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (admin socket, tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A handle that triggers the shutdown.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.stop.clone())
+    }
+
+    /// Waits until the server has shut down (after [`StopHandle::stop`]).
+    pub fn wait(mut self) {
+        if let Some(main) = self.main.take() {
+            let _ = main.join();
+        }
+        self.stop_workers.close();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+
+    /// Shuts down gracefully and waits for it.
+    pub fn shutdown(self) {
+        self.stop_handle().stop();
+        self.wait();
+    }
+}
+
+/// Loads accounts, opens the store, binds the listener and starts serving on background
+/// threads. Returns once the port is bound, so a caller can announce readiness.
+///
+/// # Errors
+/// [`StartError`] naming what failed.
+pub fn start(config: Config, overrides: Overrides) -> Result<Running, StartError> {
+    let accounts = Arc::new(Accounts::load(&config.credentials)?);
+    let (total, plain) = accounts.counts();
+    if plain > 0 {
+        log::warn!(
+            "{plain} of {total} accounts in {} have plain-text passwords; run `chatd hash-credentials` to hash them",
+            config.credentials.display()
+        );
+    }
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let listener = Async::new(listener).map_err(|source| StartError::Bind { addr, source })?;
+    let (store, snapshot) = Store::open(&config.data_dir)?;
+    let ex = Arc::new(Executor::new());
+    let shared = Arc::new(Shared {
+        config: RwLock::new(Arc::new(config)),
+        overrides,
+        accounts,
+        lockout: Lockout::new(snapshot.locks),
+        store,
+        hub: Hub::new(snapshot.blocks, snapshot.last_seen),
+        ex: Arc::clone(&ex),
+    });
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let (stop_workers, workers_rx) = async_channel::bounded::<()>(1);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut workers = Vec::new();
+    for i in 0..threads.saturating_sub(1).max(1) {
+        let ex = Arc::clone(&ex);
+        let rx = workers_rx.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("chatd-worker-{i}"))
+                .spawn(move || {
+                    future::block_on(ex.run(async {
+                        let _ = rx.recv().await;
+                    }))
+                })
+                .map_err(StartError::Thread)?,
+        );
+    }
+    let main_shared = Arc::clone(&shared);
+    let main = std::thread::Builder::new()
+        .name("chatd-main".into())
+        .spawn(move || {
+            let ex = Arc::clone(&main_shared.ex);
+            future::block_on(ex.run(serve(main_shared, listener, stop_rx)));
+        })
+        .map_err(StartError::Thread)?;
+    log::info!("listening on {local}");
+    Ok(Running {
+        addr: local,
+        shared,
+        stop: stop_tx,
+        main: Some(main),
+        workers,
+        stop_workers,
+    })
+}
+
+/// The accept loop plus the shutdown sequence.
+async fn serve(shared: Arc<Shared>, listener: Async<TcpListener>, stop: Receiver<()>) {
+    let (alive_tx, alive_rx) = async_channel::bounded::<()>(1);
+    let heartbeat = shared.ex.spawn({
+        let shared = Arc::clone(&shared);
+        async move {
+            loop {
+                Timer::after(HEARTBEAT).await;
+                if let Err(e) = shared.store.heartbeat().await {
+                    log::error!("store heartbeat failed: {e}");
+                }
+            }
+        }
+    });
+    future::or(accept_loop(&shared, &listener, &alive_tx), async {
+        let _ = stop.recv().await;
+    })
+    .await;
+    log::info!(
+        "shutting down: telling {} connections",
+        shared.hub.connection_count()
+    );
+    drop(listener);
+    shared.hub.shutdown();
+    drop(alive_tx);
+    let drained = future::or(
+        async {
+            let _ = alive_rx.recv().await;
+            true
+        },
+        async {
+            Timer::after(DRAIN_GRACE).await;
+            false
+        },
+    )
+    .await;
+    if !drained {
+        log::warn!(
+            "{} connections did not finish in time; closing them",
+            shared.hub.connection_count()
+        );
+    }
+    heartbeat.cancel().await;
+    let _ = shared.store.heartbeat().await;
+    let store_owner = Arc::clone(&shared);
+    smol::unblock(move || store_owner.store.close()).await;
+    log::info!("shutdown complete at {}", now_ms() / 1000);
+}
+
+async fn accept_loop(shared: &Arc<Shared>, listener: &Async<TcpListener>, alive: &Sender<()>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let _ = stream.get_ref().set_nodelay(true);
+                let task = connection_loop(Arc::clone(shared), stream, addr, alive.clone());
+                // Detached: each connection holds a clone of `alive`, and shutdown waits for
+                // every clone to drop, so no connection outlives the server unnoticed.
+                shared.ex.spawn(task).detach();
+            }
+            Err(e) => {
+                log::error!("accept failed: {e}");
+                // Out of file descriptors and the like: back off instead of spinning.
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
