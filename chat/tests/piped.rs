@@ -35,7 +35,11 @@ fn usage_and_unknown_commands() {
         whoelsesince soon\nblock\nunblock a b\nlogout please\ndance\nMESSAGE yoda hi\n\
         message yoda hi\nblock nobody_here\nunblock hans\nhelp\n";
     let mut c = Piped::script("hans", server.port, script);
-    assert_eq!(c.finish(), 0, "errors do not fail a script without --strict");
+    assert_eq!(
+        c.finish(),
+        0,
+        "errors do not fail a script without --strict"
+    );
     assert_eq!(
         &c.lines[..16],
         &[
@@ -177,7 +181,11 @@ fn user_flag_and_password_from_environment() {
         &["--user", "hans"],
         &[("CHAT_PASSWORD", "not-it")],
     );
-    assert_eq!(c.finish(), 2, "a wrong CHAT_PASSWORD in a script fails the login");
+    assert_eq!(
+        c.finish(),
+        2,
+        "a wrong CHAT_PASSWORD in a script fails the login"
+    );
     assert_lines("hans", &c.lines, &["Invalid Password. Please try again"]);
 }
 
@@ -237,7 +245,11 @@ fn strict_stops_at_first_error_line() {
     assert_lines("hans", &hans.lines, &[WELCOME, "Error. Invalid command"]);
     yoda.expect("hans: one");
     yoda.expect("hans logged out");
-    assert!(!yoda.lines.iter().any(|l| l.contains("two")), "{:?}", yoda.lines);
+    assert!(
+        !yoda.lines.iter().any(|l| l.contains("two")),
+        "{:?}",
+        yoda.lines
+    );
 
     let mut c = Piped::script_with(
         "hans",
@@ -293,7 +305,11 @@ fn lost_connection_exits_3() {
     server.signal(libc::SIGKILL);
     server.wait_exit();
     assert_eq!(c.finish(), 3);
-    assert_lines("hans", &c.lines, &[WELCOME, "Connection to the server lost"]);
+    assert_lines(
+        "hans",
+        &c.lines,
+        &[WELCOME, "Connection to the server lost"],
+    );
 }
 
 #[test]

@@ -22,8 +22,18 @@ fn sample_interaction_transcripts() {
     hans.expect("yoda logged in");
     let mut luke = Piped::script("luke", server.port, LUKE);
     // luke comes back only after yoda has left the offline message and logged out.
-    assert_eq!(luke.finish(), 0, "luke's exit status; stderr: {}", luke.stderr());
-    assert_eq!(yoda.finish(), 0, "yoda's exit status; stderr: {}", yoda.stderr());
+    assert_eq!(
+        luke.finish(),
+        0,
+        "luke's exit status; stderr: {}",
+        luke.stderr()
+    );
+    assert_eq!(
+        yoda.finish(),
+        0,
+        "yoda's exit status; stderr: {}",
+        yoda.stderr()
+    );
     let mut luke_again = Piped::script("luke-again", server.port, LUKE_AGAIN);
     assert_eq!(
         luke_again.finish(),
@@ -31,7 +41,12 @@ fn sample_interaction_transcripts() {
         "luke-again's exit status; stderr: {}",
         luke_again.stderr()
     );
-    assert_eq!(hans.finish(), 0, "hans's exit status; stderr: {}", hans.stderr());
+    assert_eq!(
+        hans.finish(),
+        0,
+        "hans's exit status; stderr: {}",
+        hans.stderr()
+    );
 
     assert_lines(
         "hans",

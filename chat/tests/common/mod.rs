@@ -4,6 +4,8 @@
 //! killed when its guard drops.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -39,7 +41,9 @@ pub fn chatd_bin() -> &'static Path {
     CHATD.get_or_init(|| {
         let chat = chat_bin();
         let profile_dir = chat.parent().expect("chat binary has a directory");
-        let target_dir = profile_dir.parent().expect("profile directory has a parent");
+        let target_dir = profile_dir
+            .parent()
+            .expect("profile directory has a parent");
         let mut cmd = Command::new(option_env!("CARGO").unwrap_or("cargo"));
         cmd.args(["build", "--quiet", "-p", "chatd", "--target-dir"])
             .arg(target_dir)
@@ -50,7 +54,11 @@ pub fn chatd_bin() -> &'static Path {
         let status = cmd.status().expect("run cargo build -p chatd");
         assert!(status.success(), "cargo build -p chatd failed");
         let chatd = profile_dir.join("chatd");
-        assert!(chatd.exists(), "{} missing after the build", chatd.display());
+        assert!(
+            chatd.exists(),
+            "{} missing after the build",
+            chatd.display()
+        );
         chatd
     })
 }
