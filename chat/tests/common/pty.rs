@@ -29,7 +29,7 @@ impl Pty {
     pub fn spawn(mut cmd: Command) -> Pty {
         let mut master_fd = 0;
         let mut slave_fd = 0;
-        let mut size = libc::winsize {
+        let size = libc::winsize {
             ws_row: 24,
             ws_col: 100,
             ws_xpixel: 0,
@@ -42,7 +42,7 @@ impl Pty {
                 &mut slave_fd,
                 std::ptr::null_mut(),
                 std::ptr::null(),
-                &mut size,
+                &size,
             )
         };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
