@@ -29,6 +29,8 @@ pub const ACCOUNT_LOCKED: &str =
     "Your account is blocked due to multiple login failures. Please try again later";
 /// When the connection to the server broke.
 pub const CONNECTION_LOST: &str = "Connection to the server lost";
+/// A command too long for one protocol line (checked by the client before sending).
+pub const MESSAGE_TOO_LONG: &str = "Error. Message too long";
 /// Unknown command word.
 pub const INVALID_COMMAND: &str = "Error. Invalid command";
 

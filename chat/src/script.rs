@@ -5,7 +5,7 @@
 //! Running a directive needs the connection (events keep printing while a script sleeps or
 //! waits), so [`crate::session`] executes them; this module only parses.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
@@ -96,9 +96,25 @@ pub fn spawn_reader(inbox: Sender<Input>) -> std::io::Result<Sender<Ask>> {
 }
 
 fn reader_loop(asks: Receiver<Ask>, inbox: Sender<Input>) {
+    let terminal = std::io::stdin().is_terminal();
     let mut stdin = std::io::stdin().lock();
     let mut buf = Vec::new();
-    while asks.recv().is_ok() {
+    while let Ok(ask) = asks.recv() {
+        if terminal && matches!(ask, Ask::Secret(_)) {
+            // Typed at a terminal while stdout goes elsewhere: still no echo for a password.
+            // (A terminal in canonical mode delivers one line per read, so the buffered
+            // reader holds nothing beyond the previous line.)
+            let input = match crate::tty::read_secret("") {
+                Ok(crate::tty::Secret::Line(line)) => Input::Line(line),
+                Ok(crate::tty::Secret::Interrupted) => Input::Interrupted,
+                Ok(crate::tty::Secret::EndOfInput) | Err(_) => Input::EndOfInput,
+            };
+            let end = matches!(input, Input::EndOfInput);
+            if inbox.send(input).is_err() || end {
+                return;
+            }
+            continue;
+        }
         buf.clear();
         let input = match stdin.read_until(b'\n', &mut buf) {
             Ok(0) => Input::EndOfInput,

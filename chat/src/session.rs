@@ -445,6 +445,11 @@ impl Session {
         if command == Command::Logout {
             return Err(self.logout(self.final_status()));
         }
+        if too_long(&request) {
+            // The server would answer `line_too_long` and close the connection.
+            self.screen.line(render::MESSAGE_TOO_LONG);
+            return Ok(());
+        }
         let response = self.request(request)?;
         if let (Command::Whoelse, Response::Users { users }) = (&command, &response) {
             self.names.replace(users);
@@ -499,6 +504,16 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Whether `request` encodes to a line longer than the server's default limit.
+fn too_long(request: &Request) -> bool {
+    let frame = proto::ClientFrame {
+        id: Some(u64::MAX),
+        request: request.clone(),
+    };
+    // Minus the newline.
+    frame.encode().len() - 1 > proto::DEFAULT_MAX_LINE
 }
 
 /// A reply that makes no sense at this point of the conversation.

@@ -74,9 +74,6 @@ impl Drop for EchoGuard {
 /// # Errors
 /// Reading stdin or changing the terminal settings failed.
 pub fn read_secret(prompt: &str) -> std::io::Result<Secret> {
-    let mut out = std::io::stdout();
-    out.write_all(prompt.as_bytes())?;
-    out.flush()?;
     let saved = get_termios(STDIN).ok_or_else(std::io::Error::last_os_error)?;
     let mut raw = saved;
     raw.c_lflag &= !(libc::ECHO | libc::ICANON | libc::ISIG | libc::IEXTEN);
@@ -88,6 +85,10 @@ pub fn read_secret(prompt: &str) -> std::io::Result<Secret> {
         return Err(std::io::Error::last_os_error());
     }
     let guard = EchoGuard { saved };
+    // Only now show the prompt: a password typed as soon as it appears must not be echoed.
+    let mut out = std::io::stdout();
+    out.write_all(prompt.as_bytes())?;
+    out.flush()?;
     let mut line: Vec<u8> = Vec::new();
     let result = loop {
         let byte = match read_byte() {

@@ -348,3 +348,26 @@ fn cannot_connect_names_the_address() {
         "{stderr}"
     );
 }
+
+#[test]
+fn overlong_message_is_refused_by_the_client() {
+    let server = Server::start();
+    let long = "x".repeat(proto_max_line() + 10);
+    let script = format!("hans\nfalcon*solo\nmessage yoda {long}\nmessage hans still here\n");
+    let mut c = Piped::script("hans", server.port, &script);
+    assert_eq!(c.finish(), 0, "the session survives");
+    assert_lines(
+        "hans",
+        &c.lines,
+        &[
+            WELCOME,
+            "Error. Message too long",
+            "Error. Cannot message self",
+        ],
+    );
+}
+
+/// The protocol's default line limit (`limits.max_line_bytes`).
+fn proto_max_line() -> usize {
+    65536
+}
