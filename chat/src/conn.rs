@@ -187,18 +187,58 @@ fn reader_loop(mut stream: TcpStream, inbox: Sender<Input>) {
             if line.is_empty() {
                 continue;
             }
-            match ServerFrame::decode(line) {
-                Ok(frame) => {
-                    if inbox.send(Input::Frame(frame)).is_err() {
-                        // The session is gone; nobody listens any more.
-                        return;
+            let frame = match ServerFrame::decode(line) {
+                Ok(frame) => frame,
+                Err(e) => match undecodable_reply(line) {
+                    Some(frame) => frame,
+                    // A newer server may send events this client does not know: skip them.
+                    None if matches!(e, proto::DecodeError::UnknownType(_)) => continue,
+                    None => {
+                        eprintln!("chat: ignoring a frame from the server: {e}");
+                        continue;
                     }
-                }
-                // A newer server may send frames this client does not know: skip them.
-                Err(proto::DecodeError::UnknownType(_)) => {}
-                Err(e) => eprintln!("chat: ignoring a frame from the server: {e}"),
+                },
+            };
+            if inbox.send(Input::Frame(frame)).is_err() {
+                // The session is gone; nobody listens any more.
+                return;
             }
         }
     };
     let _ = inbox.send(Input::Disconnected(reason));
+}
+
+/// A reply this client cannot decode (an error code or a response type newer than this
+/// client), turned into a generic error reply so that the request waiting for it ends, and
+/// the server's message is shown. `None` when the line carries no request id.
+fn undecodable_reply(line: &[u8]) -> Option<ServerFrame> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let id = value.get("id")?.as_u64()?;
+    let message = value
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("the server sent a reply this client does not understand");
+    Some(ServerFrame::Reply {
+        id: Some(id),
+        response: proto::Response::error(proto::ErrorCode::Internal, message),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_error_code_becomes_a_generic_error() {
+        let line = br#"{"id":4,"type":"error","code":"brand_new","message":"Try later"}"#;
+        assert!(ServerFrame::decode(line).is_err());
+        assert_eq!(
+            undecodable_reply(line),
+            Some(ServerFrame::Reply {
+                id: Some(4),
+                response: proto::Response::error(proto::ErrorCode::Internal, "Try later"),
+            })
+        );
+        assert_eq!(undecodable_reply(br#"{"type":"new_event"}"#), None);
+    }
 }
