@@ -227,3 +227,60 @@ fn shutdown_while_typing_exits_3() {
     assert_eq!(hans.finish(), 3);
     server.wait_exit();
 }
+
+#[test]
+fn refused_user_names_prompt_again() {
+    let server = Server::start();
+    let mut luke = online(&server, "luke", "light==saber");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = interactive(server.port, &dir.path().join("history"));
+    c.expect("Username: ");
+    c.send("luke\r");
+    c.expect("Error. luke is already logged in");
+    c.expect("Username: ");
+    c.send("no such name!\r");
+    c.expect("Error. ");
+    c.expect("Username: ");
+    c.send("hans\r");
+    c.expect("Password: ");
+    c.send("falcon*solo\r");
+    c.expect(WELCOME);
+    c.send(CTRL_D);
+    assert_eq!(c.finish(), 0);
+    luke.close_stdin();
+    assert_eq!(luke.finish(), 0);
+}
+
+#[test]
+fn user_flag_and_environment_password_skip_the_prompts() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(chat_bin());
+    cmd.args([
+        "--server",
+        &format!("127.0.0.1:{}", server.port),
+        "--user",
+        "hans",
+    ])
+    .env("CHAT_HISTFILE", dir.path().join("history"))
+    .env("CHAT_PASSWORD", "falcon*solo");
+    let mut c = Pty::spawn(cmd);
+    let shown = c.expect(WELCOME);
+    assert!(
+        !shown.contains("Username:") && !shown.contains("Password:"),
+        "{shown:?}"
+    );
+    c.expect("> ");
+    c.send("logout\r");
+    assert_eq!(c.finish(), 0);
+}
+
+#[test]
+fn ctrl_d_at_the_user_name_prompt_exits_2() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = interactive(server.port, &dir.path().join("history"));
+    c.expect("Username: ");
+    c.send(CTRL_D);
+    assert_eq!(c.finish(), 2);
+}
