@@ -122,6 +122,7 @@ pub async fn connection_loop(
     let hello = ServerFrame::Hello(Hello {
         protocol: proto::PROTOCOL_VERSION,
         server: format!("chatd {}", env!("CARGO_PKG_VERSION")),
+        max_line: cfg.limits.max_line_bytes,
     });
     let _ = out.tx.try_send(Outgoing::Frame(Arc::from(hello.encode())));
     let mut conn = Connection {
@@ -149,20 +150,29 @@ pub async fn connection_loop(
             }
         }
     }
+    let out = conn.out.clone();
+    drop(conn);
     if end == End::Closing {
         // Let the writer flush the last frames, but not forever.
-        let _ = future::or(
+        let flushed = future::or(
             async {
                 let _ = done_rx.recv().await;
+                true
             },
             async {
                 Timer::after(FLUSH_GRACE).await;
+                false
             },
         )
         .await;
+        if !flushed {
+            log::warn!("connection {id} did not take its last frames in time; dropping it");
+        }
     }
-    drop(conn);
-    writer.cancel().await;
+    // Stops a writer still blocked on the socket; it then stores any direct message it
+    // could not deliver, so awaiting it is quick.
+    out.kill.close();
+    writer.await;
     let _ = stream.get_ref().shutdown(Shutdown::Both);
     log::debug!("connection {id} closed");
 }
@@ -261,19 +271,23 @@ async fn writer_loop(
             break;
         }
     }
-    if failed {
-        let cap = shared.config().limits.max_offline_per_user;
-        rx.close();
-        while let Ok(item) = rx.try_recv() {
-            if let Outgoing::Direct(d) = item {
-                in_flight.push(d);
-            }
+    // Whatever is still queued (a message routed while the connection was closing) or was
+    // in a failed write goes back to the store: at least once, never lost.
+    rx.close();
+    while let Ok(item) = rx.try_recv() {
+        if let Outgoing::Direct(d) = item {
+            in_flight.push(d);
         }
+    }
+    if !in_flight.is_empty() {
+        let cap = shared.config().limits.max_offline_per_user;
         for d in in_flight {
-            // Queued on the store thread immediately; awaiting is not needed.
+            // Queued on the store thread immediately; the answer is not needed here.
             drop(shared.store.store_offline(&d.to, &d.from, &d.text, cap));
             shared.hub.count_offline(StoreOutcome::Stored);
         }
+    }
+    if failed {
         let _ = stream.get_ref().shutdown(Shutdown::Both);
     }
 }
@@ -529,6 +543,8 @@ impl Connection {
             }
         }
         if shared.lockout.is_locked(&user, now_ms()) {
+            // Locked while this connection was at the password prompt.
+            crate::auth::equalize_timing(&password).await;
             self.phase = Phase::Name;
             return self.error(
                 id,
