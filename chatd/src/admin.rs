@@ -229,6 +229,9 @@ async fn read_request(
             });
         }
         match stream.read(&mut chunk).await {
+            // A last line without its newline (`printf '{"type":"who"}' | socat ...`) still
+            // counts; nothing at all means the client gave up.
+            Ok(0) if decoder.pending() > 0 => decoder.feed(b"\n"),
             Ok(0) | Err(_) => return Ok(None),
             Ok(n) => decoder.feed(&chunk[..n]),
         }
