@@ -372,3 +372,57 @@ fn a_file_that_is_not_a_socket_is_left_alone() {
         "precious"
     );
 }
+
+#[test]
+fn kicked_chat_client_shows_the_reason_and_exits_3() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let chatd = start(dir.path(), "");
+    let mut yoda = Client::login(chatd.addr, "yoda", password("yoda"));
+    let mut chat = Command::new(chat_bin())
+        .arg(chatd.addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The script holds the session open until the kick arrives.
+    let mut stdin = chat.stdin.take().unwrap();
+    writeln!(stdin, "hans\nfalcon*solo\n.wait administrator 10").unwrap();
+    let mut stdout = BufReader::new(chat.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("Welcome")) {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "chat ended: {seen:?}"
+        );
+        seen.push(line);
+    }
+    assert_eq!(
+        yoda.event(),
+        Event::Presence {
+            user: "hans".into(),
+            online: true
+        }
+    );
+    chatctl(dir.path(), &["kick", "hans", "--reason", "flooding"]).ok();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    chat.stdout = None;
+    let out = wait_output(chat);
+    assert_eq!(out.status.code(), Some(3), "{rest}");
+    assert!(
+        rest.contains("You have been disconnected by the administrator")
+            && rest.contains("flooding"),
+        "{rest}"
+    );
+    assert_eq!(
+        yoda.event(),
+        Event::Presence {
+            user: "hans".into(),
+            online: false
+        }
+    );
+    drop(stdin);
+}

@@ -12,34 +12,43 @@ use proto::admin::AdminResponse;
 use crate::common::{CREDENTIALS, DEADLINE};
 
 /// Path of the `chatctl` binary, next to the `chatd` binary under test.
-///
-/// Cargo only exposes `CARGO_BIN_EXE_*` for the package's own binaries, so this looks in the
-/// same target directory. `cargo test --workspace` has built it already (chatctl has
-/// integration tests of its own, which makes cargo build its binary); under
-/// `cargo test -p chatd` it is built here once, with the cargo that runs the tests.
 pub fn chatctl_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let chatd = PathBuf::from(env!("CARGO_BIN_EXE_chatd"));
-        let profile_dir = chatd.parent().expect("chatd lives in a directory");
-        let bin = profile_dir.join(format!("chatctl{}", std::env::consts::EXE_SUFFIX));
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "-p", "chatctl", "--bin", "chatctl"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            if let Some(target) = profile_dir.parent() {
-                cmd.env("CARGO_TARGET_DIR", target);
-            }
-            let status = cmd.status().expect("run cargo to build chatctl");
-            assert!(status.success(), "building chatctl failed");
+    BIN.get_or_init(|| sibling_bin("chatctl", "chatctl"))
+}
+
+/// Path of the `chat` client binary, next to the `chatd` binary under test.
+pub fn chat_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| sibling_bin("chat", "chat"))
+}
+
+/// Another workspace binary, found in the target directory of the `chatd` under test.
+///
+/// Cargo only exposes `CARGO_BIN_EXE_*` for the package's own binaries, so this looks in the
+/// same directory. `cargo test --workspace` has built it already (cargo builds a package's
+/// binaries for its integration tests, and chatctl and chat have some); under
+/// `cargo test -p chatd` it is built here once, with the cargo that runs the tests.
+fn sibling_bin(package: &str, name: &str) -> PathBuf {
+    let chatd = PathBuf::from(env!("CARGO_BIN_EXE_chatd"));
+    let profile_dir = chatd.parent().expect("chatd lives in a directory");
+    let bin = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", package, "--bin", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
         }
-        assert!(bin.exists(), "no chatctl binary at {}", bin.display());
-        bin
-    })
+        if let Some(target) = profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
+        }
+        let status = cmd.status().expect("run cargo to build a sibling binary");
+        assert!(status.success(), "building {name} failed");
+    }
+    assert!(bin.exists(), "no {name} binary at {}", bin.display());
+    bin
 }
 
 /// What one `chatctl` run printed and how it exited.
