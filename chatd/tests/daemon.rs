@@ -134,7 +134,12 @@ fn sighup_changes_the_timeout_for_a_new_idle_client_without_dropping_anyone() {
     let mut luke = Client::login(chatd.addr, "luke", password("luke"));
     let events = luke.events_until_closed();
     assert_eq!(events.last(), Some(&Event::Inactive), "{events:?}");
-    // hans, logged in before the reload, is still there.
+    // hans, logged in before the reload, is still there and saw luke come and go.
+    let left = Event::Presence {
+        user: "luke".into(),
+        online: false,
+    };
+    while hans.event() != left {}
     assert!(hans.users(Request::Whoelse).is_empty());
 
     // A bad config on SIGHUP is refused and logged; chatd keeps serving.
