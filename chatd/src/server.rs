@@ -21,7 +21,7 @@ use crate::auth::{Accounts, AuthError, Lockout};
 use crate::config::{Config, ConfigError, Overrides};
 use crate::connection::connection_loop;
 use crate::hub::Hub;
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How long connections get to finish after the shutdown notice.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -388,7 +388,7 @@ async fn serve(
     // Last: while the file exists a new chatd is refused, so it must outlive the drain.
     drop(admin);
     admin_file.remove();
-    log::info!("shutdown complete at {}", now_ms() / 1000);
+    log::info!("shutdown complete");
 }
 
 async fn accept_loop(shared: &Arc<Shared>, listener: &Async<TcpListener>, alive: &Sender<()>) {
