@@ -98,6 +98,7 @@ pub async fn connection_loop(
     let (tx, rx) = async_channel::bounded(cfg.limits.send_queue);
     let (kill_tx, kill_rx) = async_channel::bounded::<()>(1);
     let out = Outbox { tx, kill: kill_tx };
+    let out_kill = out.kill.clone();
     let (id, last_active) = match shared.hub.connect(
         addr,
         out.clone(),
@@ -162,7 +163,10 @@ pub async fn connection_loop(
         .await;
     }
     drop(conn);
-    writer.cancel().await;
+    // Stop the writer through its kill switch rather than by cancelling it, so the direct
+    // messages still queued for this connection are stored offline instead of dropped.
+    out_kill.close();
+    writer.await;
     let _ = stream.get_ref().shutdown(Shutdown::Both);
     log::debug!("connection {id} closed");
 }
@@ -203,10 +207,15 @@ async fn writer_loop(
     let mut in_flight = Vec::new();
     let mut failed = false;
     'outer: loop {
-        let first = future::or(async { rx.recv().await.ok() }, async {
-            let _ = kill.recv().await;
-            None
-        })
+        // The kill switch is polled first: once it is closed nothing more is written, and
+        // what is still queued is stored below.
+        let first = future::or(
+            async {
+                let _ = kill.recv().await;
+                None
+            },
+            async { rx.recv().await.ok() },
+        )
         .await;
         let Some(mut item) = first else {
             failed = true;
@@ -237,10 +246,13 @@ async fn writer_loop(
         }
         if !buf.is_empty() {
             let mut w = &*stream;
-            let wrote = future::or(async { w.write_all(&buf).await.is_ok() }, async {
-                let _ = kill.recv().await;
-                false
-            })
+            let wrote = future::or(
+                async {
+                    let _ = kill.recv().await;
+                    false
+                },
+                async { w.write_all(&buf).await.is_ok() },
+            )
             .await;
             if !wrote {
                 failed = true;
@@ -261,19 +273,24 @@ async fn writer_loop(
             break;
         }
     }
-    if failed {
-        let cap = shared.config().limits.max_offline_per_user;
-        rx.close();
-        while let Ok(item) = rx.try_recv() {
-            if let Outgoing::Direct(d) = item {
-                in_flight.push(d);
-            }
+    // Closing the queue makes later pushes fail, so the hub stores those itself; what is
+    // already queued behind the end (a kick, logout or timeout races with a sender) or was not
+    // written is stored here. Nothing a sender was told about is dropped.
+    rx.close();
+    while let Ok(item) = rx.try_recv() {
+        if let Outgoing::Direct(d) = item {
+            in_flight.push(d);
         }
+    }
+    if !in_flight.is_empty() {
+        let cap = shared.config().limits.max_offline_per_user;
         for d in in_flight {
             // Queued on the store thread immediately; awaiting is not needed.
             drop(shared.store.store_offline(&d.to, &d.from, &d.text, cap));
             shared.hub.count_offline(StoreOutcome::Stored);
         }
+    }
+    if failed {
         let _ = stream.get_ref().shutdown(Shutdown::Both);
     }
 }

@@ -44,6 +44,23 @@ struct Args {
     /// Original form: PORT BLOCK_DURATION TIMEOUT
     #[arg(value_name = "PORT BLOCK_DURATION TIMEOUT", num_args = 0..=3)]
     positional: Vec<i64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// One-off commands that do not start the server.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Rewrite the plain-text passwords of the credentials file as argon2id hashes, atomically,
+    /// keeping comments and order; then exit
+    HashCredentials {
+        /// Config file whose `credentials` names the file [default: as the server would]
+        #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "credentials")]
+        config: Option<PathBuf>,
+        /// The credentials file itself
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,7 +104,36 @@ fn load_config(args: &Args) -> anyhow::Result<(Config, Overrides)> {
     Ok((config, overrides))
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+/// `chatd hash-credentials`: the credentials file is the one named on the subcommand, else
+/// the one the server would use with the same top-level flags.
+fn hash_credentials(
+    args: &Args,
+    config: Option<PathBuf>,
+    credentials: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let path = match (credentials, config) {
+        (Some(path), _) => path,
+        (None, Some(config)) => Config::from_file(&config)?.credentials,
+        (None, None) => load_config(args)?.0.credentials,
+    };
+    let done = chatd::credentials::hash_credentials(&path)?;
+    println!(
+        "{}: hashed {} plain-text passwords ({} were already hashed)",
+        path.display(),
+        done.hashed,
+        done.already_hashed
+    );
+    Ok(())
+}
+
+fn run(mut args: Args) -> anyhow::Result<()> {
+    if let Some(Command::HashCredentials {
+        config,
+        credentials,
+    }) = args.command.take()
+    {
+        return hash_credentials(&args, config, credentials);
+    }
     let (config, overrides) = match load_config(&args) {
         Ok(v) => v,
         Err(e) => {

@@ -204,7 +204,7 @@ pub fn start(config: Config, overrides: Overrides) -> Result<Running, StartError
         accounts,
         lockout: Lockout::new(snapshot.locks),
         store,
-        hub: Hub::new(snapshot.blocks, snapshot.last_seen),
+        hub: Hub::new(snapshot.blocks, snapshot.last_seen).with_counters(&snapshot.counters),
         ex: Arc::clone(&ex),
     });
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
@@ -252,7 +252,7 @@ async fn serve(shared: Arc<Shared>, listener: Async<TcpListener>, stop: Receiver
         async move {
             loop {
                 Timer::after(HEARTBEAT).await;
-                if let Err(e) = shared.store.heartbeat().await {
+                if let Err(e) = shared.store.heartbeat(shared.hub.counters.to_save()).await {
                     log::error!("store heartbeat failed: {e}");
                 }
             }
@@ -287,7 +287,7 @@ async fn serve(shared: Arc<Shared>, listener: Async<TcpListener>, stop: Receiver
         );
     }
     heartbeat.cancel().await;
-    let _ = shared.store.heartbeat().await;
+    let _ = shared.store.heartbeat(shared.hub.counters.to_save()).await;
     let store_owner = Arc::clone(&shared);
     smol::unblock(move || store_owner.store.close()).await;
     log::info!("shutdown complete at {}", now_ms() / 1000);
