@@ -220,6 +220,11 @@ impl Store {
     /// not a chatd store, or the schema is newer than this program.
     pub fn open(data_dir: &Path) -> Result<(Store, Snapshot), StoreError> {
         create_data_dir(data_dir)?;
+        // Absolute, so every message names the file unambiguously.
+        let data_dir = &std::fs::canonicalize(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
         let path = data_dir.join(DB_FILE);
         let open_err = |source| StoreError::Open {
             path: path.clone(),
