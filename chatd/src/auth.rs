@@ -100,6 +100,20 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
+/// Spends as long as checking a hashed password does, for answers that need no check
+/// (unknown or locked account), so timing does not tell them apart from a wrong password.
+pub async fn equalize_timing(password: &str) {
+    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let password = password.to_string();
+    smol::unblock(move || {
+        let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-account").ok());
+        if let Some(hash) = dummy {
+            let _ = Secret::Hash(hash.clone()).check(&password);
+        }
+    })
+    .await;
+}
+
 /// Result of a password check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -256,6 +270,7 @@ impl Accounts {
             .get(user)
             .cloned();
         let Some(secret) = secret else {
+            equalize_timing(password).await;
             return Verdict::Unknown;
         };
         let password = password.to_string();

@@ -98,7 +98,6 @@ pub async fn connection_loop(
     let (tx, rx) = async_channel::bounded(cfg.limits.send_queue);
     let (kill_tx, kill_rx) = async_channel::bounded::<()>(1);
     let out = Outbox { tx, kill: kill_tx };
-    let out_kill = out.kill.clone();
     let (id, last_active) = match shared.hub.connect(
         addr,
         out.clone(),
@@ -150,22 +149,28 @@ pub async fn connection_loop(
             }
         }
     }
+    let out = conn.out.clone();
+    drop(conn);
     if end == End::Closing {
         // Let the writer flush the last frames, but not forever.
-        let _ = future::or(
+        let flushed = future::or(
             async {
                 let _ = done_rx.recv().await;
+                true
             },
             async {
                 Timer::after(FLUSH_GRACE).await;
+                false
             },
         )
         .await;
+        if !flushed {
+            log::warn!("connection {id} did not take its last frames in time; dropping it");
+        }
     }
-    drop(conn);
-    // Stop the writer through its kill switch rather than by cancelling it, so the direct
-    // messages still queued for this connection are stored offline instead of dropped.
-    out_kill.close();
+    // Stops a writer still blocked on the socket; it then stores any direct message it
+    // could not deliver, so awaiting it is quick.
+    out.kill.close();
     writer.await;
     let _ = stream.get_ref().shutdown(Shutdown::Both);
     log::debug!("connection {id} closed");
@@ -207,15 +212,10 @@ async fn writer_loop(
     let mut in_flight = Vec::new();
     let mut failed = false;
     'outer: loop {
-        // The kill switch is polled first: once it is closed nothing more is written, and
-        // what is still queued is stored below.
-        let first = future::or(
-            async {
-                let _ = kill.recv().await;
-                None
-            },
-            async { rx.recv().await.ok() },
-        )
+        let first = future::or(async { rx.recv().await.ok() }, async {
+            let _ = kill.recv().await;
+            None
+        })
         .await;
         let Some(mut item) = first else {
             failed = true;
@@ -246,13 +246,10 @@ async fn writer_loop(
         }
         if !buf.is_empty() {
             let mut w = &*stream;
-            let wrote = future::or(
-                async {
-                    let _ = kill.recv().await;
-                    false
-                },
-                async { w.write_all(&buf).await.is_ok() },
-            )
+            let wrote = future::or(async { w.write_all(&buf).await.is_ok() }, async {
+                let _ = kill.recv().await;
+                false
+            })
             .await;
             if !wrote {
                 failed = true;
@@ -273,9 +270,8 @@ async fn writer_loop(
             break;
         }
     }
-    // Closing the queue makes later pushes fail, so the hub stores those itself; what is
-    // already queued behind the end (a kick, logout or timeout races with a sender) or was not
-    // written is stored here. Nothing a sender was told about is dropped.
+    // Whatever is still queued (a message routed while the connection was closing) or was
+    // in a failed write goes back to the store: at least once, never lost.
     rx.close();
     while let Ok(item) = rx.try_recv() {
         if let Outgoing::Direct(d) = item {
@@ -285,7 +281,7 @@ async fn writer_loop(
     if !in_flight.is_empty() {
         let cap = shared.config().limits.max_offline_per_user;
         for d in in_flight {
-            // Queued on the store thread immediately; awaiting is not needed.
+            // Queued on the store thread immediately; the answer is not needed here.
             drop(shared.store.store_offline(&d.to, &d.from, &d.text, cap));
             shared.hub.count_offline(StoreOutcome::Stored);
         }
@@ -546,6 +542,8 @@ impl Connection {
             }
         }
         if shared.lockout.is_locked(&user, now_ms()) {
+            // Locked while this connection was at the password prompt.
+            crate::auth::equalize_timing(&password).await;
             self.phase = Phase::Name;
             return self.error(
                 id,

@@ -378,12 +378,15 @@ impl Hub {
     }
 
     /// Sends a presence line about `user` to every other online user, except those `user`
-    /// has blocked.
+    /// has blocked (SPEC: presence) and those who blocked `user` (SPEC: a block stops the
+    /// blocked user's presence reaching the blocker).
     fn presence(&self, st: &mut State, user: &str, line: &Arc<str>) {
         let targets: Vec<ConnId> = st
             .online
             .iter()
-            .filter(|(name, _)| name.as_str() != user && !st.blocks(user, name))
+            .filter(|(name, _)| {
+                name.as_str() != user && !st.blocks(user, name) && !st.blocks(name, user)
+            })
             .map(|(_, id)| *id)
             .collect();
         for id in targets {

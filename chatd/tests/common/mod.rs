@@ -200,6 +200,12 @@ impl Client {
         self.writer.write_all(bytes).unwrap();
     }
 
+    /// Sends raw bytes, reporting (not panicking on) a write error: for hostile input the
+    /// server may close the connection before reading everything.
+    pub fn writer_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
     /// Sends a request and returns its reply, keeping events that arrive first.
     pub fn request(&mut self, request: Request) -> Response {
         let id = self.next_id;

@@ -1,0 +1,403 @@
+//! Every command of SPEC section 3 against a real in-process chatd over TCP: messages (live
+//! and offline), broadcast, whoelse, whoelsesince, block/unblock, presence, logout, timeout.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use proto::{ErrorCode, Event, Request, Response};
+
+fn message_event(from: &str, text: &str) -> Event {
+    Event::Message {
+        from: from.into(),
+        text: text.into(),
+        offline: false,
+    }
+}
+
+fn presence(user: &str, online: bool) -> Event {
+    Event::Presence {
+        user: user.into(),
+        online,
+    }
+}
+
+#[test]
+fn message_to_online_user_is_delivered_with_spaces_and_symbols() {
+    let server = TestServer::start();
+    let mut yoda = server.login("yoda");
+    let mut hans = server.login("hans");
+    assert_eq!(yoda.event(), presence("hans", true));
+    let text = "Hey Dude  with  spaces ~!@#$%^&*() \"quotes\" ünïcode \u{1b}[2J";
+    assert_eq!(
+        hans.request(msg("yoda", text)),
+        Response::Sent { stored: false }
+    );
+    assert_eq!(yoda.event(), message_event("hans", text));
+}
+
+#[test]
+fn message_errors() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    assert_eq!(hans.error_code(msg("nobody", "hi")), ErrorCode::InvalidUser);
+    assert_eq!(
+        hans.error_code(msg("hans", "hi")),
+        ErrorCode::CannotMessageSelf
+    );
+}
+
+#[test]
+fn offline_messages_are_delivered_in_order_at_next_login() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    for i in 0..5 {
+        assert_eq!(
+            hans.request(msg("luke", &format!("m{i}"))),
+            Response::Sent { stored: true }
+        );
+    }
+    let mut vader = server.login("vader");
+    vader.request(msg("luke", "I am your father"));
+    let mut luke = server.connect();
+    luke.request(Request::Login {
+        user: "luke".into(),
+    });
+    match luke.request(Request::Password {
+        password: password("luke").into(),
+    }) {
+        Response::Welcome { offline, .. } => assert_eq!(offline, 6),
+        other => panic!("{other:?}"),
+    }
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        match luke.event() {
+            Event::Message {
+                from,
+                text,
+                offline: true,
+            } => got.push(format!("{from}: {text}")),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        [
+            "hans: m0",
+            "hans: m1",
+            "hans: m2",
+            "hans: m3",
+            "hans: m4",
+            "vader: I am your father"
+        ]
+    );
+    // Delivered once: the next login has nothing waiting.
+    drop(luke);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let mut c = server.connect();
+        match c.request(Request::Login {
+            user: "luke".into(),
+        }) {
+            Response::PasswordRequired => {
+                let r = c.request(Request::Password {
+                    password: password("luke").into(),
+                });
+                assert_eq!(
+                    r,
+                    Response::Welcome {
+                        user: "luke".into(),
+                        offline: 0
+                    }
+                );
+                break;
+            }
+            // The first connection's logout may not be processed yet.
+            Response::Error {
+                code: ErrorCode::AlreadyLoggedIn,
+                ..
+            } => assert!(std::time::Instant::now() < deadline),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn offline_cap_refuses_and_tells_the_sender() {
+    let server = TestServer::start_with(|c| c.limits.max_offline_per_user = 2);
+    let mut hans = server.login("hans");
+    hans.request(msg("leia", "1"));
+    hans.request(msg("leia", "2"));
+    assert_eq!(
+        hans.error_code(msg("leia", "3")),
+        ErrorCode::OfflineQueueFull
+    );
+}
+
+#[test]
+fn broadcast_reaches_everyone_but_sender_and_blockers() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    let mut yoda = server.login("yoda");
+    let mut luke = server.login("luke");
+    assert_eq!(
+        hans.request(Request::Broadcast {
+            text: "vader is evil".into()
+        }),
+        Response::Broadcasted {
+            delivered: 2,
+            skipped: 0
+        }
+    );
+    let bc = Event::Broadcast {
+        from: "hans".into(),
+        text: "vader is evil".into(),
+    };
+    assert!(yoda.drain_events().contains(&bc));
+    assert!(luke.drain_events().contains(&bc));
+    assert!(!hans.drain_events().contains(&bc));
+    // luke blocks hans: skipped, and hans is told someone was skipped.
+    assert_eq!(
+        luke.request(Request::Block {
+            user: "hans".into()
+        }),
+        Response::Ok
+    );
+    assert_eq!(
+        hans.request(Request::Broadcast {
+            text: "again".into()
+        }),
+        Response::Broadcasted {
+            delivered: 1,
+            skipped: 1
+        }
+    );
+    assert!(luke.drain_events().is_empty());
+    assert_eq!(
+        yoda.drain_events(),
+        vec![Event::Broadcast {
+            from: "hans".into(),
+            text: "again".into()
+        }]
+    );
+}
+
+#[test]
+fn whoelse_lists_others_except_blockers() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    assert!(hans.users(Request::Whoelse).is_empty());
+    let mut yoda = server.login("yoda");
+    let _luke = server.login("luke");
+    assert_eq!(hans.users(Request::Whoelse), ["luke", "yoda"]);
+    yoda.request(Request::Block {
+        user: "hans".into(),
+    });
+    assert_eq!(hans.users(Request::Whoelse), ["luke"]);
+    assert_eq!(yoda.users(Request::Whoelse), ["hans", "luke"]);
+}
+
+#[test]
+fn whoelsesince_includes_users_who_logged_out_in_the_window() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    let mut vader = server.login("vader");
+    vader.request(Request::Logout);
+    assert!(vader.events_until_closed().is_empty());
+    let _yoda = server.login("yoda");
+    // vader was online a moment ago, yoda is online now.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let users = hans.users(Request::Whoelsesince { seconds: 60 });
+        if users == ["vader", "yoda"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{users:?}");
+    }
+    assert_eq!(hans.users(Request::Whoelse), ["yoda"]);
+    // A zero-second window only holds who is online now... and vader left in the past.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(hans.users(Request::Whoelsesince { seconds: 1 }), ["yoda"]);
+}
+
+#[test]
+fn whoelsesince_survives_a_restart() {
+    let server = TestServer::start();
+    let mut leia = server.login("leia");
+    leia.request(Request::Logout);
+    leia.events_until_closed();
+    let server = server.restart();
+    let mut hans = server.login("hans");
+    assert_eq!(hans.users(Request::Whoelsesince { seconds: 600 }), ["leia"]);
+}
+
+#[test]
+fn block_and_unblock() {
+    let server = TestServer::start();
+    let mut yoda = server.login("yoda");
+    let mut hans = server.login("hans");
+    let block = |u: &str| Request::Block { user: u.into() };
+    let unblock = |u: &str| Request::Unblock { user: u.into() };
+    assert_eq!(yoda.error_code(block("yoda")), ErrorCode::CannotBlockSelf);
+    assert_eq!(
+        yoda.error_code(unblock("yoda")),
+        ErrorCode::CannotUnblockSelf
+    );
+    assert_eq!(yoda.error_code(block("nobody")), ErrorCode::InvalidUser);
+    assert_eq!(yoda.error_code(unblock("hans")), ErrorCode::NotBlocked);
+    assert_eq!(yoda.event(), presence("hans", true));
+    assert_eq!(yoda.request(block("hans")), Response::Ok);
+    // Blocked: hans's message is refused and nothing reaches yoda.
+    assert_eq!(
+        hans.error_code(msg("yoda", "hello?")),
+        ErrorCode::BlockedByRecipient
+    );
+    // hans is never told he is blocked otherwise; presence from hans no longer reaches yoda.
+    hans.request(Request::Logout);
+    hans.events_until_closed();
+    let mut hans = server.login("hans");
+    assert!(
+        !yoda
+            .drain_events()
+            .iter()
+            .any(|e| matches!(e, Event::Presence { user, .. } if user == "hans")),
+        "presence of a blocked user leaked"
+    );
+    assert_eq!(yoda.request(unblock("hans")), Response::Ok);
+    assert_eq!(
+        hans.request(msg("yoda", "hello!")),
+        Response::Sent { stored: false }
+    );
+    assert_eq!(yoda.event(), message_event("hans", "hello!"));
+}
+
+#[test]
+fn blocked_sender_is_not_stored_for_offline_blocker() {
+    let server = TestServer::start();
+    let mut yoda = server.login("yoda");
+    yoda.request(Request::Block {
+        user: "vader".into(),
+    });
+    yoda.request(Request::Logout);
+    yoda.events_until_closed();
+    let mut vader = server.login("vader");
+    assert_eq!(
+        vader.error_code(msg("yoda", "join me")),
+        ErrorCode::BlockedByRecipient
+    );
+    let server = server.restart();
+    let mut vader = server.login("vader");
+    // The block survived the restart too.
+    assert_eq!(
+        vader.error_code(msg("yoda", "join me")),
+        ErrorCode::BlockedByRecipient
+    );
+    let mut c = server.connect();
+    c.request(Request::Login {
+        user: "yoda".into(),
+    });
+    assert_eq!(
+        c.request(Request::Password {
+            password: password("yoda").into()
+        }),
+        Response::Welcome {
+            user: "yoda".into(),
+            offline: 0
+        }
+    );
+}
+
+#[test]
+fn presence_is_not_sent_to_users_the_subject_blocked() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    let mut luke = server.login("luke");
+    assert_eq!(hans.event(), presence("luke", true));
+    // luke blocks hans: hans no longer sees luke come and go; luke still sees hans.
+    luke.request(Request::Block {
+        user: "hans".into(),
+    });
+    luke.request(Request::Logout);
+    luke.events_until_closed();
+    let mut luke = server.login("luke");
+    assert!(hans.drain_events().is_empty());
+    let mut yoda = server.login("yoda");
+    assert_eq!(hans.event(), presence("yoda", true));
+    assert_eq!(luke.event(), presence("yoda", true));
+    yoda.request(Request::Logout);
+    yoda.events_until_closed();
+    assert_eq!(hans.event(), presence("yoda", false));
+    assert_eq!(luke.event(), presence("yoda", false));
+}
+
+#[test]
+fn lost_connection_counts_as_logout() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    let yoda = server.login("yoda");
+    assert_eq!(hans.event(), presence("yoda", true));
+    drop(yoda);
+    assert_eq!(hans.event(), presence("yoda", false));
+}
+
+#[test]
+fn inactivity_logs_out_and_others_see_it() {
+    let server = TestServer::start_with(|c| c.timeout = Duration::from_secs(1));
+    let mut hans = server.login("hans");
+    let mut yoda = server.login("yoda");
+    // Receiving messages does not count as activity for yoda; hans keeps busy.
+    let started = std::time::Instant::now();
+    let mut events = Vec::new();
+    while started.elapsed() < Duration::from_millis(1500) {
+        hans.request(Request::Whoelse);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    events.extend(yoda.events_until_closed());
+    assert!(events.contains(&Event::Inactive), "{events:?}");
+    let mut seen = hans.drain_events();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !seen.contains(&presence("yoda", false)) {
+        assert!(std::time::Instant::now() < deadline);
+        seen.extend(hans.drain_events());
+    }
+}
+
+#[test]
+fn logout_closes_and_is_announced() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    let mut yoda = server.login("yoda");
+    assert_eq!(hans.event(), presence("yoda", true));
+    assert_eq!(yoda.request(Request::Logout), Response::Ok);
+    assert!(yoda.events_until_closed().is_empty());
+    assert_eq!(hans.event(), presence("yoda", false));
+}
+
+#[test]
+fn shutdown_tells_every_client() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    let mut anon = server.connect();
+    server.stop();
+    assert!(hans.events_until_closed().contains(&Event::Shutdown));
+    assert!(anon.events_until_closed().contains(&Event::Shutdown));
+}
+
+#[test]
+fn rate_limit_refuses_floods() {
+    let server = TestServer::start_with(|c| {
+        c.limits.message_rate = 1;
+        c.limits.message_burst = 3;
+    });
+    let mut hans = server.login("hans");
+    let _yoda = server.login("yoda");
+    let mut refused = 0;
+    for i in 0..10 {
+        if let Response::Error { code, .. } = hans.request(msg("yoda", &i.to_string())) {
+            assert_eq!(code, ErrorCode::RateLimited);
+            refused += 1;
+        }
+    }
+    assert!(refused >= 6, "{refused}");
+}
