@@ -13,6 +13,7 @@
 //! This module does not know about users being online or about the wire protocol.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -26,6 +27,9 @@ pub const SCHEMA_VERSION: i64 = 2;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chat.db";
+
+/// The lock file's name inside the data directory.
+const LOCK_FILE: &str = "chatd.lock";
 
 /// Migrations: entry `i` brings a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -128,6 +132,12 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
     },
+    /// Another chatd has this data directory open.
+    #[error("the data directory {path} is in use by another running chatd")]
+    InUse {
+        /// The data directory.
+        path: PathBuf,
+    },
     /// The database was written by a newer chatd.
     #[error(
         "the store {path} has schema version {found}, newer than this chatd supports ({supported}); \
@@ -205,6 +215,8 @@ type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
 pub struct Store {
     jobs: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// The data directory's lock, released by [`Store::close`].
+    dir_lock: std::sync::Mutex<Option<File>>,
     path: PathBuf,
 }
 
@@ -225,6 +237,7 @@ impl Store {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        let dir_lock = lock_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let open_err = |source| StoreError::Open {
             path: path.clone(),
@@ -252,6 +265,7 @@ impl Store {
             Store {
                 jobs: std::sync::Mutex::new(Some(tx)),
                 thread: std::sync::Mutex::new(Some(thread)),
+                dir_lock: std::sync::Mutex::new(Some(dir_lock)),
                 path,
             },
             snapshot,
@@ -479,6 +493,13 @@ impl Store {
         if let Some(t) = thread {
             let _ = t.join();
         }
+        // Only now may another chatd open the directory.
+        drop(
+            self.dir_lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 }
 
@@ -511,6 +532,42 @@ fn create_data_dir(data_dir: &Path) -> Result<(), StoreError> {
             path: data_dir.to_path_buf(),
             source,
         })
+}
+
+/// Takes an exclusive advisory lock (`flock`) on `data_dir/chatd.lock`, held while the store
+/// is open. A second chatd on the same directory would otherwise close the first one's live
+/// login sessions as if it had crashed. The kernel drops the lock when the process dies, so a
+/// crash never leaves it behind.
+fn lock_data_dir(data_dir: &Path) -> Result<File, StoreError> {
+    let path = data_dir.join(LOCK_FILE);
+    let io = |source| StoreError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    // SAFETY: flock only reads the descriptor, which `file` owns and keeps open.
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    if rc == 0 {
+        return Ok(file);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.kind() == std::io::ErrorKind::WouldBlock {
+        Err(StoreError::InUse {
+            path: data_dir.to_path_buf(),
+        })
+    } else {
+        Err(io(err))
+    }
 }
 
 /// Turns SQLite's "this is not a database" and "malformed" answers into [`StoreError::Corrupt`].
@@ -804,6 +861,16 @@ mod tests {
         let err = Store::open(dir.path()).err().unwrap();
         assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn one_store_per_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+        store.close();
+        let (_again, _) = Store::open(dir.path()).unwrap();
     }
 
     #[test]
