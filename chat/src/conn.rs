@@ -65,6 +65,8 @@ pub enum ConnectError {
 pub struct Connection {
     stream: TcpStream,
     next_id: u64,
+    /// The server's line limit, from its `hello`.
+    max_line: usize,
 }
 
 impl Connection {
@@ -131,7 +133,11 @@ impl Connection {
             })?;
         match first {
             Input::Frame(ServerFrame::Hello(hello)) if hello.protocol == PROTOCOL_VERSION => {
-                Ok(Connection { stream, next_id: 1 })
+                Ok(Connection {
+                    stream,
+                    next_id: 1,
+                    max_line: hello.max_line,
+                })
             }
             Input::Frame(ServerFrame::Hello(hello)) => Err(ConnectError::Version {
                 addr: addr.clone(),
@@ -144,6 +150,11 @@ impl Connection {
             Input::Disconnected(reason) => Err(no_hello(reason)),
             _ => Err(no_hello("the first frame was not a greeting".into())),
         }
+    }
+
+    /// The longest line the server accepts.
+    pub fn max_line(&self) -> usize {
+        self.max_line
     }
 
     /// Sends `request` with a fresh id and returns the id.
@@ -229,8 +240,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_error_code_becomes_a_generic_error() {
-        let line = br#"{"id":4,"type":"error","code":"brand_new","message":"Try later"}"#;
+    fn unknown_reply_type_becomes_a_generic_error() {
+        // An unknown error code decodes (as `ErrorCode::Unknown`); an unknown reply type does
+        // not, and must still end the waiting request.
+        let code = br#"{"id":3,"type":"error","code":"brand_new","message":"Try later"}"#;
+        assert!(matches!(
+            ServerFrame::decode(code),
+            Ok(ServerFrame::Reply {
+                response: proto::Response::Error {
+                    code: proto::ErrorCode::Unknown,
+                    ..
+                },
+                ..
+            })
+        ));
+        let line = br#"{"id":4,"type":"brand_new_reply","message":"Try later"}"#;
         assert!(ServerFrame::decode(line).is_err());
         assert_eq!(
             undecodable_reply(line),

@@ -445,7 +445,7 @@ impl Session {
         if command == Command::Logout {
             return Err(self.logout(self.final_status()));
         }
-        if too_long(&request) {
+        if too_long(&request, self.conn.max_line()) {
             // The server would answer `line_too_long` and close the connection.
             self.screen.line(render::MESSAGE_TOO_LONG);
             return Ok(());
@@ -506,14 +506,14 @@ impl Session {
     }
 }
 
-/// Whether `request` encodes to a line longer than the server's default limit.
-fn too_long(request: &Request) -> bool {
+/// Whether `request` encodes to a line longer than the server's limit.
+fn too_long(request: &Request, max_line: usize) -> bool {
     let frame = proto::ClientFrame {
         id: Some(u64::MAX),
         request: request.clone(),
     };
     // Minus the newline.
-    frame.encode().len() - 1 > proto::DEFAULT_MAX_LINE
+    frame.encode().len() - 1 > max_line
 }
 
 /// A reply that makes no sense at this point of the conversation.
