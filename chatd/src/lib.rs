@@ -7,12 +7,14 @@
 //!
 //! Layers, outermost first: `server` (accept loop, shutdown) → `connection` (one client's
 //! reader and writer) → `hub` (routing, presence, private introductions) → `auth`
-//! (credentials, lockout) and `store` (SQLite on its own thread).
+//! (credentials, lockout) and `store` (SQLite on its own thread); `credentials` is the offline
+//! `hash-credentials` rewrite of the accounts file.
 
 pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod credentials;
 pub mod daemon;
 pub mod hub;
 pub mod server;

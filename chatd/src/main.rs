@@ -61,6 +61,23 @@ struct Args {
     /// Original form: PORT BLOCK_DURATION TIMEOUT
     #[arg(value_name = "PORT BLOCK_DURATION TIMEOUT", num_args = 0..=3)]
     positional: Vec<i64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// One-off commands that do not start the server.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Rewrite the plain-text passwords of the credentials file as argon2id hashes, atomically,
+    /// keeping comments and order; then exit
+    HashCredentials {
+        /// Config file whose `credentials` names the file [default: as the server would]
+        #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "credentials")]
+        config: Option<PathBuf>,
+        /// The credentials file itself
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -138,7 +155,36 @@ fn open_log_file(args: &Args) -> anyhow::Result<Option<(File, PathBuf)>> {
     }
 }
 
-fn run(args: Args, log_file: Option<(File, PathBuf)>) -> anyhow::Result<ExitCode> {
+/// `chatd hash-credentials`: the credentials file is the one named on the subcommand, else
+/// the one the server would use with the same top-level flags.
+fn hash_credentials(
+    args: &Args,
+    config: Option<PathBuf>,
+    credentials: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let path = match (credentials, config) {
+        (Some(path), _) => path,
+        (None, Some(config)) => Config::from_file(&absolute(&config)?)?.credentials,
+        (None, None) => load_config(args)?.0.credentials,
+    };
+    let done = chatd::credentials::hash_credentials(&path)?;
+    println!(
+        "{}: hashed {} plain-text passwords ({} were already hashed)",
+        path.display(),
+        done.hashed,
+        done.already_hashed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(mut args: Args, log_file: Option<(File, PathBuf)>) -> anyhow::Result<ExitCode> {
+    if let Some(Command::HashCredentials {
+        config,
+        credentials,
+    }) = args.command.take()
+    {
+        return hash_credentials(&args, config, credentials);
+    }
     let (config, overrides) = match load_config(&args) {
         Ok(v) => v,
         Err(e) => {

@@ -240,7 +240,7 @@ impl Bound {
             accounts,
             lockout: Lockout::new(snapshot.locks),
             store,
-            hub: Hub::new(snapshot.blocks, snapshot.last_seen),
+            hub: Hub::new(snapshot.blocks, snapshot.last_seen).with_counters(&snapshot.counters),
             ex: Arc::clone(&ex),
         });
         let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
@@ -341,7 +341,7 @@ async fn serve(
         async move {
             loop {
                 Timer::after(HEARTBEAT).await;
-                if let Err(e) = shared.store.heartbeat().await {
+                if let Err(e) = shared.store.heartbeat(shared.hub.counters.to_save()).await {
                     log::error!("store heartbeat failed: {e}");
                 }
             }
@@ -382,7 +382,7 @@ async fn serve(
         );
     }
     heartbeat.cancel().await;
-    let _ = shared.store.heartbeat().await;
+    let _ = shared.store.heartbeat(shared.hub.counters.to_save()).await;
     let store_owner = Arc::clone(&shared);
     smol::unblock(move || store_owner.store.close()).await;
     // Last: while the file exists a new chatd is refused, so it must outlive the drain.

@@ -80,19 +80,23 @@ pub struct Stats {
     pub peak_connections: u64,
     /// Users logged in now.
     pub online: u64,
-    /// Successful logins since start.
+    /// Successful logins since the store was created (kept across restarts).
     pub logins: u64,
-    /// Wrong passwords since start.
+    /// Wrong passwords since the store was created (kept across restarts).
     pub failed_logins: u64,
     /// Accounts locked now.
     pub locked_accounts: u64,
-    /// Messages and broadcast copies written to an online recipient's queue.
+    /// Messages and broadcast copies written to an online recipient's queue, plus offline
+    /// messages handed over at login, since the store was created (kept across restarts).
     pub messages_delivered: u64,
-    /// Messages stored for offline recipients.
+    /// Messages stored for offline recipients since the store was created (kept across
+    /// restarts).
     pub messages_stored: u64,
-    /// Messages refused (blocked, queue full, rate limited).
+    /// Messages refused (blocked, queue full, rate limited) since the store was created (kept
+    /// across restarts).
     pub messages_dropped: u64,
-    /// Connections dropped because their send queue overflowed.
+    /// Connections dropped because their send queue overflowed since the store was created
+    /// (kept across restarts).
     pub slow_consumers_dropped: u64,
 }
 
