@@ -122,6 +122,7 @@ pub async fn connection_loop(
     let hello = ServerFrame::Hello(Hello {
         protocol: proto::PROTOCOL_VERSION,
         server: format!("chatd {}", env!("CARGO_PKG_VERSION")),
+        max_line: cfg.limits.max_line_bytes,
     });
     let _ = out.tx.try_send(Outgoing::Frame(Arc::from(hello.encode())));
     let mut conn = Connection {

@@ -303,6 +303,14 @@ pub struct Hello {
     pub protocol: u32,
     /// Server software and version, for humans.
     pub server: String,
+    /// The longest line the server accepts (bytes, newline excluded); a client can refuse
+    /// longer input itself instead of losing the connection.
+    #[serde(default = "default_max_line")]
+    pub max_line: usize,
+}
+
+fn default_max_line() -> usize {
+    crate::DEFAULT_MAX_LINE
 }
 
 /// Stable machine-readable error codes. New codes may be added; clients must treat an unknown
@@ -372,6 +380,10 @@ pub enum ErrorCode {
     LoginTimeout,
     /// The server failed to do its part (storage error); try again later.
     Internal,
+    /// A code this version of the protocol crate does not know (sent by a newer server).
+    /// Never sent; show the message.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
@@ -415,6 +427,7 @@ impl ErrorCode {
         ("too_many_connections", ErrorCode::TooManyConnections),
         ("login_timeout", ErrorCode::LoginTimeout),
         ("internal", ErrorCode::Internal),
+        ("unknown", ErrorCode::Unknown),
     ];
 }
 
@@ -676,6 +689,7 @@ mod tests {
             ServerFrame::Hello(Hello {
                 protocol: 1,
                 server: "chatd 0.1.0".into(),
+                max_line: 65536,
             }),
             ServerFrame::Reply {
                 id: Some(3),
@@ -698,6 +712,18 @@ mod tests {
             let line = frame.encode();
             assert!(line.ends_with('\n'));
             assert_eq!(ServerFrame::decode(line.trim_end().as_bytes()), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn unknown_error_codes_decode() {
+        let line = br#"{"id":1,"type":"error","code":"quota_exceeded","message":"Slow down"}"#;
+        match ServerFrame::decode(line) {
+            Ok(ServerFrame::Reply {
+                response: Response::Error { code, message },
+                ..
+            }) => assert_eq!((code, message.as_str()), (ErrorCode::Unknown, "Slow down")),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -152,6 +152,7 @@ impl Client {
             hello: proto::Hello {
                 protocol: 0,
                 server: String::new(),
+                max_line: 0,
             },
         };
         match c.read_frame() {

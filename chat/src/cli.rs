@@ -1,0 +1,247 @@
+//! Command-line arguments and the environment: which server to reach, which user to log in as,
+//! where the history file lives. Only parsing and resolution; nothing here opens a socket.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Where `chat` connects when given no address.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// The port of the bundled `config.toml`.
+pub const DEFAULT_PORT: u16 = 5000;
+
+const AFTER_HELP: &str = "\
+Addresses:
+  chat                      127.0.0.1:5000
+  chat PORT                 127.0.0.1:PORT
+  chat HOST PORT            HOST:PORT
+  chat HOST:PORT            (also --server HOST:PORT; IPv6 as [::1]:5000)
+
+Login:
+  Without --user the client asks for a user name. The password is asked for (never echoed),
+  or taken from the environment variable CHAT_PASSWORD. An unknown user name creates a new
+  account with the password given next.
+
+Modes:
+  Interactive when stdin and stdout are terminals: line editing, history, Tab completes
+  commands and user names, Ctrl-C clears the line, Ctrl-D logs out. Type `help` for commands.
+  Piped otherwise: stdin gives the user name, the password, then one command per line; each
+  command's result is printed before the next line is read; end of input logs out.
+  Script lines: `# comment`, `.sleep SECONDS`, `.wait TEXT [SECONDS]` (wait until a printed
+  line contains TEXT; default 10 seconds).
+
+Environment:
+  CHAT_PASSWORD    the password (used for the first attempt)
+  CHAT_HISTFILE    history file (empty: no history); default
+                   $XDG_STATE_HOME/chat/history or ~/.local/state/chat/history
+
+Exit status:
+  0 logged out, 1 script failed, 2 login failed (or bad arguments),
+  3 connection failed or the server ended the session (shutdown, kick, inactivity).";
+
+/// The terminal client of the chat system.
+#[derive(Debug, Parser)]
+#[command(name = "chat", version, about, after_help = AFTER_HELP)]
+pub struct Args {
+    /// PORT, HOST PORT, or HOST:PORT of the server.
+    #[arg(value_name = "ADDRESS", num_args = 0..=2)]
+    pub address: Vec<String>,
+
+    /// The server as HOST:PORT (or HOST, or PORT), instead of the positional address.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<String>,
+
+    /// Log in as NAME instead of asking for a user name.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Piped mode: stop at the first `Error.` line or failed `.wait`, exit status 1.
+    #[arg(short = 'e', long)]
+    pub strict: bool,
+}
+
+/// A host and port to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!(
+            "invalid port {s:?}: expected a number from 1 to 65535"
+        )),
+    }
+}
+
+/// Parses one address word: `PORT`, `HOST`, `HOST:PORT` or `[IPV6]:PORT`.
+fn parse_one(s: &str) -> Result<Address, String> {
+    if s.is_empty() {
+        return Err("empty server address".to_string());
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Address {
+            host: DEFAULT_HOST.to_string(),
+            port: parse_port(s)?,
+        });
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("invalid address {s:?}: missing ']'"))?;
+        let port = match after {
+            "" => DEFAULT_PORT,
+            _ => parse_port(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("invalid address {s:?}"))?,
+            )?,
+        };
+        return Ok(Address {
+            host: host.to_string(),
+            port,
+        });
+    }
+    match s.matches(':').count() {
+        0 => Ok(Address {
+            host: s.to_string(),
+            port: DEFAULT_PORT,
+        }),
+        1 => {
+            let (host, port) = s.split_once(':').unwrap_or((s, ""));
+            if host.is_empty() {
+                return Err(format!("invalid address {s:?}: no host before ':'"));
+            }
+            Ok(Address {
+                host: host.to_string(),
+                port: parse_port(port)?,
+            })
+        }
+        // A bare IPv6 address.
+        _ => Ok(Address {
+            host: s.to_string(),
+            port: DEFAULT_PORT,
+        }),
+    }
+}
+
+impl Args {
+    /// The server address the arguments name.
+    ///
+    /// # Errors
+    /// A message for the user when the address is malformed or given twice.
+    pub fn address(&self) -> Result<Address, String> {
+        match (self.address.as_slice(), &self.server) {
+            ([], None) => Ok(Address {
+                host: DEFAULT_HOST.to_string(),
+                port: DEFAULT_PORT,
+            }),
+            ([], Some(server)) => parse_one(server),
+            (_, Some(_)) => Err("give the server either as arguments or with --server".into()),
+            ([one], None) => parse_one(one),
+            ([host, port], None) => Ok(Address {
+                host: host.clone(),
+                port: parse_port(port)?,
+            }),
+            _ => Err("too many arguments: expected PORT, HOST PORT or HOST:PORT".into()),
+        }
+    }
+}
+
+/// Where interactive history is kept: `CHAT_HISTFILE` if set (empty: nowhere), else
+/// `$XDG_STATE_HOME/chat/history`, else `~/.local/state/chat/history`. `None` when history is
+/// disabled or no home directory is known.
+pub fn history_path(
+    histfile: Option<String>,
+    xdg_state_home: Option<String>,
+    home: Option<String>,
+) -> Option<PathBuf> {
+    if let Some(file) = histfile {
+        return (!file.is_empty()).then(|| PathBuf::from(file));
+    }
+    // The XDG spec says relative paths in these variables are to be ignored.
+    let state = xdg_state_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            home.filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local").join("state"))
+        })?;
+    Some(state.join("chat").join("history"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(args: &[&str]) -> Result<String, String> {
+        let args = Args::try_parse_from(std::iter::once("chat").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        args.address().map(|a| a.to_string())
+    }
+
+    #[test]
+    fn address_forms() {
+        assert_eq!(addr(&[]).unwrap(), "127.0.0.1:5000");
+        assert_eq!(addr(&["6000"]).unwrap(), "127.0.0.1:6000");
+        assert_eq!(addr(&["example.org", "6000"]).unwrap(), "example.org:6000");
+        assert_eq!(addr(&["example.org:6000"]).unwrap(), "example.org:6000");
+        assert_eq!(addr(&["example.org"]).unwrap(), "example.org:5000");
+        assert_eq!(addr(&["--server", "10.0.0.1:7"]).unwrap(), "10.0.0.1:7");
+        assert_eq!(addr(&["--server", "7000"]).unwrap(), "127.0.0.1:7000");
+        assert_eq!(addr(&["[::1]:6000"]).unwrap(), "[::1]:6000");
+        assert_eq!(addr(&["::1"]).unwrap(), "[::1]:5000");
+        assert!(addr(&["host", "port"]).is_err());
+        assert!(addr(&["70000"]).is_err());
+        assert!(addr(&["0"]).is_err());
+        assert!(addr(&[":5000"]).is_err());
+        assert!(addr(&["a", "1", "2"]).is_err());
+        assert!(addr(&["6000", "--server", "h:1"]).is_err());
+    }
+
+    #[test]
+    fn flags() {
+        let args = Args::try_parse_from(["chat", "--user", "hans", "-e", "6000"]).unwrap();
+        assert_eq!(args.user.as_deref(), Some("hans"));
+        assert!(args.strict);
+        let args = Args::try_parse_from(["chat", "--strict"]).unwrap();
+        assert!(args.strict);
+    }
+
+    #[test]
+    fn history_locations() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            history_path(s("/tmp/h"), s("/x"), s("/home/u")),
+            Some(PathBuf::from("/tmp/h"))
+        );
+        assert_eq!(history_path(s(""), s("/x"), s("/home/u")), None);
+        assert_eq!(
+            history_path(None, s("/x"), s("/home/u")),
+            Some(PathBuf::from("/x/chat/history"))
+        );
+        assert_eq!(
+            history_path(None, s("relative"), s("/home/u")),
+            Some(PathBuf::from("/home/u/.local/state/chat/history"))
+        );
+        assert_eq!(
+            history_path(None, None, s("/home/u")),
+            Some(PathBuf::from("/home/u/.local/state/chat/history"))
+        );
+        assert_eq!(history_path(None, None, None), None);
+    }
+}

@@ -1,0 +1,341 @@
+//! The command language of SPEC section 3: parsing a typed line into a [`Command`], the usage
+//! lines of each command, the client-side `help` text, and the table of which argument
+//! positions take a user name (for tab completion).
+//!
+//! It knows nothing of the wire: [`Command::request`] builds the [`proto::Request`], and
+//! `render` turns the reply into lines.
+
+use proto::Request;
+
+/// One command the user typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `message <user> <message>`.
+    Message {
+        /// Recipient, as typed.
+        to: String,
+        /// The rest of the line.
+        text: String,
+    },
+    /// `broadcast <message>`.
+    Broadcast {
+        /// The rest of the line.
+        text: String,
+    },
+    /// `whoelse`.
+    Whoelse,
+    /// `whoelsesince <seconds>`.
+    Whoelsesince {
+        /// The window, in seconds.
+        seconds: u64,
+    },
+    /// `block <user>`.
+    Block {
+        /// Who.
+        user: String,
+    },
+    /// `unblock <user>`.
+    Unblock {
+        /// Who.
+        user: String,
+    },
+    /// `logout`.
+    Logout,
+    /// `help` (answered by the client).
+    Help,
+}
+
+/// Why a line is not a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// The first word names no command.
+    Invalid,
+    /// A known command with wrong arguments; carries the command's usage.
+    Usage(&'static str),
+}
+
+impl ParseError {
+    /// The line the user sees.
+    pub fn line(&self) -> String {
+        match self {
+            ParseError::Invalid => crate::render::INVALID_COMMAND.to_string(),
+            ParseError::Usage(usage) => format!("Error. Usage: {usage}"),
+        }
+    }
+}
+
+/// A command name with its usage and a one-line description, in the order `help` lists them.
+pub struct CommandInfo {
+    /// The command word.
+    pub name: &'static str,
+    /// The usage, as shown after `Error. Usage: `.
+    pub usage: &'static str,
+    /// What it does.
+    pub about: &'static str,
+    /// Which argument (1-based) is a user name, if any: for tab completion.
+    pub user_arg: Option<usize>,
+}
+
+/// Every command, in `help` order.
+pub const COMMANDS: &[CommandInfo] = &[
+    CommandInfo {
+        name: "message",
+        usage: "message <user> <message>",
+        about: "send a message to a user (kept for them if they are offline)",
+        user_arg: Some(1),
+    },
+    CommandInfo {
+        name: "broadcast",
+        usage: "broadcast <message>",
+        about: "send a message to everyone online",
+        user_arg: None,
+    },
+    CommandInfo {
+        name: "whoelse",
+        usage: "whoelse",
+        about: "list the other users online",
+        user_arg: None,
+    },
+    CommandInfo {
+        name: "whoelsesince",
+        usage: "whoelsesince <seconds>",
+        about: "list the users online at any time in the last <seconds> seconds",
+        user_arg: None,
+    },
+    CommandInfo {
+        name: "block",
+        usage: "block <user>",
+        about: "stop a user's messages, broadcasts and presence from reaching you",
+        user_arg: Some(1),
+    },
+    CommandInfo {
+        name: "unblock",
+        usage: "unblock <user>",
+        about: "undo a block",
+        user_arg: Some(1),
+    },
+    CommandInfo {
+        name: "logout",
+        usage: "logout",
+        about: "log out and quit (Ctrl-D does the same)",
+        user_arg: None,
+    },
+    CommandInfo {
+        name: "help",
+        usage: "help",
+        about: "show this list",
+        user_arg: None,
+    },
+];
+
+/// Looks up a command by name.
+pub fn info(name: &str) -> Option<&'static CommandInfo> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// The lines `help` prints.
+pub fn help_lines() -> Vec<String> {
+    let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+    let mut lines = vec!["Commands:".to_string()];
+    lines.extend(
+        COMMANDS
+            .iter()
+            .map(|c| format!("  {:width$}  {}", c.usage, c.about)),
+    );
+    lines
+}
+
+/// Splits off the first space-separated word of `s` (after leading spaces), returning it and
+/// the rest with the separating spaces removed.
+fn next_word(s: &str) -> Option<(&str, &str)> {
+    let s = s.trim_start_matches(' ');
+    if s.is_empty() {
+        return None;
+    }
+    match s.find(' ') {
+        Some(end) => Some((&s[..end], s[end..].trim_start_matches(' '))),
+        None => Some((s, "")),
+    }
+}
+
+/// Parses one typed line (without its newline). A message is the rest of the line after its
+/// separating spaces, kept as typed; other arguments are single words.
+///
+/// # Errors
+/// [`ParseError::Invalid`] for an unknown command word, [`ParseError::Usage`] for a known one
+/// with wrong arguments.
+pub fn parse(line: &str) -> Result<Command, ParseError> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let (word, rest) = next_word(line).ok_or(ParseError::Invalid)?;
+    let usage = info(word).ok_or(ParseError::Invalid)?.usage;
+    let bad = || ParseError::Usage(usage);
+    let no_args = |command: Command| {
+        if rest.trim().is_empty() {
+            Ok(command)
+        } else {
+            Err(bad())
+        }
+    };
+    let one_word = || match next_word(rest) {
+        Some((arg, "")) => Ok(arg.to_string()),
+        _ => Err(bad()),
+    };
+    match word {
+        "message" => match next_word(rest) {
+            Some((to, text)) if !text.is_empty() => Ok(Command::Message {
+                to: to.to_string(),
+                text: text.to_string(),
+            }),
+            _ => Err(bad()),
+        },
+        "broadcast" => {
+            let text = rest.trim_start_matches(' ');
+            if text.is_empty() {
+                Err(bad())
+            } else {
+                Ok(Command::Broadcast {
+                    text: text.to_string(),
+                })
+            }
+        }
+        "whoelse" => no_args(Command::Whoelse),
+        "whoelsesince" => {
+            let seconds = one_word()?.parse::<u64>().map_err(|_| bad())?;
+            Ok(Command::Whoelsesince { seconds })
+        }
+        "block" => Ok(Command::Block { user: one_word()? }),
+        "unblock" => Ok(Command::Unblock { user: one_word()? }),
+        "logout" => no_args(Command::Logout),
+        "help" => Ok(Command::Help),
+        _ => Err(ParseError::Invalid),
+    }
+}
+
+impl Command {
+    /// The request that carries this command, or `None` for one the client answers itself.
+    pub fn request(&self) -> Option<Request> {
+        Some(match self {
+            Command::Message { to, text } => Request::Message {
+                to: to.clone(),
+                text: text.clone(),
+            },
+            Command::Broadcast { text } => Request::Broadcast { text: text.clone() },
+            Command::Whoelse => Request::Whoelse,
+            Command::Whoelsesince { seconds } => Request::Whoelsesince { seconds: *seconds },
+            Command::Block { user } => Request::Block { user: user.clone() },
+            Command::Unblock { user } => Request::Unblock { user: user.clone() },
+            Command::Logout => Request::Logout,
+            Command::Help => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(line: &str) -> String {
+        parse(line).unwrap_err().line()
+    }
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(
+            parse("message yoda Hey Dude"),
+            Ok(Command::Message {
+                to: "yoda".into(),
+                text: "Hey Dude".into()
+            })
+        );
+        assert_eq!(
+            parse("message  yoda   two  spaces kept  "),
+            Ok(Command::Message {
+                to: "yoda".into(),
+                text: "two  spaces kept  ".into()
+            })
+        );
+        assert_eq!(
+            parse("broadcast vader is evil\r"),
+            Ok(Command::Broadcast {
+                text: "vader is evil".into()
+            })
+        );
+        assert_eq!(parse("whoelse"), Ok(Command::Whoelse));
+        assert_eq!(parse("whoelse "), Ok(Command::Whoelse));
+        assert_eq!(
+            parse("whoelsesince 200"),
+            Ok(Command::Whoelsesince { seconds: 200 })
+        );
+        assert_eq!(
+            parse("block hans"),
+            Ok(Command::Block {
+                user: "hans".into()
+            })
+        );
+        assert_eq!(
+            parse("unblock hans"),
+            Ok(Command::Unblock {
+                user: "hans".into()
+            })
+        );
+        assert_eq!(parse("logout"), Ok(Command::Logout));
+        assert_eq!(parse("help"), Ok(Command::Help));
+    }
+
+    #[test]
+    fn usage_errors_name_the_usage() {
+        assert_eq!(usage("message"), "Error. Usage: message <user> <message>");
+        assert_eq!(
+            usage("message yoda"),
+            "Error. Usage: message <user> <message>"
+        );
+        assert_eq!(
+            usage("message yoda "),
+            "Error. Usage: message <user> <message>"
+        );
+        assert_eq!(usage("broadcast"), "Error. Usage: broadcast <message>");
+        assert_eq!(usage("broadcast   "), "Error. Usage: broadcast <message>");
+        assert_eq!(usage("whoelse luke"), "Error. Usage: whoelse");
+        assert_eq!(
+            usage("whoelsesince"),
+            "Error. Usage: whoelsesince <seconds>"
+        );
+        assert_eq!(
+            usage("whoelsesince -5"),
+            "Error. Usage: whoelsesince <seconds>"
+        );
+        assert_eq!(
+            usage("whoelsesince ten"),
+            "Error. Usage: whoelsesince <seconds>"
+        );
+        assert_eq!(
+            usage("whoelsesince 1 2"),
+            "Error. Usage: whoelsesince <seconds>"
+        );
+        assert_eq!(usage("block"), "Error. Usage: block <user>");
+        assert_eq!(usage("block a b"), "Error. Usage: block <user>");
+        assert_eq!(usage("unblock"), "Error. Usage: unblock <user>");
+        assert_eq!(usage("logout now"), "Error. Usage: logout");
+    }
+
+    #[test]
+    fn unknown_commands() {
+        for line in ["", "   ", "dance", "Message yoda hi", ".wait x", "whoelse_"] {
+            assert_eq!(usage(line), "Error. Invalid command", "{line:?}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_command() {
+        let help = help_lines().join("\n");
+        for c in COMMANDS {
+            assert!(help.contains(c.usage), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(Command::Help.request(), None);
+        assert_eq!(Command::Whoelse.request(), Some(Request::Whoelse));
+    }
+}

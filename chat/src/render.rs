@@ -1,0 +1,320 @@
+//! The lines users see: every server reply, error code and event is turned into text here and
+//! nowhere else, so the wording of SPEC sections 2-4 lives in one file.
+//!
+//! This module also owns [`sanitize`]: any text that came from another user (names, message
+//! texts, the administrator's kick reason) passes through it before it reaches a terminal.
+//! It does not print anything itself, and it does not decide what happens next (exit, prompt
+//! again): it only returns lines, plus the exit status for events that end the session.
+
+use proto::{ErrorCode, Event, Response};
+use std::fmt::Write as _;
+
+use crate::commands::Command;
+
+/// The welcome line after a successful login.
+pub const WELCOME: &str = "Welcome to the greatest messaging application ever!";
+/// The prompt (interactive) or whole line (piped) for a new account's password.
+pub const NEW_USER_PROMPT: &str = "This is a new user. Enter a password: ";
+/// The password prompt (interactive only).
+pub const PASSWORD_PROMPT: &str = "Password: ";
+/// The user name prompt (interactive only).
+pub const USERNAME_PROMPT: &str = "Username: ";
+/// After a wrong password.
+pub const INVALID_PASSWORD: &str = "Invalid Password. Please try again";
+/// After the third wrong password in a row.
+pub const ACCOUNT_BLOCKED: &str =
+    "Invalid Password. Your account has been blocked. Please try again later";
+/// When logging in to a locked account.
+pub const ACCOUNT_LOCKED: &str =
+    "Your account is blocked due to multiple login failures. Please try again later";
+/// When the connection to the server broke.
+pub const CONNECTION_LOST: &str = "Connection to the server lost";
+/// A command too long for one protocol line (checked by the client before sending).
+pub const MESSAGE_TOO_LONG: &str = "Error. Message too long";
+/// Unknown command word.
+pub const INVALID_COMMAND: &str = "Error. Invalid command";
+
+/// Exit status after a normal logout.
+pub const EXIT_OK: i32 = 0;
+/// Exit status when a script failed (a missed `.wait`, or `--strict` and an `Error.` line).
+pub const EXIT_SCRIPT: i32 = 1;
+/// Exit status when the login failed.
+pub const EXIT_LOGIN: i32 = 2;
+/// Exit status when the server ended the session (or could not be reached).
+pub const EXIT_SERVER: i32 = 3;
+
+/// Makes `text` safe to print on a terminal: control characters (C0, DEL, C1), and the Unicode
+/// format characters that reorder or hide text, are replaced by visible escapes. An ESC byte
+/// becomes the four characters `\x1b`; `\n`, `\r` and `\t` become `\n`, `\r`, `\t`, so one
+/// message is always one line. Everything else, backslashes included, is shown as it is.
+pub fn sanitize(text: &str) -> String {
+    if !text.chars().any(needs_escape) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && needs_escape(c) => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `c` must not reach a terminal as it is.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            // Bidirectional overrides and isolates: they reorder what follows on the screen.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            // Zero-width and direction marks, the BOM: invisible, used to spoof names.
+            | '\u{200b}'..='\u{200f}' | '\u{feff}')
+}
+
+/// What the user sees for an error reply whose code has no wording of its own.
+pub fn generic_error(message: &str) -> String {
+    format!("Error. {}", sanitize(message))
+}
+
+/// The line for `already_logged_in`, naming the user as typed.
+pub fn already_logged_in(user: &str) -> String {
+    format!("Error. {} is already logged in", sanitize(user))
+}
+
+/// The lines that answer a command's reply. `command` is the command as the user typed it
+/// (for the names it mentions).
+pub fn command_reply(command: &Command, response: &Response) -> Vec<String> {
+    match response {
+        Response::Error { code, message } => vec![command_error(command, *code, message)],
+        Response::Broadcasted { skipped, .. } if *skipped > 0 => {
+            vec!["Your message could not be delivered to some recipients".to_string()]
+        }
+        Response::Users { users } => users.iter().map(|u| sanitize(u)).collect(),
+        Response::Ok => match command {
+            Command::Block { user } => vec![format!("{} is blocked", sanitize(user))],
+            Command::Unblock { user } => vec![format!("{} is unblocked", sanitize(user))],
+            _ => Vec::new(),
+        },
+        // `sent`, a broadcast that reached everyone, and anything else that only says "done".
+        _ => Vec::new(),
+    }
+}
+
+/// The line for an error reply to `command`.
+fn command_error(command: &Command, code: ErrorCode, message: &str) -> String {
+    let user = match command {
+        Command::Message { to, .. } => to.as_str(),
+        Command::Block { user } | Command::Unblock { user } => user.as_str(),
+        _ => "",
+    };
+    match code {
+        ErrorCode::InvalidUser => "Error. Invalid user".to_string(),
+        ErrorCode::CannotMessageSelf => "Error. Cannot message self".to_string(),
+        ErrorCode::BlockedByRecipient => {
+            "Your message could not be delivered as the recipient has blocked you".to_string()
+        }
+        ErrorCode::CannotBlockSelf => "Error. Cannot block self".to_string(),
+        ErrorCode::CannotUnblockSelf => "Error. Cannot unblock self".to_string(),
+        ErrorCode::NotBlocked => format!("Error. {} was not blocked", sanitize(user)),
+        _ => generic_error(message),
+    }
+}
+
+/// What an event does to the session besides printing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLines {
+    /// The lines to print, in order.
+    pub lines: Vec<String>,
+    /// `Some(status)` when the server ends the session with this event.
+    pub exit: Option<i32>,
+}
+
+/// The lines for a server event.
+pub fn event(event: &Event) -> EventLines {
+    let (lines, exit) = match event {
+        Event::Message { from, text, .. } | Event::Broadcast { from, text } => (
+            vec![format!("{}: {}", sanitize(from), sanitize(text))],
+            None,
+        ),
+        Event::Presence { user, online } => {
+            let verb = if *online { "logged in" } else { "logged out" };
+            (vec![format!("{} {verb}", sanitize(user))], None)
+        }
+        Event::Inactive => (
+            vec!["You have been logged out due to inactivity".to_string()],
+            Some(EXIT_SERVER),
+        ),
+        Event::Kicked { reason } => {
+            let mut lines = vec!["You have been disconnected by the administrator".to_string()];
+            if let Some(reason) = reason.as_deref().filter(|r| !r.is_empty()) {
+                lines.push(format!("Reason: {}", sanitize(reason)));
+            }
+            (lines, Some(EXIT_SERVER))
+        }
+        Event::Shutdown => (
+            vec!["The server is shutting down".to_string()],
+            Some(EXIT_SERVER),
+        ),
+        // Private messaging: this client never announces a private listener (`private_listen`),
+        // so the server does not involve it in private sessions and these are not expected.
+        Event::PrivateRequest { .. }
+        | Event::PrivateStart { .. }
+        | Event::PrivateDeclined { .. }
+        | Event::PrivateExpired { .. }
+        | Event::PrivateEnded { .. } => (Vec::new(), None),
+    };
+    EventLines { lines, exit }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(code: ErrorCode, message: &str) -> Response {
+        Response::error(code, message)
+    }
+
+    #[test]
+    fn escapes_terminal_control() {
+        assert_eq!(sanitize("plain text \\ ok"), "plain text \\ ok");
+        assert_eq!(sanitize("hi \u{1b}[2J"), "hi \\x1b[2J");
+        assert_eq!(sanitize("a\nb\r\tc\u{7}\u{7f}"), "a\\nb\\r\\tc\\x07\\x7f");
+        assert_eq!(sanitize("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(sanitize("evil\u{202e}txt"), "evil\\u{202e}txt");
+        assert_eq!(sanitize("héllo wörld ✓"), "héllo wörld ✓");
+    }
+
+    #[test]
+    fn message_errors() {
+        let cmd = Command::Message {
+            to: "yoda".into(),
+            text: "hi".into(),
+        };
+        let line = |code, msg| command_reply(&cmd, &err(code, msg));
+        assert_eq!(
+            line(ErrorCode::InvalidUser, "Invalid user"),
+            ["Error. Invalid user"]
+        );
+        assert_eq!(
+            line(ErrorCode::CannotMessageSelf, "x"),
+            ["Error. Cannot message self"]
+        );
+        assert_eq!(
+            line(ErrorCode::BlockedByRecipient, "x"),
+            ["Your message could not be delivered as the recipient has blocked you"]
+        );
+        assert_eq!(
+            line(ErrorCode::RateLimited, "Too many messages"),
+            ["Error. Too many messages"]
+        );
+        assert!(command_reply(&cmd, &Response::Sent { stored: true }).is_empty());
+    }
+
+    #[test]
+    fn broadcast_and_lists() {
+        let cmd = Command::Broadcast { text: "x".into() };
+        let all = Response::Broadcasted {
+            delivered: 2,
+            skipped: 0,
+        };
+        assert!(command_reply(&cmd, &all).is_empty());
+        let some = Response::Broadcasted {
+            delivered: 1,
+            skipped: 1,
+        };
+        assert_eq!(
+            command_reply(&cmd, &some),
+            ["Your message could not be delivered to some recipients"]
+        );
+        let users = Response::Users {
+            users: vec!["luke".into(), "yoda".into()],
+        };
+        assert_eq!(command_reply(&Command::Whoelse, &users), ["luke", "yoda"]);
+        let none = Response::Users { users: vec![] };
+        assert!(command_reply(&Command::Whoelsesince { seconds: 5 }, &none).is_empty());
+    }
+
+    #[test]
+    fn block_lines() {
+        let block = Command::Block {
+            user: "hans".into(),
+        };
+        let unblock = Command::Unblock {
+            user: "yoda".into(),
+        };
+        assert_eq!(command_reply(&block, &Response::Ok), ["hans is blocked"]);
+        assert_eq!(
+            command_reply(&unblock, &Response::Ok),
+            ["yoda is unblocked"]
+        );
+        assert_eq!(
+            command_reply(
+                &unblock,
+                &err(ErrorCode::NotBlocked, "yoda was not blocked")
+            ),
+            ["Error. yoda was not blocked"]
+        );
+        assert_eq!(
+            command_reply(&block, &err(ErrorCode::CannotBlockSelf, "x")),
+            ["Error. Cannot block self"]
+        );
+        assert_eq!(
+            command_reply(&unblock, &err(ErrorCode::CannotUnblockSelf, "x")),
+            ["Error. Cannot unblock self"]
+        );
+        assert_eq!(
+            command_reply(&block, &err(ErrorCode::InvalidUser, "x")),
+            ["Error. Invalid user"]
+        );
+    }
+
+    #[test]
+    fn events() {
+        let msg = Event::Message {
+            from: "hans".into(),
+            text: "Hey Dude \u{1b}[2J".into(),
+            offline: true,
+        };
+        assert_eq!(event(&msg).lines, ["hans: Hey Dude \\x1b[2J"]);
+        assert_eq!(event(&msg).exit, None);
+        let on = Event::Presence {
+            user: "luke".into(),
+            online: true,
+        };
+        let off = Event::Presence {
+            user: "yoda".into(),
+            online: false,
+        };
+        assert_eq!(event(&on).lines, ["luke logged in"]);
+        assert_eq!(event(&off).lines, ["yoda logged out"]);
+        let kicked = event(&Event::Kicked {
+            reason: Some("spam".into()),
+        });
+        assert_eq!(
+            kicked.lines,
+            [
+                "You have been disconnected by the administrator",
+                "Reason: spam"
+            ]
+        );
+        assert_eq!(kicked.exit, Some(EXIT_SERVER));
+        assert_eq!(event(&Event::Kicked { reason: None }).lines.len(), 1);
+        assert_eq!(
+            event(&Event::Shutdown).lines,
+            ["The server is shutting down"]
+        );
+        assert_eq!(
+            event(&Event::Inactive).lines,
+            ["You have been logged out due to inactivity"]
+        );
+    }
+}

@@ -1,0 +1,392 @@
+//! Piped mode against a real `chatd`: the login dialogue, script directives, `--strict`,
+//! escaping, and the exit status of every way a session can end.
+
+mod common;
+
+use common::{assert_lines, Piped, Server, ServerOptions};
+
+const WELCOME: &str = "Welcome to the greatest messaging application ever!";
+
+#[test]
+fn logout_at_end_of_input_exits_0() {
+    let server = Server::start();
+    let mut c = Piped::script("hans", server.port, "hans\nfalcon*solo\nwhoelse\n");
+    assert_eq!(c.finish(), 0);
+    assert_lines("hans", &c.lines, &[WELCOME]);
+}
+
+#[test]
+fn logout_command_ends_the_script() {
+    let server = Server::start();
+    let mut c = Piped::script(
+        "hans",
+        server.port,
+        "hans\nfalcon*solo\nlogout\nbroadcast never sent\n",
+    );
+    assert_eq!(c.finish(), 0);
+    assert_lines("hans", &c.lines, &[WELCOME]);
+}
+
+#[test]
+fn usage_and_unknown_commands() {
+    let server = Server::start();
+    let script = "hans\nfalcon*solo\n\
+        message\nmessage yoda\nbroadcast\nwhoelse now\nwhoelsesince\nwhoelsesince -3\n\
+        whoelsesince soon\nblock\nunblock a b\nlogout please\ndance\nMESSAGE yoda hi\n\
+        message yoda hi\nblock nobody_here\nunblock hans\nhelp\n";
+    let mut c = Piped::script("hans", server.port, script);
+    assert_eq!(
+        c.finish(),
+        0,
+        "errors do not fail a script without --strict"
+    );
+    assert_eq!(
+        &c.lines[..16],
+        &[
+            WELCOME,
+            "Error. Usage: message <user> <message>",
+            "Error. Usage: message <user> <message>",
+            "Error. Usage: broadcast <message>",
+            "Error. Usage: whoelse",
+            "Error. Usage: whoelsesince <seconds>",
+            "Error. Usage: whoelsesince <seconds>",
+            "Error. Usage: whoelsesince <seconds>",
+            "Error. Usage: block <user>",
+            "Error. Usage: unblock <user>",
+            "Error. Usage: logout",
+            "Error. Invalid command",
+            "Error. Invalid command",
+            // `message yoda hi`: yoda is offline, the message is stored, nothing to say.
+            "Error. Invalid user",
+            "Error. Cannot unblock self",
+            "Commands:",
+        ]
+    );
+    let help = c.lines[16..].join("\n");
+    for usage in [
+        "message <user> <message>",
+        "broadcast <message>",
+        "whoelse",
+        "whoelsesince <seconds>",
+        "block <user>",
+        "unblock <user>",
+        "logout",
+        "help",
+    ] {
+        assert!(help.contains(usage), "help lists {usage}: {help}");
+    }
+}
+
+#[test]
+fn new_user_registers_then_logs_in_again() {
+    let server = Server::start();
+    let mut c = Piped::script("newbie", server.port, "newbie\nsecret#1\n");
+    assert_eq!(c.finish(), 0, "stderr: {}", c.stderr());
+    assert_lines(
+        "newbie",
+        &c.lines,
+        &["This is a new user. Enter a password: ", WELCOME],
+    );
+    let mut again = Piped::script("newbie", server.port, "newbie\nsecret#1\n");
+    assert_eq!(again.finish(), 0);
+    assert_lines("newbie", &again.lines, &[WELCOME]);
+}
+
+#[test]
+fn wrong_password_retries_then_blocks_and_locks() {
+    let server = Server::start();
+    let mut c = Piped::script("hans", server.port, "hans\nwrong1\nfalcon*solo\n");
+    assert_eq!(c.finish(), 0);
+    assert_lines(
+        "hans",
+        &c.lines,
+        &["Invalid Password. Please try again", WELCOME],
+    );
+
+    let mut c = Piped::script("hans", server.port, "hans\nx\ny\nz\nfalcon*solo\n");
+    assert_eq!(c.finish(), 2, "three wrong passwords: login failure");
+    assert_lines(
+        "hans",
+        &c.lines,
+        &[
+            "Invalid Password. Please try again",
+            "Invalid Password. Please try again",
+            "Invalid Password. Your account has been blocked. Please try again later",
+        ],
+    );
+
+    let mut c = Piped::script("hans", server.port, "hans\nfalcon*solo\n");
+    assert_eq!(c.finish(), 2, "locked account: login failure");
+    assert_lines(
+        "hans",
+        &c.lines,
+        &["Your account is blocked due to multiple login failures. Please try again later"],
+    );
+}
+
+#[test]
+fn end_of_input_during_login_exits_2() {
+    let server = Server::start();
+    for script in ["", "hans\n", "# only a comment\n", "newbie2\n"] {
+        let mut c = Piped::script("eof", server.port, script);
+        assert_eq!(c.finish(), 2, "script {script:?}");
+    }
+}
+
+#[test]
+fn bad_user_name_exits_2() {
+    let server = Server::start();
+    let mut c = Piped::script("bad", server.port, "no spaces allowed\nfalcon*solo\n");
+    assert_eq!(c.finish(), 2);
+    assert_eq!(c.lines.len(), 1, "{:?}", c.lines);
+    assert!(c.lines[0].starts_with("Error. "), "{:?}", c.lines);
+}
+
+#[test]
+fn already_logged_in_asks_for_another_name() {
+    let server = Server::start();
+    let mut hans = Piped::start("hans", server.port, &[], &[]);
+    hans.send("hans");
+    hans.send("falcon*solo");
+    hans.expect(WELCOME);
+    let mut other = Piped::script("other", server.port, "hans\nyoda\nwise@!man\nwhoelse\n");
+    assert_eq!(other.finish(), 0);
+    assert_lines(
+        "other",
+        &other.lines,
+        &["Error. hans is already logged in", WELCOME, "hans"],
+    );
+    hans.expect("yoda logged in");
+    hans.close_stdin();
+    assert_eq!(hans.finish(), 0);
+}
+
+#[test]
+fn user_flag_and_password_from_environment() {
+    let server = Server::start();
+    let mut c = Piped::script_with(
+        "hans",
+        server.port,
+        "whoelse\n",
+        &["--user", "hans"],
+        &[("CHAT_PASSWORD", "falcon*solo")],
+    );
+    assert_eq!(c.finish(), 0);
+    assert_lines("hans", &c.lines, &[WELCOME]);
+
+    let mut c = Piped::script_with(
+        "hans",
+        server.port,
+        "whoelse\n",
+        &["--user", "hans"],
+        &[("CHAT_PASSWORD", "not-it")],
+    );
+    assert_eq!(
+        c.finish(),
+        2,
+        "a wrong CHAT_PASSWORD in a script fails the login"
+    );
+    assert_lines("hans", &c.lines, &["Invalid Password. Please try again"]);
+}
+
+#[test]
+fn failed_wait_fails_the_script() {
+    let server = Server::start();
+    let mut c = Piped::script(
+        "hans",
+        server.port,
+        "hans\nfalcon*solo\n.wait nobody says this 0.2\nwhoelse\nmessage hans hi\n",
+    );
+    assert_eq!(c.finish(), 1);
+    assert_lines("hans", &c.lines, &[WELCOME, "Error. Cannot message self"]);
+    let stderr = c.stderr();
+    assert!(
+        stderr.contains("line 3") && stderr.contains("nobody says this"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn wait_sees_lines_printed_before_it_once() {
+    let server = Server::start();
+    // The welcome line was printed before the first .wait: it counts, but only once.
+    let mut c = Piped::script(
+        "hans",
+        server.port,
+        "hans\nfalcon*solo\n.wait Welcome 1\n.sleep 0.05\n.wait Welcome 0.2\n",
+    );
+    assert_eq!(c.finish(), 1);
+    assert!(c.stderr().contains("line 5"), "{}", c.stderr());
+}
+
+#[test]
+fn bad_directive_fails_the_script() {
+    let server = Server::start();
+    let mut c = Piped::script("hans", server.port, "hans\nfalcon*solo\n.dance\n");
+    assert_eq!(c.finish(), 1);
+    assert!(c.stderr().contains("unknown directive"), "{}", c.stderr());
+}
+
+#[test]
+fn strict_stops_at_first_error_line() {
+    let server = Server::start();
+    let mut yoda = Piped::start("yoda", server.port, &[], &[]);
+    yoda.send("yoda");
+    yoda.send("wise@!man");
+    yoda.expect(WELCOME);
+    let mut hans = Piped::script_with(
+        "hans",
+        server.port,
+        "hans\nfalcon*solo\nmessage yoda one\ndance\nmessage yoda two\n",
+        &["--strict"],
+        &[],
+    );
+    assert_eq!(hans.finish(), 1);
+    assert_lines("hans", &hans.lines, &[WELCOME, "Error. Invalid command"]);
+    yoda.expect("hans: one");
+    yoda.expect("hans logged out");
+    assert!(
+        !yoda.lines.iter().any(|l| l.contains("two")),
+        "{:?}",
+        yoda.lines
+    );
+
+    let mut c = Piped::script_with(
+        "hans",
+        server.port,
+        "hans\nfalcon*solo\n.wait never 0.1\nmessage yoda three\n",
+        &["-e"],
+        &[],
+    );
+    assert_eq!(c.finish(), 1);
+    yoda.expect("hans logged out");
+    assert!(!yoda.lines.iter().any(|l| l.contains("three")));
+    yoda.close_stdin();
+    assert_eq!(yoda.finish(), 0);
+}
+
+#[test]
+fn escapes_reach_the_recipient_escaped() {
+    let server = Server::start();
+    let mut luke = Piped::start("luke", server.port, &[], &[]);
+    luke.send("luke");
+    luke.send("light==saber");
+    luke.expect(WELCOME);
+    let mut hans = Piped::start("hans", server.port, &[], &[]);
+    hans.send_raw(b"hans\nfalcon*solo\nmessage luke hi \x1b[2J\x1b]0;owned\x07 \xc2\x9b31m bye\n");
+    hans.close_stdin();
+    assert_eq!(hans.finish(), 0);
+    let line = luke.expect("hans: hi");
+    assert_eq!(line, "hans: hi \\x1b[2J\\x1b]0;owned\\x07 \\u{9b}31m bye");
+    luke.close_stdin();
+    assert_eq!(luke.finish(), 0);
+}
+
+#[test]
+fn server_shutdown_exits_3() {
+    let mut server = Server::start();
+    let mut c = Piped::start("hans", server.port, &[], &[]);
+    c.send("hans");
+    c.send("falcon*solo");
+    c.expect(WELCOME);
+    server.signal(libc::SIGTERM);
+    assert_eq!(c.finish(), 3);
+    assert_lines("hans", &c.lines, &[WELCOME, "The server is shutting down"]);
+    server.wait_exit();
+}
+
+#[test]
+fn lost_connection_exits_3() {
+    let mut server = Server::start();
+    let mut c = Piped::start("hans", server.port, &[], &[]);
+    c.send("hans");
+    c.send("falcon*solo");
+    c.expect(WELCOME);
+    server.signal(libc::SIGKILL);
+    server.wait_exit();
+    assert_eq!(c.finish(), 3);
+    assert_lines(
+        "hans",
+        &c.lines,
+        &[WELCOME, "Connection to the server lost"],
+    );
+}
+
+#[test]
+fn inactivity_logout_exits_3() {
+    let server = Server::start_with(ServerOptions {
+        timeout: 1,
+        ..ServerOptions::default()
+    });
+    let mut c = Piped::start("hans", server.port, &[], &[]);
+    c.send("hans");
+    c.send("falcon*solo");
+    c.expect(WELCOME);
+    // No command: the server logs the session out after a second.
+    assert_eq!(c.finish(), 3);
+    assert_lines(
+        "hans",
+        &c.lines,
+        &[WELCOME, "You have been logged out due to inactivity"],
+    );
+}
+
+#[test]
+fn cannot_connect_names_the_address() {
+    // A socket bound but never listening holds the port, so connecting is refused and no
+    // other process can start listening there during the test.
+    let (_held, port) = bound_not_listening();
+    let mut c = Piped::script("nobody", port, "hans\n");
+    assert_eq!(c.finish(), 3);
+    assert!(c.lines.is_empty(), "{:?}", c.lines);
+    let stderr = c.stderr();
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn overlong_message_is_refused_by_the_client() {
+    let server = Server::start();
+    let long = "x".repeat(proto_max_line() + 10);
+    let script = format!("hans\nfalcon*solo\nmessage yoda {long}\nmessage hans still here\n");
+    let mut c = Piped::script("hans", server.port, &script);
+    assert_eq!(c.finish(), 0, "the session survives");
+    assert_lines(
+        "hans",
+        &c.lines,
+        &[
+            WELCOME,
+            "Error. Message too long",
+            "Error. Cannot message self",
+        ],
+    );
+}
+
+/// The protocol's default line limit (`limits.max_line_bytes`).
+fn proto_max_line() -> usize {
+    65536
+}
+
+/// A TCP socket bound to 127.0.0.1 on a free port without listening, and that port.
+fn bound_not_listening() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a fresh descriptor that the OwnedFd then owns.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::bind(fd, std::ptr::addr_of!(addr).cast(), len);
+        assert_eq!(rc, 0, "bind");
+        let mut out: libc::sockaddr_in = std::mem::zeroed();
+        let mut out_len = len;
+        let rc = libc::getsockname(fd, std::ptr::addr_of_mut!(out).cast(), &mut out_len);
+        assert_eq!(rc, 0, "getsockname");
+        (owned, u16::from_be(out.sin_port))
+    }
+}
