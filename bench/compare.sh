@@ -11,13 +11,13 @@
 # stopped on exit.
 #
 # Environment: SERVERS="ngircd inspircd" (which IRC servers), SCENARIOS="login direct
-# broadcast", NO_BUILD=1 (use existing binaries), CARGO_TARGET_DIR.
+# broadcast offline", NO_BUILD=1 (use existing binaries), CARGO_TARGET_DIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 SERVERS=${SERVERS:-"ngircd inspircd"}
-SCENARIOS=${SCENARIOS:-"login direct broadcast"}
+SCENARIOS=${SCENARIOS:-"login direct broadcast offline"}
 TMP=$(mktemp -d /tmp/chat-compare.XXXXXX)
 STARTED=()
 
