@@ -89,7 +89,9 @@ pub async fn send(writer: &Writer, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Connects and logs in as `name` (chatd: with `password`; a name the server does not know
-/// is registered with it). Returns the session and how long the login took.
+/// is registered with it). With `join`, an IRC login also joins [`CHANNEL`] (everyone in it
+/// is told, as chatd tells every online user about a login). Returns the session and how long
+/// the login took.
 ///
 /// # Errors
 /// Connection failures, or a refusal from the server.
@@ -98,6 +100,7 @@ pub async fn login(
     addr: SocketAddr,
     name: &str,
     password: &str,
+    join: bool,
 ) -> anyhow::Result<(Session, std::time::Duration)> {
     let t0 = Instant::now();
     let stream = TcpStream::connect(addr)
@@ -112,7 +115,7 @@ pub async fn login(
     };
     match kind {
         Kind::Chat => chat_login(&mut session, password).await?,
-        Kind::Irc => irc_login(&mut session).await?,
+        Kind::Irc => irc_login(&mut session, join).await?,
     }
     Ok((session, t0.elapsed()))
 }
@@ -172,9 +175,10 @@ async fn chat_login(session: &mut Session, password: &str) -> anyhow::Result<()>
     }
 }
 
-async fn irc_login(session: &mut Session) -> anyhow::Result<()> {
+async fn irc_login(session: &mut Session, join: bool) -> anyhow::Result<()> {
     let hello = format!("NICK {n}\r\nUSER {n} 0 * :chat-bench\r\n", n = session.name);
     send(&session.writer, hello.as_bytes()).await?;
+    let mut registered = false;
     loop {
         let line =
             session.reader.next().await?.ok_or_else(|| {
@@ -185,7 +189,16 @@ async fn irc_login(session: &mut Session) -> anyhow::Result<()> {
             Incoming::Ping(token) => {
                 send(&session.writer, format!("PONG :{token}\r\n").as_bytes()).await?;
             }
-            Incoming::Numeric(1) => return Ok(()),
+            Incoming::Numeric(1) if !join => return Ok(()),
+            Incoming::Numeric(1) if !registered => {
+                registered = true;
+                send(&session.writer, format!("JOIN {CHANNEL}\r\n").as_bytes()).await?;
+            }
+            // End of NAMES: the answer to our JOIN.
+            Incoming::Numeric(366) if registered => return Ok(()),
+            Incoming::Numeric(n @ (403 | 405 | 471 | 473 | 474 | 475)) => {
+                bail!("{} cannot join {CHANNEL} ({n}): {line}", session.name)
+            }
             Incoming::Numeric(n @ (432 | 433 | 436 | 465)) => {
                 bail!("registration of {} refused ({n}): {line}", session.name)
             }

@@ -378,6 +378,7 @@ async fn login_all(
     target: Target,
     accounts: Vec<(String, String)>,
     concurrency: usize,
+    join: bool,
     deadline: Instant,
 ) -> anyhow::Result<(Vec<Session>, Vec<Duration>, Duration)> {
     let slots = async_channel::bounded::<()>(concurrency.max(1));
@@ -388,7 +389,7 @@ async fn login_all(
             let slots = slots.clone();
             ex.spawn(async move {
                 slots.0.send(()).await.context("login slots")?;
-                let r = client::login(target.kind, target.addr, &name, &pw).await;
+                let r = client::login(target.kind, target.addr, &name, &pw, join).await;
                 let _ = slots.1.try_recv();
                 r
             })
@@ -454,7 +455,9 @@ fn accounts(range: std::ops::Range<usize>, name: fn(usize) -> String) -> Vec<(St
 }
 
 /// `login`: `clients` connections log in concurrently (at most `concurrency` at a time).
-/// Counts logins per second; the latency is connect-to-welcome.
+/// Counts logins per second; the latency is connect-to-welcome. On IRC a login is the
+/// registration plus a JOIN of the common channel, whose members are all told: the same
+/// fan-out as chatd's presence notice to every online user.
 ///
 /// # Errors
 /// A failed login or connection.
@@ -470,6 +473,7 @@ pub async fn login(
         target,
         accounts(0..p.clients, user),
         p.concurrency,
+        true,
         deadline,
     )
     .await?;
@@ -520,7 +524,8 @@ async fn run_plan(
     plan: Plan,
 ) -> anyhow::Result<Outcome> {
     let deadline = Instant::now() + p.timeout;
-    let (sessions, _, _) = login_all(ex, target, plan.logins, p.concurrency, deadline).await?;
+    let (sessions, _, _) =
+        login_all(ex, target, plan.logins, p.concurrency, false, deadline).await?;
     let n = sessions.len();
     let mut window_tx = Vec::new();
     let mut window_rx = Vec::new();
@@ -708,6 +713,7 @@ pub async fn offline(
         target,
         accounts(0..p.recipients, offline_user),
         p.concurrency,
+        false,
         deadline,
     )
     .await
