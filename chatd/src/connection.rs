@@ -456,6 +456,12 @@ impl Connection {
         match request {
             Request::Login { user } => self.login(id, user),
             Request::Password { password } => self.password(id, password).await,
+            // Allowed before login, so that the listener is known by the time others see the
+            // user log in and try `startprivate`.
+            Request::PrivateListen { port, host } => {
+                self.shared.hub.set_private_listen(self.id, host, port);
+                self.reply(id, Response::Ok);
+            }
             other => self.error(
                 id,
                 ErrorCode::NotLoggedIn,
