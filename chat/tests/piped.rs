@@ -333,12 +333,9 @@ fn inactivity_logout_exits_3() {
 
 #[test]
 fn cannot_connect_names_the_address() {
-    // Bind, note the port, and close: nothing listens there any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A socket bound but never listening holds the port, so connecting is refused and no
+    // other process can start listening there during the test.
+    let (_held, port) = bound_not_listening();
     let mut c = Piped::script("nobody", port, "hans\n");
     assert_eq!(c.finish(), 3);
     assert!(c.lines.is_empty(), "{:?}", c.lines);
@@ -370,4 +367,26 @@ fn overlong_message_is_refused_by_the_client() {
 /// The protocol's default line limit (`limits.max_line_bytes`).
 fn proto_max_line() -> usize {
     65536
+}
+
+/// A TCP socket bound to 127.0.0.1 on a free port without listening, and that port.
+fn bound_not_listening() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a fresh descriptor that the OwnedFd then owns.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::bind(fd, std::ptr::addr_of!(addr).cast(), len);
+        assert_eq!(rc, 0, "bind");
+        let mut out: libc::sockaddr_in = std::mem::zeroed();
+        let mut out_len = len;
+        let rc = libc::getsockname(fd, std::ptr::addr_of_mut!(out).cast(), &mut out_len);
+        assert_eq!(rc, 0, "getsockname");
+        (owned, u16::from_be(out.sin_port))
+    }
 }

@@ -44,9 +44,24 @@ enum Secret {
     Hash(String),
 }
 
+/// Whether a credentials line's password field is an argon2 PHC hash (else it is plain text).
+pub(crate) fn is_hash(field: &str) -> bool {
+    field.starts_with("$argon2") && PasswordHash::new(field).is_ok()
+}
+
+/// Splits an account line (without its line ending) into user name and password field;
+/// `None` for blank lines, `#` comments and malformed lines.
+pub(crate) fn account_line(line: &str) -> Option<(&str, &str)> {
+    if line.trim().is_empty() || line.starts_with('#') {
+        return None;
+    }
+    line.split_once(' ')
+        .filter(|(user, secret)| proto::valid_username(user) && proto::valid_password(secret))
+}
+
 impl Secret {
     fn parse(field: &str) -> Secret {
-        if field.starts_with("$argon2") && PasswordHash::new(field).is_ok() {
+        if is_hash(field) {
             Secret::Hash(field.to_string())
         } else {
             Secret::Plain(field.to_string())
@@ -138,10 +153,8 @@ fn parse_credentials(text: &str, path: &Path) -> HashMap<String, Secret> {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        match line.split_once(' ') {
-            Some((user, secret))
-                if proto::valid_username(user) && proto::valid_password(secret) =>
-            {
+        match account_line(line) {
+            Some((user, secret)) => {
                 if map
                     .insert(user.to_string(), Secret::parse(secret))
                     .is_some()
@@ -181,6 +194,9 @@ impl Accounts {
                     .append(true)
                     .open(path)
                     .map_err(io)?;
+                // The new file's name must be durable too, or fsynced appends could vanish
+                // with it after a crash.
+                crate::credentials::sync_parent(path).map_err(io)?;
                 String::new()
             }
             Err(e) => return Err(io(e)),

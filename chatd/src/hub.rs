@@ -76,7 +76,44 @@ impl Counters {
     fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// The counters that accumulate over the server's whole life (kept in the store), by the
+    /// name they are saved under. The others describe the running process only.
+    fn durable(&self) -> [(&'static str, &AtomicU64); 6] {
+        [
+            ("logins", &self.logins),
+            ("failed_logins", &self.failed_logins),
+            ("messages_delivered", &self.delivered),
+            ("messages_stored", &self.stored),
+            ("messages_dropped", &self.dropped),
+            ("slow_consumers_dropped", &self.slow_dropped),
+        ]
+    }
+
+    /// Continues the cumulative counters from their saved values.
+    pub fn restore(&self, saved: &HashMap<String, u64>) {
+        for (name, counter) in self.durable() {
+            if let Some(v) = saved.get(name) {
+                counter.store(*v, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The cumulative counters' current values, for [`Store::heartbeat`].
+    pub fn to_save(&self) -> Vec<(&'static str, u64)> {
+        self.durable()
+            .into_iter()
+            .map(|(name, c)| (name, c.load(Ordering::Relaxed)))
+            .collect()
+    }
 }
+
+/// Most queue items the offline messages take at login, as a share of the queue's capacity:
+/// they are sent in chunks (one frame of many lines, then its `Delivered`), so a user with more
+/// waiting messages than the queue holds can still log in.
+const OFFLINE_QUEUE_SHARE: usize = 4;
+/// Fewest messages per chunk, so small queues do not mean many tiny writes.
+const OFFLINE_CHUNK_MIN: usize = 64;
 
 /// Why a connection may not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +256,12 @@ impl Hub {
             next_conn: AtomicU64::new(1),
             next_serial: AtomicU64::new(1),
         }
+    }
+
+    /// Continues the cumulative counters from the store's saved values.
+    pub fn with_counters(self, saved: &HashMap<String, u64>) -> Self {
+        self.counters.restore(saved);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -370,16 +413,24 @@ impl Hub {
         let out = c.out.clone();
         let mut items = Vec::with_capacity(offline.len() + held.len() + 2);
         items.push(Outgoing::Frame(welcome));
-        for m in offline {
-            items.push(Outgoing::Frame(event_line(&Event::Message {
-                from: m.from.clone(),
-                text: m.text.clone(),
-                offline: true,
-            })));
+        // Each chunk is deleted from the store once its frame was written, so a crash during
+        // a long delivery repeats at most the chunks not yet written.
+        let capacity = out.tx.capacity().unwrap_or(usize::MAX);
+        let chunks = (capacity / OFFLINE_QUEUE_SHARE / 2).max(1);
+        let per_chunk = offline.len().div_ceil(chunks).max(OFFLINE_CHUNK_MIN);
+        for chunk in offline.chunks(per_chunk) {
+            let mut lines = String::new();
+            for m in chunk {
+                lines.push_str(&event_line(&Event::Message {
+                    from: m.from.clone(),
+                    text: m.text.clone(),
+                    offline: true,
+                }));
+            }
+            items.push(Outgoing::Frame(Arc::from(lines)));
+            items.push(Outgoing::Delivered(chunk.iter().map(|m| m.id).collect()));
         }
-        if !offline.is_empty() {
-            items.push(Outgoing::Delivered(offline.iter().map(|m| m.id).collect()));
-        }
+        Counters::add(&self.counters.delivered, offline.len() as u64);
         items.extend(held);
         let mut lost = Vec::new();
         for item in items {
@@ -701,10 +752,11 @@ impl Hub {
             return false;
         };
         if let Some(c) = st.conns.get_mut(&id) {
-            c.held = None;
+            let held = c.held.take().unwrap_or_default();
             // If the queue cannot take these, the connection is dropped anyway.
             let _ = c.out.push(&self.counters, Outgoing::Frame(line));
             let _ = c.out.push(&self.counters, Outgoing::Close);
+            queue_behind_close(&self.counters, c, held);
         }
         true
     }
@@ -716,11 +768,12 @@ impl Hub {
         let mut st = self.lock();
         st.shutting_down = true;
         for c in st.conns.values_mut() {
-            c.held = None;
+            let held = c.held.take().unwrap_or_default();
             let _ = c
                 .out
                 .push(&self.counters, Outgoing::Frame(Arc::clone(&line)));
             let _ = c.out.push(&self.counters, Outgoing::Close);
+            queue_behind_close(&self.counters, c, held);
         }
     }
 
@@ -787,6 +840,16 @@ impl Hub {
     /// Encodes a reply for `id`.
     pub fn reply_line(id: Option<u64>, response: Response) -> Arc<str> {
         Arc::from(ServerFrame::Reply { id, response }.encode())
+    }
+}
+
+/// Puts the direct messages held for a login that is being cut short behind its `Close`: the
+/// writer never writes them, and stores them offline instead of dropping them.
+fn queue_behind_close(counters: &Counters, c: &Conn, held: Vec<Outgoing>) {
+    for item in held {
+        if matches!(item, Outgoing::Direct(_)) {
+            let _ = c.out.push(counters, item);
+        }
     }
 }
 

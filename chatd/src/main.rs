@@ -1,14 +1,20 @@
-//! `chatd`: parses the command line, loads the config, starts the server and turns signals
-//! into shutdown (SIGINT, SIGTERM) and reload (SIGHUP).
+//! `chatd`: parses the command line, loads the config, binds, optionally forks into the
+//! background, serves, and hands signals to the signal thread (SIGINT/SIGTERM shut down,
+//! SIGHUP reloads). The process-level pieces live in `chatd::daemon`.
+//!
+//! Order matters: the pid file is locked and the sockets are bound while the terminal is still
+//! attached (so those errors reach it), the fork happens before any thread exists, and the
+//! signal handlers are in place before readiness is announced.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
-use chatd::{Config, Overrides};
+use chatd::daemon::{self, Forked, PidFile, Readiness};
+use chatd::{Bound, Config, Overrides};
 use clap::Parser;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 /// The chat server.
 ///
@@ -41,18 +47,58 @@ struct Args {
     /// Admin Unix socket path
     #[arg(long, value_name = "PATH")]
     admin_socket: Option<PathBuf>,
+    /// Run in the background: fork once the sockets are bound, and return when the daemon
+    /// serves (exit 0) or failed to start (exit 1, with the reason)
+    #[arg(long)]
+    daemonize: bool,
+    /// Write the server's pid to FILE (locked while chatd runs, removed at exit); a pid file
+    /// held by a running chatd makes this one refuse to start
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Append log lines to FILE instead of stderr
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     /// Original form: PORT BLOCK_DURATION TIMEOUT
     #[arg(value_name = "PORT BLOCK_DURATION TIMEOUT", num_args = 0..=3)]
     positional: Vec<i64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// One-off commands that do not start the server.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Rewrite the plain-text passwords of the credentials file as argon2id hashes, atomically,
+    /// keeping comments and order; then exit
+    HashCredentials {
+        /// Config file whose `credentials` names the file [default: as the server would]
+        #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "credentials")]
+        config: Option<PathBuf>,
+        /// The credentials file itself
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_secs()
-        .init();
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+    let log_file = match open_log_file(&args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("chatd: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let for_logger = match log_file.as_ref().map(|(f, _)| f.try_clone()).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("chatd: cannot share the log file: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    daemon::init_logging(for_logger);
+    match run(args, log_file) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("chatd: {e:#}");
             ExitCode::from(1)
@@ -60,66 +106,176 @@ fn main() -> ExitCode {
     }
 }
 
+/// `path` made absolute against the current directory: daemon mode changes directory to `/`,
+/// and a reload must find the same files.
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+}
+
 fn load_config(args: &Args) -> anyhow::Result<(Config, Overrides)> {
     let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
+        Some(path) => Config::from_file(&absolute(path)?)?,
         None => {
             let default = PathBuf::from("config.toml");
             if default.exists() {
-                Config::from_file(&default)?
+                Config::from_file(&absolute(&default)?)?
             } else {
                 log::info!("no ./config.toml; using built-in defaults");
-                Config::default()
+                let mut c = Config::default();
+                c.credentials = absolute(&c.credentials)?;
+                c.data_dir = absolute(&c.data_dir)?;
+                c.admin_socket = absolute(&c.admin_socket)?;
+                c
             }
         }
     };
     let pos = |i: usize| args.positional.get(i).copied();
+    let path_flag = |p: &Option<PathBuf>| p.as_deref().map(absolute).transpose();
     let overrides = Overrides {
         port: args.port.or(pos(0)),
         block_duration: args.block_duration.or(pos(1)),
         timeout: args.timeout.or(pos(2)),
         bind: args.bind.clone(),
-        credentials: args.credentials.clone(),
-        data_dir: args.data_dir.clone(),
-        admin_socket: args.admin_socket.clone(),
+        credentials: path_flag(&args.credentials)?,
+        data_dir: path_flag(&args.data_dir)?,
+        admin_socket: path_flag(&args.admin_socket)?,
     };
     config.apply(&overrides)?;
     Ok((config, overrides))
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+/// `--log-file`, opened (and its absolute path, for messages) before anything is logged.
+fn open_log_file(args: &Args) -> anyhow::Result<Option<(File, PathBuf)>> {
+    match &args.log_file {
+        Some(p) => {
+            let p = absolute(p)?;
+            Ok(Some((daemon::open_log_file(&p)?, p)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `chatd hash-credentials`: the credentials file is the one named on the subcommand, else
+/// the one the server would use with the same top-level flags.
+fn hash_credentials(
+    args: &Args,
+    config: Option<PathBuf>,
+    credentials: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let path = match (credentials, config) {
+        (Some(path), _) => path,
+        (None, Some(config)) => Config::from_file(&absolute(&config)?)?.credentials,
+        (None, None) => load_config(args)?.0.credentials,
+    };
+    let done = chatd::credentials::hash_credentials(&path)?;
+    println!(
+        "{}: hashed {} plain-text passwords ({} were already hashed)",
+        path.display(),
+        done.hashed,
+        done.already_hashed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(mut args: Args, log_file: Option<(File, PathBuf)>) -> anyhow::Result<ExitCode> {
+    if let Some(Command::HashCredentials {
+        config,
+        credentials,
+    }) = args.command.take()
+    {
+        return hash_credentials(&args, config, credentials);
+    }
     let (config, overrides) = match load_config(&args) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("chatd: {e:#}");
-            std::process::exit(2);
+            return Ok(ExitCode::from(2));
         }
     };
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
-    let running = chatd::start(config, overrides)?;
-    let stop = running.stop_handle();
-    let shared = std::sync::Arc::clone(running.shared());
-    let signal_thread = signals.handle();
-    std::thread::Builder::new()
-        .name("chatd-signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                match sig {
-                    SIGHUP => {
-                        if let Err(e) = shared.reload() {
-                            log::error!("reload failed, keeping the old configuration: {e}");
-                        }
-                    }
-                    _ => {
-                        log::info!("signal {sig}: shutting down");
-                        stop.stop();
-                    }
+    let pid_file = match &args.pid_file {
+        Some(p) => Some(PidFile::acquire(&absolute(p)?)?),
+        None => None,
+    };
+    let bound = chatd::bind(config, overrides)?;
+    if !args.daemonize {
+        // Panic messages and anything else written to stderr join the log lines from here on;
+        // start-up errors above still reached the terminal.
+        if let Some((file, path)) = &log_file {
+            daemon::redirect_stderr(file, path)?;
+        }
+        return serve(bound, pid_file, None);
+    }
+    match daemon::daemonize(log_file.as_ref().map(|(f, _)| f))? {
+        Forked::Parent(report) => {
+            // The daemon owns the pid file (and its lock) and the socket files now: this
+            // process must not remove them on its way out.
+            std::mem::forget(pid_file);
+            drop(bound);
+            match report.wait() {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(why) => {
+                    eprintln!("chatd: {why}");
+                    Ok(ExitCode::from(1))
                 }
             }
-        })
-        .context("cannot start the signal thread")?;
+        }
+        Forked::Daemon(readiness) => serve(bound, pid_file, Some(readiness)),
+    }
+}
+
+/// Serves until a stop signal, in the foreground or as the daemon. Start-up failures go to the
+/// waiting parent too, when there is one.
+fn serve(
+    bound: Bound,
+    mut pid_file: Option<PidFile>,
+    readiness: Option<Readiness>,
+) -> anyhow::Result<ExitCode> {
+    let started = (|| -> anyhow::Result<_> {
+        let signals = daemon::install_signals()?;
+        if let Some(p) = pid_file.as_mut() {
+            p.write_pid()?;
+        }
+        let running = bound.serve()?;
+        Ok((signals, running))
+    })();
+    let (signals, running) = match started {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(r) = readiness {
+                r.failed(&format!("{e:#}"));
+            }
+            return Err(e);
+        }
+    };
+    let thread = match daemon::spawn_signal_thread(
+        signals,
+        running.stop_handle(),
+        Arc::clone(running.shared()),
+        give_up,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            running.shutdown();
+            if let Some(r) = readiness {
+                r.failed(&e.to_string());
+            }
+            return Err(e.into());
+        }
+    };
+    daemon::notify_ready(&format!("listening on {}", running.local_addr()));
+    if let Some(r) = readiness {
+        log::info!("running in the background as pid {}", std::process::id());
+        r.ready();
+    }
     running.wait();
-    signal_thread.close();
-    Ok(())
+    thread.close();
+    drop(pid_file);
+    log::info!("exiting");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The signal thread's last resort (second stop signal, or a shutdown that hangs).
+fn give_up(why: &str) {
+    log::error!("{why}");
+    std::process::exit(1);
 }

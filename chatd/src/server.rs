@@ -1,11 +1,13 @@
-//! Starting and stopping the server: opening the accounts and the store, binding the listener,
-//! the executor threads, the accept loop, and the graceful shutdown (stop accepting, tell every
-//! client, let connections drain, close the store).
+//! Starting and stopping the server: loading the accounts and binding the TCP listener and the
+//! admin socket ([`bind`], safe to fork after), then opening the store, the executor threads,
+//! the accept loops ([`Bound::serve`]), and the graceful shutdown (stop accepting, tell every
+//! client, let connections drain, close the store, remove the admin socket file).
 //!
 //! [`Shared`] is what every connection and the admin socket see: config (reloadable), accounts,
 //! lockout, store and hub.
 
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -14,11 +16,12 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future;
 use smol::{Async, Executor, Timer};
 
+use crate::admin::{admin_loop, AdminError, AdminListener, SocketFile};
 use crate::auth::{Accounts, AuthError, Lockout};
 use crate::config::{Config, ConfigError, Overrides};
 use crate::connection::connection_loop;
 use crate::hub::Hub;
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How long connections get to finish after the shutdown notice.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -46,6 +49,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The admin socket could not be set up (or another chatd runs on it).
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
@@ -176,12 +182,113 @@ impl Running {
     }
 }
 
-/// Loads accounts, opens the store, binds the listener and starts serving on background
-/// threads. Returns once the port is bound, so a caller can announce readiness.
+/// The first half of starting: accounts loaded, TCP port and admin socket bound, no thread
+/// and no async reactor yet, so the process may still fork (daemon mode) before
+/// [`Bound::serve`]. Bind errors surface here, while the terminal is still attached.
+pub struct Bound {
+    config: Config,
+    overrides: Overrides,
+    accounts: Arc<Accounts>,
+    listener: TcpListener,
+    local: SocketAddr,
+    admin: AdminListener,
+}
+
+impl Bound {
+    /// The bound TCP address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The admin socket path.
+    pub fn admin_socket(&self) -> &std::path::Path {
+        self.admin.path()
+    }
+
+    /// The second half: opens the store, starts the executor threads and serves. Returns once
+    /// everything runs, so a caller can announce readiness.
+    ///
+    /// # Errors
+    /// [`StartError`] naming what failed; the admin socket file is removed then.
+    pub fn serve(self) -> Result<Running, StartError> {
+        let socket_file = self.admin.socket_file().clone();
+        let result = self.serve_inner();
+        if result.is_err() {
+            socket_file.remove();
+        }
+        result
+    }
+
+    fn serve_inner(self) -> Result<Running, StartError> {
+        let Bound {
+            config,
+            overrides,
+            accounts,
+            listener,
+            local,
+            admin,
+        } = self;
+        let addr = local;
+        let listener = Async::new(listener).map_err(|source| StartError::Bind { addr, source })?;
+        let (store, snapshot) = Store::open(&config.data_dir)?;
+        let admin_path = admin.path().to_path_buf();
+        let (admin, admin_file) = admin.into_async()?;
+        let ex = Arc::new(Executor::new());
+        let shared = Arc::new(Shared {
+            config: RwLock::new(Arc::new(config)),
+            overrides,
+            accounts,
+            lockout: Lockout::new(snapshot.locks),
+            store,
+            hub: Hub::new(snapshot.blocks, snapshot.last_seen).with_counters(&snapshot.counters),
+            ex: Arc::clone(&ex),
+        });
+        let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+        let (stop_workers, workers_rx) = async_channel::bounded::<()>(1);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut workers = Vec::new();
+        for i in 0..threads.saturating_sub(1).max(1) {
+            let ex = Arc::clone(&ex);
+            let rx = workers_rx.clone();
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("chatd-worker-{i}"))
+                    .spawn(move || {
+                        future::block_on(ex.run(async {
+                            let _ = rx.recv().await;
+                        }))
+                    })
+                    .map_err(StartError::Thread)?,
+            );
+        }
+        let main_shared = Arc::clone(&shared);
+        let main = std::thread::Builder::new()
+            .name("chatd-main".into())
+            .spawn(move || {
+                let ex = Arc::clone(&main_shared.ex);
+                future::block_on(ex.run(serve(main_shared, listener, admin, admin_file, stop_rx)));
+            })
+            .map_err(StartError::Thread)?;
+        log::info!("admin socket at {}", admin_path.display());
+        log::info!("listening on {local}");
+        Ok(Running {
+            addr: local,
+            shared,
+            stop: stop_tx,
+            main: Some(main),
+            workers,
+            stop_workers,
+        })
+    }
+}
+
+/// Loads accounts and binds the TCP port and the admin socket, without starting any thread.
+/// The admin socket is set up first, so a second chatd on the same files is told that chatd
+/// is already running rather than that the port is busy.
 ///
 /// # Errors
 /// [`StartError`] naming what failed.
-pub fn start(config: Config, overrides: Overrides) -> Result<Running, StartError> {
+pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
     let accounts = Arc::new(Accounts::load(&config.credentials)?);
     let (total, plain) = accounts.counts();
     if plain > 0 {
@@ -190,77 +297,65 @@ pub fn start(config: Config, overrides: Overrides) -> Result<Running, StartError
             config.credentials.display()
         );
     }
+    let admin = AdminListener::bind(&config.admin_socket)?;
     let addr = SocketAddr::new(config.bind, config.port);
-    let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let listener = Async::new(listener).map_err(|source| StartError::Bind { addr, source })?;
-    let (store, snapshot) = Store::open(&config.data_dir)?;
-    let ex = Arc::new(Executor::new());
-    let shared = Arc::new(Shared {
-        config: RwLock::new(Arc::new(config)),
+    let bound = TcpListener::bind(addr).and_then(|l| Ok((l.local_addr()?, l)));
+    let (local, listener) = match bound {
+        Ok(v) => v,
+        Err(source) => {
+            admin.remove_file();
+            return Err(StartError::Bind { addr, source });
+        }
+    };
+    Ok(Bound {
+        config,
         overrides,
         accounts,
-        lockout: Lockout::new(snapshot.locks),
-        store,
-        hub: Hub::new(snapshot.blocks, snapshot.last_seen),
-        ex: Arc::clone(&ex),
-    });
-    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
-    let (stop_workers, workers_rx) = async_channel::bounded::<()>(1);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut workers = Vec::new();
-    for i in 0..threads.saturating_sub(1).max(1) {
-        let ex = Arc::clone(&ex);
-        let rx = workers_rx.clone();
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("chatd-worker-{i}"))
-                .spawn(move || {
-                    future::block_on(ex.run(async {
-                        let _ = rx.recv().await;
-                    }))
-                })
-                .map_err(StartError::Thread)?,
-        );
-    }
-    let main_shared = Arc::clone(&shared);
-    let main = std::thread::Builder::new()
-        .name("chatd-main".into())
-        .spawn(move || {
-            let ex = Arc::clone(&main_shared.ex);
-            future::block_on(ex.run(serve(main_shared, listener, stop_rx)));
-        })
-        .map_err(StartError::Thread)?;
-    log::info!("listening on {local}");
-    Ok(Running {
-        addr: local,
-        shared,
-        stop: stop_tx,
-        main: Some(main),
-        workers,
-        stop_workers,
+        listener,
+        local,
+        admin,
     })
 }
 
+/// Loads accounts, binds, opens the store and starts serving on background threads
+/// ([`bind`] then [`Bound::serve`]). Returns once the port is bound, so a caller can announce
+/// readiness.
+///
+/// # Errors
+/// [`StartError`] naming what failed.
+pub fn start(config: Config, overrides: Overrides) -> Result<Running, StartError> {
+    bind(config, overrides)?.serve()
+}
+
 /// The accept loop plus the shutdown sequence.
-async fn serve(shared: Arc<Shared>, listener: Async<TcpListener>, stop: Receiver<()>) {
+async fn serve(
+    shared: Arc<Shared>,
+    listener: Async<TcpListener>,
+    admin: Async<UnixListener>,
+    admin_file: SocketFile,
+    stop: Receiver<()>,
+) {
     let (alive_tx, alive_rx) = async_channel::bounded::<()>(1);
     let heartbeat = shared.ex.spawn({
         let shared = Arc::clone(&shared);
         async move {
             loop {
                 Timer::after(HEARTBEAT).await;
-                if let Err(e) = shared.store.heartbeat().await {
+                if let Err(e) = shared.store.heartbeat(shared.hub.counters.to_save()).await {
                     log::error!("store heartbeat failed: {e}");
                 }
             }
         }
     });
-    future::or(accept_loop(&shared, &listener, &alive_tx), async {
-        let _ = stop.recv().await;
-    })
+    future::or(
+        future::or(
+            accept_loop(&shared, &listener, &alive_tx),
+            admin_loop(Arc::clone(&shared), &admin),
+        ),
+        async {
+            let _ = stop.recv().await;
+        },
+    )
     .await;
     log::info!(
         "shutting down: telling {} connections",
@@ -287,10 +382,13 @@ async fn serve(shared: Arc<Shared>, listener: Async<TcpListener>, stop: Receiver
         );
     }
     heartbeat.cancel().await;
-    let _ = shared.store.heartbeat().await;
+    let _ = shared.store.heartbeat(shared.hub.counters.to_save()).await;
     let store_owner = Arc::clone(&shared);
     smol::unblock(move || store_owner.store.close()).await;
-    log::info!("shutdown complete at {}", now_ms() / 1000);
+    // Last: while the file exists a new chatd is refused, so it must outlive the drain.
+    drop(admin);
+    admin_file.remove();
+    log::info!("shutdown complete");
 }
 
 async fn accept_loop(shared: &Arc<Shared>, listener: &Async<TcpListener>, alive: &Sender<()>) {

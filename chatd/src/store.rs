@@ -1,14 +1,19 @@
-//! Durable state: offline messages, block lists, login history and login locks, in one SQLite
-//! database (`chat.db`, WAL mode) under the data directory.
+//! Durable state: offline messages, block lists, login history, login locks and the cumulative
+//! server counters, in one SQLite database (`chat.db`, WAL mode, `synchronous=FULL`) under the
+//! data directory. `docs/STORAGE.md` describes the schema, the guarantees and the figures.
 //!
 //! The connection is owned by one dedicated thread, so no store I/O ever runs on the executor's
 //! threads. Callers send jobs over a channel; the thread runs every job waiting at that moment in
 //! one transaction and answers each job only after that transaction committed (group commit),
 //! so an answer means "durable" and many concurrent writers share one fsync.
 //!
+//! Opening is careful: a file that is not a chatd store, is damaged, or was written by a newer
+//! chatd is refused before anything writes to it; older schemas are migrated in place.
+//!
 //! This module does not know about users being online or about the wire protocol.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -18,7 +23,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Current schema version, kept in SQLite's `user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "chat.db";
+
+/// The lock file's name inside the data directory.
+const LOCK_FILE: &str = "chatd.lock";
 
 /// Migrations: entry `i` brings a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -52,7 +63,32 @@ const MIGRATIONS: &[&str] = &[
          key TEXT PRIMARY KEY,
          value INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 1 -> 2: how many offline messages wait per recipient, so the retention cap is one lookup
+    // instead of counting the queue on every store; kept by triggers and filled from the
+    // messages already waiting. And the cumulative server counters for `chatctl stats`.
+    "CREATE TABLE offline_counts (
+         recipient TEXT PRIMARY KEY,
+         waiting INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO offline_counts (recipient, waiting)
+         SELECT recipient, COUNT(*) FROM offline GROUP BY recipient;
+     CREATE TRIGGER offline_counted AFTER INSERT ON offline BEGIN
+         INSERT INTO offline_counts (recipient, waiting) VALUES (NEW.recipient, 1)
+             ON CONFLICT (recipient) DO UPDATE SET waiting = waiting + 1;
+     END;
+     CREATE TRIGGER offline_uncounted AFTER DELETE ON offline BEGIN
+         UPDATE offline_counts SET waiting = waiting - 1 WHERE recipient = OLD.recipient;
+         DELETE FROM offline_counts WHERE recipient = OLD.recipient AND waiting <= 0;
+     END;
+     CREATE TABLE counters (
+         name TEXT PRIMARY KEY,
+         value INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
+
+/// Closed login sessions older than this are pruned at start, except each user's latest
+/// (which is all `whoelsesince` needs), so the login history cannot grow without bound.
+const SESSION_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// Most jobs one transaction takes, so one slow batch cannot grow without bound.
 const MAX_BATCH: usize = 512;
@@ -75,6 +111,32 @@ pub enum StoreError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The file is damaged, or is not an SQLite database at all.
+    #[error(
+        "the store {path} is damaged or is not a chatd store ({detail}); chatd has not modified it. \
+         Restore it from a backup, or move it away to start with an empty store"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite found.
+        detail: String,
+    },
+    /// An SQLite database that some other program made (version 0, but it has tables).
+    #[error(
+        "{path} is an SQLite database but not a chatd store (it has tables and no chatd schema \
+         version); chatd has not modified it. Point data_dir elsewhere or move the file away"
+    )]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Another chatd has this data directory open.
+    #[error("the data directory {path} is in use by another running chatd")]
+    InUse {
+        /// The data directory.
+        path: PathBuf,
     },
     /// The database was written by a newer chatd.
     #[error(
@@ -133,6 +195,8 @@ pub struct Snapshot {
     pub last_seen: HashMap<String, i64>,
     /// Lock state per user.
     pub locks: HashMap<String, LockState>,
+    /// Cumulative server counters by name, as last saved by [`Store::heartbeat`].
+    pub counters: HashMap<String, u64>,
 }
 
 /// Whether an offline message was stored.
@@ -151,31 +215,41 @@ type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
 pub struct Store {
     jobs: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// The data directory's lock, released by [`Store::close`].
+    dir_lock: std::sync::Mutex<Option<File>>,
     path: PathBuf,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `data_dir`, migrates it, closes login sessions
-    /// left open by a crash at the last heartbeat, and starts the store thread.
+    /// Opens (creating if needed) the store under `data_dir`, checks it, migrates it, closes
+    /// login sessions left open by a crash at the last sign of life, and starts the store thread.
+    ///
+    /// Nothing is written to an existing file before it passed the checks: a damaged file, a
+    /// foreign database or a newer schema is refused and left exactly as it was.
     ///
     /// # Errors
-    /// [`StoreError`] when the directory or database cannot be opened, or the schema is newer.
+    /// [`StoreError`] when the directory or database cannot be opened, the file is damaged or
+    /// not a chatd store, or the schema is newer than this program.
     pub fn open(data_dir: &Path) -> Result<(Store, Snapshot), StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        create_data_dir(data_dir)?;
+        // Absolute, so every message names the file unambiguously.
+        let data_dir = &std::fs::canonicalize(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        let path = data_dir.join("chat.db");
+        let dir_lock = lock_data_dir(data_dir)?;
+        let path = data_dir.join(DB_FILE);
         let open_err = |source| StoreError::Open {
             path: path.clone(),
             source,
         };
-        let mut conn = Connection::open(&path).map_err(open_err)?;
+        let mut conn = Connection::open(&path).map_err(|e| classify(e, &path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        check(&conn, &path)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         migrate(&mut conn, &path)?;
         let snapshot = load_snapshot(&conn).map_err(open_err)?;
@@ -191,6 +265,7 @@ impl Store {
             Store {
                 jobs: std::sync::Mutex::new(Some(tx)),
                 thread: std::sync::Mutex::new(Some(thread)),
+                dir_lock: std::sync::Mutex::new(Some(dir_lock)),
                 path,
             },
             snapshot,
@@ -253,9 +328,11 @@ impl Store {
         let (recipient, sender, text) = (recipient.to_owned(), sender.to_owned(), text.to_owned());
         self.call(move |c| {
             let waiting: i64 = c
-                .prepare_cached("SELECT COUNT(*) FROM offline WHERE recipient = ?1")?
-                .query_row([&recipient], |r| r.get(0))?;
-            if waiting as u64 >= cap {
+                .prepare_cached("SELECT waiting FROM offline_counts WHERE recipient = ?1")?
+                .query_row([&recipient], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            if u64::try_from(waiting).unwrap_or(0) >= cap {
                 return Ok(StoreOutcome::Full);
             }
             c.prepare_cached(
@@ -385,14 +462,24 @@ impl Store {
         })
     }
 
-    /// Notes that the server is alive now; after a crash, sessions left open are closed at the
-    /// last heartbeat.
+    /// Notes that the server is alive now and saves the cumulative counters (absolute values,
+    /// by name). After a crash, sessions left open are closed at the last sign of life: this
+    /// heartbeat, or any later commit (every commit also notes the time).
     ///
     /// # Errors
     /// [`StoreError`] if it could not be committed.
-    pub fn heartbeat(&self) -> impl Future<Output = Result<(), StoreError>> {
-        self.call(|c| {
-            set_alive(c)?;
+    pub fn heartbeat(
+        &self,
+        counters: Vec<(&'static str, u64)>,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = ?2",
+            )?;
+            for (name, value) in counters {
+                stmt.execute(params![name, i64::try_from(value).unwrap_or(i64::MAX)])?;
+            }
             Ok(())
         })
     }
@@ -406,6 +493,13 @@ impl Store {
         if let Some(t) = thread {
             let _ = t.join();
         }
+        // Only now may another chatd open the directory.
+        drop(
+            self.dir_lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 }
 
@@ -423,6 +517,111 @@ fn set_alive(c: &Connection) -> rusqlite::Result<usize> {
     .execute([now_ms()])
 }
 
+/// Creates the data directory (owner-only: it holds everyone's messages) if it is missing.
+fn create_data_dir(data_dir: &Path) -> Result<(), StoreError> {
+    if data_dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(data_dir)
+        .map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })
+}
+
+/// Takes an exclusive advisory lock (`flock`) on `data_dir/chatd.lock`, held while the store
+/// is open. A second chatd on the same directory would otherwise close the first one's live
+/// login sessions as if it had crashed. The kernel drops the lock when the process dies, so a
+/// crash never leaves it behind.
+fn lock_data_dir(data_dir: &Path) -> Result<File, StoreError> {
+    let path = data_dir.join(LOCK_FILE);
+    let io = |source| StoreError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    // SAFETY: flock only reads the descriptor, which `file` owns and keeps open.
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    if rc == 0 {
+        return Ok(file);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.kind() == std::io::ErrorKind::WouldBlock {
+        Err(StoreError::InUse {
+            path: data_dir.to_path_buf(),
+        })
+    } else {
+        Err(io(err))
+    }
+}
+
+/// Turns SQLite's "this is not a database" and "malformed" answers into [`StoreError::Corrupt`].
+fn classify(e: rusqlite::Error, path: &Path) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::NotADatabase | C::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        _ => StoreError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+/// Read-only checks before anything may write: readable and intact (`quick_check`), a chatd
+/// store (or empty), and not newer than this program.
+fn check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| classify(e, path))?;
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(|e| classify(e, path))?;
+    if verdict != "ok" {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: verdict,
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(|e| classify(e, path))?;
+        if tables > 0 {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Applies the migrations the store lacks, each in its own transaction with its version bump,
+/// so a crash during a migration leaves the previous version intact.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -431,20 +630,21 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(open_err)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::TooNew {
-            path: path.to_path_buf(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (v, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    let from = usize::try_from(version).unwrap_or(0);
+    for (v, sql) in MIGRATIONS.iter().enumerate().skip(from) {
         let tx = conn.transaction().map_err(open_err)?;
         tx.execute_batch(sql).map_err(open_err)?;
         tx.pragma_update(None, "user_version", v as i64 + 1)
             .map_err(open_err)?;
         tx.commit().map_err(open_err)?;
-        log::info!("store migrated to schema version {}", v + 1);
+        if from > 0 {
+            log::info!(
+                "store {} migrated from schema version {} to {}",
+                path.display(),
+                v,
+                v + 1
+            );
+        }
     }
     Ok(())
 }
@@ -461,6 +661,11 @@ fn load_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         [alive],
     )?;
     set_alive(conn)?;
+    conn.execute(
+        "DELETE FROM sessions WHERE logout_at < ?1
+             AND id NOT IN (SELECT MAX(id) FROM sessions GROUP BY user)",
+        [now_ms() - SESSION_RETENTION_MS],
+    )?;
     let mut snap = Snapshot::default();
     let mut stmt = conn.prepare("SELECT blocker, blocked FROM blocks")?;
     for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
@@ -484,6 +689,12 @@ fn load_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         let (user, lock) = row?;
         snap.locks.insert(user, lock);
     }
+    let mut stmt = conn.prepare("SELECT name, value FROM counters")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (name, value) = row?;
+        snap.counters
+            .insert(name, u64::try_from(value).unwrap_or(0));
+    }
     Ok(snap)
 }
 
@@ -498,7 +709,9 @@ fn store_thread(conn: Connection, jobs: mpsc::Receiver<Job>) {
         }
         let begun = conn.execute_batch("BEGIN IMMEDIATE");
         let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        // Every commit is a sign of life: a crash is dated no earlier than the last one.
         let committed = begun
+            .and_then(|()| set_alive(&conn).map(drop))
             .and_then(|()| conn.execute_batch("COMMIT"))
             .map_err(StoreError::Sqlite);
         if let Err(e) = &committed {
@@ -559,6 +772,105 @@ mod tests {
         assert_eq!(texts, ["m0", "m1", "m2"]);
         smol::block_on(store.delete_offline(vec![msgs[0].id])).unwrap();
         assert_eq!(smol::block_on(store.offline_for("yoda")).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (store, snap) = Store::open(dir.path()).unwrap();
+            assert!(snap.counters.is_empty());
+            smol::block_on(async {
+                let mut ids = Vec::new();
+                for i in 0..3 {
+                    assert_eq!(
+                        store
+                            .store_offline("yoda", "hans", &format!("m{i}"), 3)
+                            .await
+                            .unwrap(),
+                        StoreOutcome::Stored
+                    );
+                }
+                assert_eq!(
+                    store.store_offline("yoda", "hans", "m3", 3).await.unwrap(),
+                    StoreOutcome::Full
+                );
+                // Another recipient has its own cap.
+                assert_eq!(
+                    store.store_offline("luke", "hans", "x", 3).await.unwrap(),
+                    StoreOutcome::Stored
+                );
+                for m in store.offline_for("yoda").await.unwrap() {
+                    ids.push(m.id);
+                }
+                store.delete_offline(ids[..2].to_vec()).await.unwrap();
+                for i in 4..6 {
+                    assert_eq!(
+                        store
+                            .store_offline("yoda", "hans", &format!("m{i}"), 3)
+                            .await
+                            .unwrap(),
+                        StoreOutcome::Stored
+                    );
+                }
+                assert_eq!(
+                    store.store_offline("yoda", "hans", "m6", 3).await.unwrap(),
+                    StoreOutcome::Full
+                );
+                store
+                    .heartbeat(vec![("logins", 7), ("messages_stored", 42)])
+                    .await
+                    .unwrap();
+            });
+        }
+        let (store, snap) = Store::open(dir.path()).unwrap();
+        assert_eq!(snap.counters.get("logins"), Some(&7));
+        assert_eq!(snap.counters.get("messages_stored"), Some(&42));
+        let texts: Vec<String> = smol::block_on(store.offline_for("yoda"))
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["m2", "m4", "m5"]);
+    }
+
+    #[test]
+    fn refuses_a_damaged_file_without_touching_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let junk: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &junk).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), junk);
+    }
+
+    #[test]
+    fn refuses_a_database_of_another_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY);")
+            .unwrap();
+        drop(conn);
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn one_store_per_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+        store.close();
+        let (_again, _) = Store::open(dir.path()).unwrap();
     }
 
     #[test]

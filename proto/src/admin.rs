@@ -1,22 +1,36 @@
 //! The admin protocol spoken over chatd's Unix socket by `chatctl`: one [`AdminRequest`] line,
-//! one [`AdminResponse`] line, then the server closes the connection.
+//! one [`AdminResponse`] line, then the server closes the connection. Framing is the same as
+//! on the TCP side (one JSON object per `\n`-terminated line), bounded by [`MAX_ADMIN_LINE`].
 //!
 //! ```json
 //! > {"type":"kick","user":"hans","reason":"spamming"}
 //! < {"type":"ok","message":"hans was disconnected"}
-//! > {"type":"unlock","user":"nobody"}
-//! < {"type":"error","code":"not_locked","message":"nobody is not locked"}
+//! > {"type":"unlock","user":"hans"}
+//! < {"type":"error","code":"not_locked","message":"hans is not locked"}
 //! ```
 
 use serde::{Deserialize, Serialize};
 
+/// Longest admin request or response line accepted, newline excluded. A `who` answer for ten
+/// thousand users fits comfortably.
+pub const MAX_ADMIN_LINE: usize = 16 << 20;
+
 /// What `chatctl` can ask.
+///
+/// ```json
+/// {"type":"who"}
+/// {"type":"kick","user":"hans","reason":"spamming"}
+/// {"type":"stats"}
+/// {"type":"unlock","user":"hans"}
+/// {"type":"reload"}
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AdminRequest {
-    /// Online users.
+    /// Online users; answered with [`AdminResponse::Who`].
     Who,
-    /// Disconnect a user's session.
+    /// Disconnect a user's session: they get a `kicked` event with the reason, the others a
+    /// logout, and the user's private sessions end.
     Kick {
         /// Who.
         user: String,
@@ -24,18 +38,23 @@ pub enum AdminRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// Server counters.
+    /// Server counters; answered with [`AdminResponse::Stats`].
     Stats,
-    /// Clear a login lock.
+    /// Clear a login lock (and the count of failures leading to one).
     Unlock {
         /// Whose.
         user: String,
     },
-    /// Reload config and credentials (as SIGHUP).
+    /// Reload config and credentials, as SIGHUP does. A config that fails validation is not
+    /// applied, and the answer is [`AdminErrorCode::ReloadFailed`] with the reason.
     Reload,
 }
 
 /// One online session, as `chatctl who` lists it.
+///
+/// ```json
+/// {"user":"hans","addr":"127.0.0.1:50412","since":1714564803,"idle":5,"private":["luke"]}
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OnlineUser {
     /// Account name.
@@ -61,23 +80,52 @@ pub struct Stats {
     pub peak_connections: u64,
     /// Users logged in now.
     pub online: u64,
-    /// Successful logins since start.
+    /// Successful logins since the store was created (kept across restarts).
     pub logins: u64,
-    /// Wrong passwords since start.
+    /// Wrong passwords since the store was created (kept across restarts).
     pub failed_logins: u64,
     /// Accounts locked now.
     pub locked_accounts: u64,
-    /// Messages and broadcast copies written to an online recipient's queue.
+    /// Messages and broadcast copies written to an online recipient's queue, plus offline
+    /// messages handed over at login, since the store was created (kept across restarts).
     pub messages_delivered: u64,
-    /// Messages stored for offline recipients.
+    /// Messages stored for offline recipients since the store was created (kept across
+    /// restarts).
     pub messages_stored: u64,
-    /// Messages refused (blocked, queue full, rate limited).
+    /// Messages refused (blocked, queue full, rate limited) since the store was created (kept
+    /// across restarts).
     pub messages_dropped: u64,
-    /// Connections dropped because their send queue overflowed.
+    /// Connections dropped because their send queue overflowed since the store was created
+    /// (kept across restarts).
     pub slow_consumers_dropped: u64,
 }
 
+/// Why an admin request failed: stable, machine-readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminErrorCode {
+    /// `kick`: the user is not logged in.
+    NotOnline,
+    /// `unlock`: the account is not locked.
+    NotLocked,
+    /// No such account.
+    InvalidUser,
+    /// `reload`: the new config or credentials were refused; the old ones stay in force.
+    ReloadFailed,
+    /// The request line was not a valid [`AdminRequest`].
+    BadRequest,
+    /// The server failed to do what was asked (for example the store refused a write).
+    Internal,
+}
+
 /// chatd's answer.
+///
+/// ```json
+/// {"type":"ok","message":"hans was disconnected"}
+/// {"type":"error","code":"not_online","message":"hans is not online"}
+/// {"type":"who","users":[{"user":"hans","addr":"127.0.0.1:50412","since":1714564803,"idle":5,"private":[]}]}
+/// {"type":"stats","uptime":5,"connections":1,"peak_connections":2,"online":1,"logins":3,...}
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AdminResponse {
@@ -88,9 +136,8 @@ pub enum AdminResponse {
     },
     /// The request failed.
     Error {
-        /// Stable code: `not_online`, `not_locked`, `invalid_user`, `reload_failed`,
-        /// `bad_request`.
-        code: String,
+        /// Stable code.
+        code: AdminErrorCode,
         /// For humans.
         message: String,
     },
@@ -101,6 +148,23 @@ pub enum AdminResponse {
     },
     /// Answer to `stats`.
     Stats(Stats),
+}
+
+impl AdminResponse {
+    /// An [`AdminResponse::Ok`].
+    pub fn ok(message: impl Into<String>) -> Self {
+        AdminResponse::Ok {
+            message: message.into(),
+        }
+    }
+
+    /// An [`AdminResponse::Error`].
+    pub fn error(code: AdminErrorCode, message: impl Into<String>) -> Self {
+        AdminResponse::Error {
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +187,17 @@ mod tests {
         let line = serde_json::to_string(&resp).unwrap();
         assert!(line.starts_with(r#"{"type":"stats","uptime":5"#), "{line}");
         assert_eq!(serde_json::from_str::<AdminResponse>(&line).unwrap(), resp);
+    }
+
+    #[test]
+    fn error_codes_are_snake_case() {
+        let resp = AdminResponse::error(AdminErrorCode::NotOnline, "hans is not online");
+        let line = serde_json::to_string(&resp).unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"error","code":"not_online","message":"hans is not online"}"#
+        );
+        assert_eq!(serde_json::from_str::<AdminResponse>(&line).unwrap(), resp);
+        assert!(serde_json::from_str::<AdminRequest>(r#"{"type":"shutdown"}"#).is_err());
     }
 }

@@ -1,0 +1,428 @@
+//! The admin socket and `chatctl` end to end (SPEC section 6): the real `chatd` binary, the
+//! real `chatctl` binary, real sockets. Each subcommand in both output forms, every exit
+//! status, and the socket file's life (owner-only, a live chatd refused, a stale file
+//! replaced, removed at shutdown).
+
+mod common;
+mod ctl;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::*;
+use ctl::*;
+use proto::admin::AdminResponse;
+use proto::{ErrorCode, Event, Request};
+
+fn start(dir: &std::path::Path, extra: &str) -> ChatdProcess {
+    write_config(dir, extra);
+    ChatdProcess::spawn(dir, &[])
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn who_lists_online_users_as_table_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let chatd = start(dir.path(), "");
+    assert_eq!(chatctl(dir.path(), &["who"]).ok(), "nobody is online\n");
+    let mut hans = Client::login(chatd.addr, "hans", password("hans"));
+    let mut luke = Client::login(chatd.addr, "luke", password("luke"));
+    let _yoda = Client::login(chatd.addr, "yoda", password("yoda"));
+    private_session(&mut hans, "hans", &mut luke, "luke");
+
+    let table = chatctl(dir.path(), &["who"]);
+    let lines: Vec<&str> = table.ok().lines().collect();
+    assert_eq!(lines.len(), 4, "{table:?}");
+    assert!(
+        lines[0].starts_with("USER") && lines[0].ends_with("PRIVATE"),
+        "{table:?}"
+    );
+    assert!(
+        lines[1].starts_with("hans ") && lines[1].ends_with(" luke"),
+        "{table:?}"
+    );
+    assert!(
+        lines[1].contains("127.0.0.1:") && lines[1].contains(" UTC"),
+        "{table:?}"
+    );
+    assert!(
+        lines[2].starts_with("luke ") && lines[2].ends_with(" hans"),
+        "{table:?}"
+    );
+    assert!(
+        lines[3].starts_with("yoda ") && lines[3].ends_with(" -"),
+        "{table:?}"
+    );
+
+    // --json after the subcommand here, before it in the kick test.
+    let json = chatctl(dir.path(), &["who", "--json"]);
+    json.ok();
+    let AdminResponse::Who { users } = json.json() else {
+        panic!("{json:?}")
+    };
+    let names: Vec<&str> = users.iter().map(|u| u.user.as_str()).collect();
+    assert_eq!(names, ["hans", "luke", "yoda"]);
+    assert_eq!(users[0].private, ["luke"]);
+    assert!(users[2].private.is_empty());
+    assert!(users[0].addr.starts_with("127.0.0.1:"));
+    assert!(
+        users[0].since <= now() && users[0].since + 60 > now(),
+        "{users:?}"
+    );
+    assert!(users[0].idle < 60);
+}
+
+#[test]
+fn kick_tells_the_user_ends_private_sessions_and_others_see_the_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let chatd = start(dir.path(), "");
+    let mut hans = Client::login(chatd.addr, "hans", password("hans"));
+    let mut luke = Client::login(chatd.addr, "luke", password("luke"));
+    let mut yoda = Client::login(chatd.addr, "yoda", password("yoda"));
+    private_session(&mut hans, "hans", &mut luke, "luke");
+    luke.drain_events();
+    yoda.drain_events();
+
+    let out = chatctl(
+        dir.path(),
+        &["kick", "hans", "--reason", "spamming the lobby"],
+    );
+    assert_eq!(out.ok(), "hans was disconnected\n");
+    let events = hans.events_until_closed();
+    assert_eq!(
+        events.last(),
+        Some(&Event::Kicked {
+            reason: Some("spamming the lobby".into())
+        }),
+        "{events:?}"
+    );
+    let gone = Event::Presence {
+        user: "hans".into(),
+        online: false,
+    };
+    assert_eq!(yoda.event(), gone);
+    let mut seen = vec![luke.event(), luke.event()];
+    seen.sort_by_key(|e| format!("{e:?}"));
+    assert!(seen.contains(&gone), "{seen:?}");
+    assert!(
+        seen.contains(&Event::PrivateEnded {
+            peer: "hans".into()
+        }),
+        "{seen:?}"
+    );
+
+    // Not online any more: exit 1, the reason on stderr, nothing on stdout.
+    let again = chatctl(dir.path(), &["kick", "hans"]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.out.is_empty());
+    assert_eq!(again.err, "chatctl: hans is not online\n");
+    let again = chatctl(dir.path(), &["--json", "kick", "hans"]);
+    assert_eq!(
+        (again.code, again.json_error_code().as_str()),
+        (1, "not_online")
+    );
+    let nobody = chatctl(dir.path(), &["--json", "kick", "nobody"]);
+    assert_eq!(
+        (nobody.code, nobody.json_error_code().as_str()),
+        (1, "invalid_user")
+    );
+    // Without a reason the event carries none; JSON success is chatd's answer.
+    let out = chatctl(dir.path(), &["kick", "yoda", "--json"]);
+    out.ok();
+    assert_eq!(out.json(), AdminResponse::ok("yoda was disconnected"));
+    assert_eq!(
+        yoda.events_until_closed().last(),
+        Some(&Event::Kicked { reason: None })
+    );
+}
+
+#[test]
+fn stats_count_connections_logins_failures_and_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let chatd = start(dir.path(), "");
+    let mut hans = Client::login(chatd.addr, "hans", password("hans"));
+    let mut yoda = Client::login(chatd.addr, "yoda", password("yoda"));
+    let mut bad = Client::connect(chatd.addr);
+    bad.request(Request::Login {
+        user: "luke".into(),
+    });
+    assert_eq!(
+        bad.error_code(Request::Password {
+            password: "nope".into()
+        }),
+        ErrorCode::InvalidPassword
+    );
+    hans.request(msg("yoda", "hello"));
+    hans.request(msg("vader", "stored for later"));
+    yoda.event();
+
+    let json = chatctl(dir.path(), &["--json", "stats"]);
+    json.ok();
+    let AdminResponse::Stats(s) = json.json() else {
+        panic!("{json:?}")
+    };
+    assert_eq!(
+        (s.connections, s.peak_connections, s.online),
+        (3, 3, 2),
+        "{s:?}"
+    );
+    assert_eq!((s.logins, s.failed_logins, s.locked_accounts), (2, 1, 0));
+    assert_eq!((s.messages_delivered, s.messages_stored), (1, 1), "{s:?}");
+    assert!(s.uptime < 60);
+
+    let table = chatctl(dir.path(), &["stats"]);
+    let text = table.ok();
+    for (name, value) in [
+        ("uptime", ""),
+        ("connections", "3 (peak 3)"),
+        ("users online", "2"),
+        ("logins", "2"),
+        ("failed logins", "1"),
+        ("locked accounts", "0"),
+        ("messages delivered", "1"),
+        ("messages stored", "1"),
+        ("messages dropped", "0"),
+        ("slow consumers dropped", "0"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with("  "))
+            .unwrap_or_else(|| panic!("no {name} line in {text}"));
+        assert!(line.ends_with(value), "{line:?} should end with {value:?}");
+    }
+}
+
+#[test]
+fn unlock_clears_a_lock_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chatd = start(dir.path(), "block_duration = 600\n");
+    let mut c = Client::connect(chatd.addr);
+    c.request(Request::Login {
+        user: "luke".into(),
+    });
+    for _ in 0..2 {
+        c.request(Request::Password {
+            password: "nope".into(),
+        });
+    }
+    assert_eq!(
+        c.error_code(Request::Password {
+            password: "nope".into()
+        }),
+        ErrorCode::AccountBlocked
+    );
+    let json = chatctl(dir.path(), &["stats", "--json"]);
+    let AdminResponse::Stats(s) = json.json() else {
+        panic!("{json:?}")
+    };
+    assert_eq!(s.locked_accounts, 1);
+
+    assert_eq!(
+        chatctl(dir.path(), &["unlock", "luke"]).ok(),
+        "luke is unlocked\n"
+    );
+    let not_locked = chatctl(dir.path(), &["unlock", "luke"]);
+    assert_eq!(not_locked.code, 1);
+    assert_eq!(not_locked.err, "chatctl: luke is not locked\n");
+    let not_locked = chatctl(dir.path(), &["unlock", "--json", "luke"]);
+    assert_eq!(
+        (not_locked.code, not_locked.json_error_code().as_str()),
+        (1, "not_locked")
+    );
+    let mut luke = Client::login(chatd.addr, "luke", password("luke"));
+    luke.request(Request::Logout);
+    luke.events_until_closed();
+
+    // Locked again, unlocked with --json, then a restart: the unlock was persisted.
+    let mut c = Client::connect(chatd.addr);
+    c.request(Request::Login {
+        user: "luke".into(),
+    });
+    for _ in 0..2 {
+        c.request(Request::Password {
+            password: "nope".into(),
+        });
+    }
+    assert_eq!(
+        c.error_code(Request::Password {
+            password: "nope".into()
+        }),
+        ErrorCode::AccountBlocked
+    );
+    let out = chatctl(dir.path(), &["--json", "unlock", "luke"]);
+    out.ok();
+    assert_eq!(out.json(), AdminResponse::ok("luke is unlocked"));
+    chatd.signal(libc::SIGTERM);
+    assert_eq!(chatd.wait_exit(), Some(0));
+    let chatd = ChatdProcess::spawn(dir.path(), &[]);
+    drop(Client::login(chatd.addr, "luke", password("luke")));
+}
+
+#[test]
+fn reload_applies_a_valid_config_and_refuses_an_invalid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chatd = start(dir.path(), "timeout = 600\n");
+    let out = chatctl(dir.path(), &["reload"]);
+    assert_eq!(out.ok(), "reloaded configuration and 10 accounts\n");
+    let out = chatctl(dir.path(), &["reload", "--json"]);
+    out.ok();
+    assert_eq!(
+        out.json(),
+        AdminResponse::ok("reloaded configuration and 10 accounts")
+    );
+
+    // A value out of range: refused, with chatd's reason, in the answer and in the log.
+    write_config(dir.path(), "timeout = 0\n");
+    let out = chatctl(dir.path(), &["reload"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.out.is_empty());
+    assert!(
+        out.err.contains("old configuration stays in force") && out.err.contains("timeout = 0"),
+        "{out:?}"
+    );
+    let out = chatctl(dir.path(), &["--json", "reload"]);
+    assert_eq!(
+        (out.code, out.json_error_code().as_str()),
+        (1, "reload_failed")
+    );
+    chatd.wait_log("reload failed, keeping the old configuration");
+    // The old timeout still holds: a new client is not logged out at once.
+    let mut c = Client::login(chatd.addr, "hans", password("hans"));
+    assert!(c.users(Request::Whoelse).is_empty());
+}
+
+#[test]
+fn second_chatd_on_a_live_socket_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = start(dir.path(), "");
+    let second = Command::new(chatd_bin())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(second);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("chatd is already running") && err.contains("chatd.sock"),
+        "{err}"
+    );
+    // The first one is untouched.
+    chatctl(dir.path(), &["stats"]).ok();
+}
+
+#[test]
+fn stale_socket_is_replaced_owner_only_and_removed_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("chatd.sock");
+    // A socket file nobody listens on, as a crashed chatd leaves behind.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(std::fs::symlink_metadata(&socket)
+        .unwrap()
+        .file_type()
+        .is_socket());
+    let mut chatd = start(dir.path(), "");
+    chatd.wait_log("replacing stale admin socket");
+    let meta = std::fs::symlink_metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    chatctl(dir.path(), &["who"]).ok();
+
+    chatd.signal(libc::SIGTERM);
+    assert_eq!(chatd.wait_exit(), Some(0));
+    assert!(!socket.exists(), "socket file left behind");
+    // Now unreachable: exit 3, naming the socket, in both forms.
+    let out = chatctl(dir.path(), &["who"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.err.contains(&socket.display().to_string()), "{out:?}");
+    let out = chatctl(dir.path(), &["--json", "stats"]);
+    assert_eq!(
+        (out.code, out.json_error_code().as_str()),
+        (3, "unreachable")
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_socket_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "");
+    std::fs::write(dir.path().join("chatd.sock"), "precious").unwrap();
+    let child = Command::new(chatd_bin())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("chatd.sock")).unwrap(),
+        "precious"
+    );
+}
+
+#[test]
+fn kicked_chat_client_shows_the_reason_and_exits_3() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let chatd = start(dir.path(), "");
+    let mut yoda = Client::login(chatd.addr, "yoda", password("yoda"));
+    let mut chat = Command::new(chat_bin())
+        .arg(chatd.addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The script holds the session open until the kick arrives.
+    let mut stdin = chat.stdin.take().unwrap();
+    writeln!(stdin, "hans\nfalcon*solo\n.wait administrator 10").unwrap();
+    let mut stdout = BufReader::new(chat.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("Welcome")) {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "chat ended: {seen:?}"
+        );
+        seen.push(line);
+    }
+    assert_eq!(
+        yoda.event(),
+        Event::Presence {
+            user: "hans".into(),
+            online: true
+        }
+    );
+    chatctl(dir.path(), &["kick", "hans", "--reason", "flooding"]).ok();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    chat.stdout = None;
+    let out = wait_output(chat);
+    assert_eq!(out.status.code(), Some(3), "{rest}");
+    assert!(
+        rest.contains("You have been disconnected by the administrator")
+            && rest.contains("flooding"),
+        "{rest}"
+    );
+    assert_eq!(
+        yoda.event(),
+        Event::Presence {
+            user: "hans".into(),
+            online: false
+        }
+    );
+    drop(stdin);
+}
