@@ -245,6 +245,9 @@ fn refused_user_names_prompt_again() {
     c.expect("Password: ");
     c.send("falcon*solo\r");
     c.expect(WELCOME);
+    // Wait for the command prompt: a Ctrl-D typed ahead, while the terminal is still in
+    // canonical mode, is an end-of-file for that mode and is lost when the editor starts.
+    c.expect("> ");
     c.send(CTRL_D);
     assert_eq!(c.finish(), 0);
     luke.close_stdin();

@@ -1,6 +1,6 @@
 //! Private (peer-to-peer) messaging, SPEC section 4, end to end: real `chat` clients in piped
 //! mode against a real `chatd`, on 127.0.0.1. Consent, decline, expiry, every error line,
-//! `stopprivate` from either side, sessions ended by logout, timeout and a crashed peer, two
+//! `stopprivate` from either side, sessions ended by logout, timeout, kick and a crashed peer, two
 //! sessions at once, private activity against the inactivity timeout, and a client's private
 //! listener refusing forged, reused and junk connections.
 
@@ -302,7 +302,7 @@ fn stopprivate_from_either_side() {
 }
 
 #[test]
-fn logout_and_crash_of_a_peer_end_the_session_once() {
+fn logout_crash_and_kick_of_a_peer_end_the_session_once() {
     let server = Server::start();
     let mut hans = online(&server, "hans");
 
@@ -332,6 +332,24 @@ fn logout_and_crash_of_a_peer_end_the_session_once() {
     hans.expect("Error. Private messaging to yoda not enabled");
     sync(&mut hans);
     assert_eq!(hans.count("Private messaging with yoda ended"), 1);
+
+    // A kick by the administrator (one request line on chatd's admin socket).
+    let mut leia = online(&server, "leia");
+    start_private(&mut leia, &mut hans);
+    let mut admin =
+        std::os::unix::net::UnixStream::connect(server.dir.path().join("chatd.sock")).unwrap();
+    admin
+        .write_all(b"{\"type\":\"kick\",\"user\":\"leia\"}\n")
+        .unwrap();
+    leia.expect("You have been disconnected by the administrator");
+    assert_eq!(leia.finish(), 3);
+    expect_both(
+        &mut hans,
+        "leia logged out",
+        "Private messaging with leia ended",
+    );
+    sync(&mut hans);
+    assert_eq!(hans.count("Private messaging with leia ended"), 1);
 
     // After luke is back, a new session works.
     let mut luke = online(&server, "luke");
