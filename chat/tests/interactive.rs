@@ -299,6 +299,16 @@ fn private_consent_at_the_prompt_and_peer_completion() {
     hans.expect("leia logged in");
 
     // The question appears while hans sits at the command prompt; his next line answers it.
+    // Not y or n: the question becomes the prompt.
+    luke.send("startprivate hans");
+    hans.expect("luke would like to private message, enter y or n: ");
+    hans.expect("> ");
+    hans.send("maybe\r");
+    hans.expect("luke would like to private message, enter y or n: ");
+    hans.send("n\r");
+    luke.expect("hans declines private messaging");
+    hans.expect("> ");
+
     luke.send("startprivate hans");
     hans.expect("luke would like to private message, enter y or n: ");
     hans.send("y\r");
