@@ -62,8 +62,9 @@ pub enum PeerEvent {
     /// Requester: the peer could not be reached or did not authenticate. The reason is for
     /// diagnostics.
     Failed(String),
-    /// Target: the requester did not connect within [`SETUP_TIMEOUT`].
-    SetupExpired,
+    /// Target: the requester did not connect within [`SETUP_TIMEOUT`], or its connection
+    /// broke after presenting the token.
+    SetupFailed,
     /// A private message.
     Text(String),
     /// The peer sent `stop` (`stopprivate`).
@@ -173,7 +174,7 @@ impl Listener {
     }
 
     /// Accept one connection from `peer` presenting `token`, as `link`. If none comes within
-    /// [`SETUP_TIMEOUT`], the token is forgotten and [`PeerEvent::SetupExpired`] reported.
+    /// [`SETUP_TIMEOUT`], the token is forgotten and [`PeerEvent::SetupFailed`] reported.
     pub fn expect(&self, token: &str, peer: &str, link: u64) {
         self.registry.lock().tokens.insert(
             token.to_string(),
@@ -197,7 +198,7 @@ impl Listener {
                     let _ = inbox.send(Input::Peer(PeerInput {
                         peer,
                         link,
-                        what: PeerEvent::SetupExpired,
+                        what: PeerEvent::SetupFailed,
                     }));
                 }
             });
@@ -256,7 +257,8 @@ fn accept_loop(
 }
 
 /// Listening side: reads the `auth`, claims its token, answers `auth_ok`. `None` drops the
-/// connection.
+/// connection unnoticed (no valid token); once a token is claimed, the outcome is reported
+/// either way, since the token cannot be used again.
 fn answer_handshake(stream: TcpStream, max_line: usize, registry: &Registry) -> Option<PeerInput> {
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut decoder = LineDecoder::new(max_line);
@@ -266,18 +268,26 @@ fn answer_handshake(stream: TcpStream, max_line: usize, registry: &Registry) -> 
     };
     let (peer, link) = registry.claim(&token, &user, deadline.min(Instant::now() + TOKEN_WAIT))?;
     let me = registry.lock().me.clone();
-    let mut writer = &stream;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT)).ok()?;
-    writer
-        .write_all(proto::encode_line(&PeerFrame::AuthOk { user: me }).as_bytes())
-        .ok()?;
-    stream.set_read_timeout(None).ok()?;
+    let what = match accept_claimed(&stream, &me) {
+        Ok(()) => PeerEvent::Connected(PeerStream { stream, decoder }),
+        Err(_) => PeerEvent::SetupFailed,
+    };
+    Some(PeerInput { peer, link, what })
+}
+
+/// Answers `auth_ok` as `me` and readies the stream for the session.
+fn accept_claimed(stream: &TcpStream, me: &str) -> std::io::Result<()> {
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let mut writer = stream;
+    writer.write_all(
+        proto::encode_line(&PeerFrame::AuthOk {
+            user: me.to_string(),
+        })
+        .as_bytes(),
+    )?;
+    stream.set_read_timeout(None)?;
     let _ = stream.set_nodelay(true);
-    Some(PeerInput {
-        peer,
-        link,
-        what: PeerEvent::Connected(PeerStream { stream, decoder }),
-    })
+    Ok(())
 }
 
 /// Where and as whom the requester connects.

@@ -270,10 +270,11 @@ pub fn private_connect_failed(peer: &str) -> String {
     )
 }
 
-/// The target accepted, but the requester never connected.
-pub fn private_setup_expired(peer: &str) -> String {
+/// The target accepted, but the requester never connected (or its connection broke during
+/// the handshake).
+pub fn private_setup_failed(peer: &str) -> String {
     format!(
-        "Private messaging with {} could not be started: no connection came",
+        "Private messaging with {} could not be started",
         sanitize(peer)
     )
 }

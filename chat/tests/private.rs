@@ -561,3 +561,26 @@ fn the_private_listener_refuses_forged_reused_and_junk_connections() {
         ],
     );
 }
+
+#[test]
+fn an_unreachable_advertised_address_fails_cleanly() {
+    let server = Server::start();
+    let mut hans = online(&server, "hans");
+    // luke listens on 127.0.0.1 but has the server hand out 127.0.0.2: nobody listens there.
+    let mut luke = Piped::start("luke", server.port, &["--advertise", "127.0.0.2"], &[]);
+    luke.send("luke");
+    luke.send(password("luke"));
+    luke.expect(WELCOME);
+    hans.send("startprivate luke");
+    luke.expect(&question("hans"));
+    luke.send("y");
+    hans.expect("luke accepts private messaging");
+    hans.expect("Error. Cannot connect to luke for private messaging");
+    // hans told the server the session is over: he may ask again.
+    hans.send("startprivate luke");
+    luke.expect(&question("hans"));
+    luke.send("n");
+    hans.expect("luke declines private messaging");
+    sync(&mut hans);
+    assert_eq!(hans.count("Start private messaging"), 0);
+}

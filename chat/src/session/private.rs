@@ -231,9 +231,9 @@ impl Session {
                 self.screen.line(render::private_connect_failed(&peer));
                 self.send_silent(Request::PrivateEnded { user: peer })?;
             }
-            PeerEvent::SetupExpired if current_setup => {
+            PeerEvent::SetupFailed if current_setup => {
                 self.private.setting_up.remove(&peer);
-                self.screen.line(render::private_setup_expired(&peer));
+                self.screen.line(render::private_setup_failed(&peer));
                 self.send_silent(Request::PrivateEnded { user: peer })?;
             }
             PeerEvent::Text(text) if current_link => {
