@@ -89,6 +89,7 @@ fn sample_private_session_alongside_server_messages() {
             "hans stopped private messaging",
             "Error. Private messaging to hans not enabled",
             "Error. No private messaging session with hans",
+            "hans: bye",
         ],
     );
 }
