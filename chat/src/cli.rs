@@ -30,6 +30,11 @@ Modes:
   Script lines: `# comment`, `.sleep SECONDS`, `.wait TEXT [SECONDS]` (wait until a printed
   line contains TEXT; default 10 seconds).
 
+Private messaging:
+  `startprivate USER` asks USER (who answers y or n); then `private USER MESSAGE` goes
+  straight to their client, and `stopprivate USER` ends it. The client listens for peers on
+  the interface it reaches the server from; --advertise HOST tells peers another address.
+
 Environment:
   CHAT_PASSWORD    the password (used for the first attempt)
   CHAT_HISTFILE    history file (empty: no history); default
@@ -58,6 +63,11 @@ pub struct Args {
     /// Piped mode: stop at the first `Error.` line or failed `.wait`, exit status 1.
     #[arg(short = 'e', long)]
     pub strict: bool,
+
+    /// The host (name or IP address) peers should connect to for private messaging, instead
+    /// of the address the server sees this client come from (behind a known NAT).
+    #[arg(long, value_name = "HOST")]
+    pub advertise: Option<String>,
 }
 
 /// A host and port to connect to.
@@ -220,6 +230,9 @@ mod tests {
         assert!(args.strict);
         let args = Args::try_parse_from(["chat", "--strict"]).unwrap();
         assert!(args.strict);
+        assert_eq!(args.advertise, None);
+        let args = Args::try_parse_from(["chat", "--advertise", "203.0.113.5"]).unwrap();
+        assert_eq!(args.advertise.as_deref(), Some("203.0.113.5"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The command language of SPEC section 3: parsing a typed line into a [`Command`], the usage
+//! The command language of SPEC sections 3 and 4: parsing a typed line into a [`Command`], the usage
 //! lines of each command, the client-side `help` text, and the table of which argument
 //! positions take a user name (for tab completion).
 //!
@@ -43,6 +43,23 @@ pub enum Command {
     Logout,
     /// `help` (answered by the client).
     Help,
+    /// `startprivate <user>`: ask the server to introduce us.
+    StartPrivate {
+        /// Who.
+        user: String,
+    },
+    /// `private <user> <message>`: over the peer connection, not the server.
+    Private {
+        /// The peer, as typed.
+        to: String,
+        /// The rest of the line.
+        text: String,
+    },
+    /// `stopprivate <user>`.
+    StopPrivate {
+        /// The peer.
+        user: String,
+    },
 }
 
 /// Why a line is not a command.
@@ -74,6 +91,8 @@ pub struct CommandInfo {
     pub about: &'static str,
     /// Which argument (1-based) is a user name, if any: for tab completion.
     pub user_arg: Option<usize>,
+    /// That user name is a private peer (completion offers peers, not online users).
+    pub peer_arg: bool,
 }
 
 /// Every command, in `help` order.
@@ -83,48 +102,77 @@ pub const COMMANDS: &[CommandInfo] = &[
         usage: "message <user> <message>",
         about: "send a message to a user (kept for them if they are offline)",
         user_arg: Some(1),
+        peer_arg: false,
     },
     CommandInfo {
         name: "broadcast",
         usage: "broadcast <message>",
         about: "send a message to everyone online",
         user_arg: None,
+        peer_arg: false,
     },
     CommandInfo {
         name: "whoelse",
         usage: "whoelse",
         about: "list the other users online",
         user_arg: None,
+        peer_arg: false,
     },
     CommandInfo {
         name: "whoelsesince",
         usage: "whoelsesince <seconds>",
         about: "list the users online at any time in the last <seconds> seconds",
         user_arg: None,
+        peer_arg: false,
     },
     CommandInfo {
         name: "block",
         usage: "block <user>",
         about: "stop a user's messages, broadcasts and presence from reaching you",
         user_arg: Some(1),
+        peer_arg: false,
     },
     CommandInfo {
         name: "unblock",
         usage: "unblock <user>",
         about: "undo a block",
         user_arg: Some(1),
+        peer_arg: false,
+    },
+    CommandInfo {
+        name: "startprivate",
+        usage: "startprivate <user>",
+        about: "ask a user to talk privately, straight between your clients",
+        user_arg: Some(1),
+        peer_arg: false,
+    },
+    CommandInfo {
+        name: "private",
+        usage: "private <user> <message>",
+        about: "send a private message (after startprivate was accepted)",
+        user_arg: Some(1),
+        peer_arg: true,
+    },
+    CommandInfo {
+        name: "stopprivate",
+        usage: "stopprivate <user>",
+        about: "end a private session",
+        user_arg: Some(1),
+        peer_arg: true,
     },
     CommandInfo {
         name: "logout",
         usage: "logout",
         about: "log out and quit (Ctrl-D does the same)",
         user_arg: None,
+        peer_arg: false,
     },
     CommandInfo {
         name: "help",
         usage: "help",
         about: "show this list",
         user_arg: None,
+        peer_arg: false,
     },
 ];
 
@@ -180,14 +228,15 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         Some((arg, "")) => Ok(arg.to_string()),
         _ => Err(bad()),
     };
+    let user_and_text = || match next_word(rest) {
+        Some((to, text)) if !text.is_empty() => Ok((to.to_string(), text.to_string())),
+        _ => Err(bad()),
+    };
     match word {
-        "message" => match next_word(rest) {
-            Some((to, text)) if !text.is_empty() => Ok(Command::Message {
-                to: to.to_string(),
-                text: text.to_string(),
-            }),
-            _ => Err(bad()),
-        },
+        "message" => user_and_text().map(|(to, text)| Command::Message { to, text }),
+        "private" => user_and_text().map(|(to, text)| Command::Private { to, text }),
+        "startprivate" => Ok(Command::StartPrivate { user: one_word()? }),
+        "stopprivate" => Ok(Command::StopPrivate { user: one_word()? }),
         "broadcast" => {
             let text = rest.trim_start_matches(' ');
             if text.is_empty() {
@@ -212,7 +261,8 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
 }
 
 impl Command {
-    /// The request that carries this command, or `None` for one the client answers itself.
+    /// The request that carries this command, or `None` for one the client handles itself
+    /// (`help`, and `private`/`stopprivate`, which go to the peer).
     pub fn request(&self) -> Option<Request> {
         Some(match self {
             Command::Message { to, text } => Request::Message {
@@ -225,7 +275,8 @@ impl Command {
             Command::Block { user } => Request::Block { user: user.clone() },
             Command::Unblock { user } => Request::Unblock { user: user.clone() },
             Command::Logout => Request::Logout,
-            Command::Help => return None,
+            Command::StartPrivate { user } => Request::StartPrivate { user: user.clone() },
+            Command::Help | Command::Private { .. } | Command::StopPrivate { .. } => return None,
         })
     }
 }
@@ -280,6 +331,25 @@ mod tests {
         );
         assert_eq!(parse("logout"), Ok(Command::Logout));
         assert_eq!(parse("help"), Ok(Command::Help));
+        assert_eq!(
+            parse("startprivate luke"),
+            Ok(Command::StartPrivate {
+                user: "luke".into()
+            })
+        );
+        assert_eq!(
+            parse("private luke hey  dude "),
+            Ok(Command::Private {
+                to: "luke".into(),
+                text: "hey  dude ".into()
+            })
+        );
+        assert_eq!(
+            parse("stopprivate luke"),
+            Ok(Command::StopPrivate {
+                user: "luke".into()
+            })
+        );
     }
 
     #[test]
@@ -316,6 +386,18 @@ mod tests {
         assert_eq!(usage("block a b"), "Error. Usage: block <user>");
         assert_eq!(usage("unblock"), "Error. Usage: unblock <user>");
         assert_eq!(usage("logout now"), "Error. Usage: logout");
+        assert_eq!(usage("startprivate"), "Error. Usage: startprivate <user>");
+        assert_eq!(
+            usage("startprivate a b"),
+            "Error. Usage: startprivate <user>"
+        );
+        assert_eq!(usage("private"), "Error. Usage: private <user> <message>");
+        assert_eq!(
+            usage("private luke"),
+            "Error. Usage: private <user> <message>"
+        );
+        assert_eq!(usage("stopprivate"), "Error. Usage: stopprivate <user>");
+        assert_eq!(usage("stopprivate a b"), "Error. Usage: stopprivate <user>");
     }
 
     #[test]

@@ -152,6 +152,14 @@ impl Connection {
         }
     }
 
+    /// The local address of the server connection: the interface peers can reach us on.
+    ///
+    /// # Errors
+    /// The socket has no local address (it was closed).
+    pub fn local_ip(&self) -> std::io::Result<std::net::IpAddr> {
+        Ok(self.stream.local_addr()?.ip())
+    }
+
     /// The longest line the server accepts.
     pub fn max_line(&self) -> usize {
         self.max_line

@@ -5,11 +5,13 @@
 //! Layout: [`cli`] (arguments), [`conn`] (the socket), [`session`] (login, commands, events,
 //! directives), [`render`] (every line users see), [`commands`] (the command language),
 //! [`repl`] (line editor, completion, history), [`script`] (piped input and directives),
-//! [`screen`] (output), [`tty`] (password entry, terminal restore).
+//! [`screen`] (output), [`tty`] (password entry, terminal restore), [`p2p`] (the private
+//! listener and peer connections).
 
 mod cli;
 mod commands;
 mod conn;
+mod p2p;
 mod render;
 mod repl;
 mod screen;
@@ -36,6 +38,8 @@ pub enum Input {
     Interrupted,
     /// Ctrl-D, or the end of the script.
     EndOfInput,
+    /// Something happened on a private (peer-to-peer) link.
+    Peer(p2p::PeerInput),
 }
 
 /// What the session asks the input thread to read.
@@ -47,6 +51,9 @@ pub enum Ask {
     Username,
     /// A password, never echoed nor kept, after this prompt.
     Secret(String),
+    /// An answer to a question (the private-messaging consent), after this prompt; no
+    /// completion, no history.
+    Answer(String),
 }
 
 fn env_string(name: &str) -> Option<String> {
@@ -70,6 +77,19 @@ fn run(args: cli::Args) -> i32 {
             return EXIT_SERVER;
         }
     };
+    // Private messaging needs a listener on the interface the server connection uses, so
+    // the server can advertise it (or the --advertise host) to peers.
+    let listener = match conn.local_ip() {
+        Ok(ip) => p2p::Listener::bind(ip, conn.max_line(), inbox_tx.clone()),
+        Err(e) => Err(e),
+    };
+    let listener = match listener {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            eprintln!("chat: private messaging is unavailable: cannot listen: {e}");
+            None
+        }
+    };
     let names = repl::UserNames::default();
     let started = if interactive {
         let terminal = tty::SavedTerminal::capture();
@@ -78,10 +98,10 @@ fn run(args: cli::Args) -> i32 {
             env_string("XDG_STATE_HOME"),
             env_string("HOME"),
         );
-        repl::start(inbox_tx, names.clone(), history)
+        repl::start(inbox_tx.clone(), names.clone(), history)
             .map(|i| (i.asks, screen::Screen::interactive(i.printer, terminal)))
     } else {
-        script::spawn_reader(inbox_tx).map(|asks| (asks, screen::Screen::piped()))
+        script::spawn_reader(inbox_tx.clone()).map(|asks| (asks, screen::Screen::piped()))
     };
     let (asks, screen) = match started {
         Ok(started) => started,
@@ -96,8 +116,15 @@ fn run(args: cli::Args) -> i32 {
         strict: args.strict,
         user: args.user,
         password: env_string("CHAT_PASSWORD"),
+        advertise: args.advertise,
     };
-    session::Session::new(conn, inbox_rx, asks, screen, names, options).run()
+    let inbox = session::Inbox {
+        rx: inbox_rx,
+        tx: inbox_tx,
+    };
+    session::Session::new(conn, inbox, asks, screen, names, options)
+        .with_listener(listener)
+        .run()
 }
 
 fn main() {

@@ -1,5 +1,6 @@
-//! The lines users see: every server reply, error code and event is turned into text here and
-//! nowhere else, so the wording of SPEC sections 2-4 lives in one file.
+//! The lines users see: every server reply, error code, event and private-messaging happening
+//! is turned into text here and nowhere else, so the wording of SPEC sections 2-4 lives in one
+//! file.
 //!
 //! This module also owns [`sanitize`]: any text that came from another user (names, message
 //! texts, the administrator's kick reason) passes through it before it reaches a terminal.
@@ -112,10 +113,14 @@ pub fn command_reply(command: &Command, response: &Response) -> Vec<String> {
 /// The line for an error reply to `command`.
 fn command_error(command: &Command, code: ErrorCode, message: &str) -> String {
     let user = match command {
-        Command::Message { to, .. } => to.as_str(),
-        Command::Block { user } | Command::Unblock { user } => user.as_str(),
+        Command::Message { to, .. } | Command::Private { to, .. } => to.as_str(),
+        Command::Block { user }
+        | Command::Unblock { user }
+        | Command::StartPrivate { user }
+        | Command::StopPrivate { user } => user.as_str(),
         _ => "",
     };
+    let user = sanitize(user);
     match code {
         ErrorCode::InvalidUser => "Error. Invalid user".to_string(),
         ErrorCode::CannotMessageSelf => "Error. Cannot message self".to_string(),
@@ -124,7 +129,15 @@ fn command_error(command: &Command, code: ErrorCode, message: &str) -> String {
         }
         ErrorCode::CannotBlockSelf => "Error. Cannot block self".to_string(),
         ErrorCode::CannotUnblockSelf => "Error. Cannot unblock self".to_string(),
-        ErrorCode::NotBlocked => format!("Error. {} was not blocked", sanitize(user)),
+        ErrorCode::NotBlocked => format!("Error. {user} was not blocked"),
+        ErrorCode::UserOffline => format!("Error. {user} is offline"),
+        ErrorCode::CannotPrivateSelf => {
+            "Error. Cannot start private messaging with self".to_string()
+        }
+        ErrorCode::BlockedByUser => format!("Error. {user} has blocked you"),
+        ErrorCode::PrivateAlreadyActive => {
+            format!("Error. Private messaging with {user} is already active")
+        }
         _ => generic_error(message),
     }
 }
@@ -164,8 +177,8 @@ pub fn event(event: &Event) -> EventLines {
             vec!["The server is shutting down".to_string()],
             Some(EXIT_SERVER),
         ),
-        // Private messaging: this client never announces a private listener (`private_listen`),
-        // so the server does not involve it in private sessions and these are not expected.
+        // Private messaging: what these show depends on the session's private state, so the
+        // session picks the line (from the functions below).
         Event::PrivateRequest { .. }
         | Event::PrivateStart { .. }
         | Event::PrivateDeclined { .. }
@@ -173,6 +186,97 @@ pub fn event(event: &Event) -> EventLines {
         | Event::PrivateEnded { .. } => (Vec::new(), None),
     };
     EventLines { lines, exit }
+}
+
+/// The consent question the target of a `startprivate` answers with `y` or `n` (a whole line
+/// in piped mode, the prompt of the next line in interactive mode).
+pub fn consent_question(from: &str) -> String {
+    format!(
+        "{} would like to private message, enter y or n: ",
+        sanitize(from)
+    )
+}
+
+/// The requester's line when the target said yes (the connection is made next).
+pub fn private_accepted(peer: &str) -> String {
+    format!("{} accepts private messaging", sanitize(peer))
+}
+
+/// Both sides' line when the peer connection is authenticated.
+pub fn private_started(peer: &str) -> String {
+    format!("Start private messaging with {}", sanitize(peer))
+}
+
+/// The requester's line when the target said no.
+pub fn private_declined(peer: &str) -> String {
+    format!("{} declines private messaging", sanitize(peer))
+}
+
+/// The requester's line when the target did not answer in time (or left first).
+pub fn private_unanswered(peer: &str) -> String {
+    format!(
+        "{} did not answer the private messaging request",
+        sanitize(peer)
+    )
+}
+
+/// The target's line when a request it had not answered is withdrawn (timed out, or the
+/// requester left).
+pub fn private_request_expired(from: &str) -> String {
+    format!(
+        "The private messaging request from {} has expired",
+        sanitize(from)
+    )
+}
+
+/// A private message received.
+pub fn private_text(from: &str, text: &str) -> String {
+    format!("{}(private): {}", sanitize(from), sanitize(text))
+}
+
+/// `private` to a user without a session.
+pub fn private_not_enabled(to: &str) -> String {
+    format!("Error. Private messaging to {} not enabled", sanitize(to))
+}
+
+/// `stopprivate`, for the issuer.
+pub fn private_stopped(peer: &str) -> String {
+    format!("Stopped private messaging with {}", sanitize(peer))
+}
+
+/// `stopprivate`, for the other side.
+pub fn private_stopped_by_peer(peer: &str) -> String {
+    format!("{} stopped private messaging", sanitize(peer))
+}
+
+/// `stopprivate` without a session.
+pub fn no_private_session(peer: &str) -> String {
+    format!(
+        "Error. No private messaging session with {}",
+        sanitize(peer)
+    )
+}
+
+/// A session ended by the peer's logout, timeout, kick, lost connection or crash.
+pub fn private_ended(peer: &str) -> String {
+    format!("Private messaging with {} ended", sanitize(peer))
+}
+
+/// The requester could not reach or authenticate the target's listener.
+pub fn private_connect_failed(peer: &str) -> String {
+    format!(
+        "Error. Cannot connect to {} for private messaging",
+        sanitize(peer)
+    )
+}
+
+/// The target accepted, but the requester never connected (or its connection broke during
+/// the handshake).
+pub fn private_setup_failed(peer: &str) -> String {
+    format!(
+        "Private messaging with {} could not be started",
+        sanitize(peer)
+    )
 }
 
 #[cfg(test)]
@@ -274,6 +378,50 @@ mod tests {
         assert_eq!(
             command_reply(&block, &err(ErrorCode::InvalidUser, "x")),
             ["Error. Invalid user"]
+        );
+    }
+
+    #[test]
+    fn private_lines() {
+        let start = Command::StartPrivate {
+            user: "luke".into(),
+        };
+        let line = |code, msg| command_reply(&start, &err(code, msg));
+        assert_eq!(
+            line(ErrorCode::InvalidUser, "Invalid user"),
+            ["Error. Invalid user"]
+        );
+        assert_eq!(
+            line(ErrorCode::UserOffline, "x"),
+            ["Error. luke is offline"]
+        );
+        assert_eq!(
+            line(ErrorCode::CannotPrivateSelf, "x"),
+            ["Error. Cannot start private messaging with self"]
+        );
+        assert_eq!(
+            line(ErrorCode::BlockedByUser, "x"),
+            ["Error. luke has blocked you"]
+        );
+        assert_eq!(
+            line(ErrorCode::PrivateAlreadyActive, "x"),
+            ["Error. Private messaging with luke is already active"]
+        );
+        assert_eq!(
+            line(
+                ErrorCode::PrivateUnavailable,
+                "luke cannot accept private messages"
+            ),
+            ["Error. luke cannot accept private messages"]
+        );
+        assert!(command_reply(&start, &Response::Ok).is_empty());
+        assert_eq!(
+            consent_question("hans"),
+            "hans would like to private message, enter y or n: "
+        );
+        assert_eq!(
+            private_text("hans", "hey \u{1b}[31m"),
+            "hans(private): hey \\x1b[31m"
         );
     }
 

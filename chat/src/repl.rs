@@ -34,37 +34,64 @@ const HISTORY_SIZE: usize = 1000;
 /// current, and the editor's helper, which reads it on Tab.
 #[derive(Clone, Default)]
 pub struct UserNames {
-    /// The lock is held only to copy or update the set, never across I/O.
-    inner: Arc<Mutex<BTreeSet<String>>>,
+    /// The lock is held only to copy or update the sets, never across I/O.
+    inner: Arc<Mutex<Names>>,
+}
+
+#[derive(Default)]
+struct Names {
+    online: BTreeSet<String>,
+    peers: BTreeSet<String>,
 }
 
 impl UserNames {
-    fn lock(&self) -> MutexGuard<'_, BTreeSet<String>> {
+    fn lock(&self) -> MutexGuard<'_, Names> {
         // A panic while holding this lock cannot leave the set half-updated in a way that
         // matters for completion, so a poisoned lock is used as it is.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a name.
+    /// Adds an online user.
     pub fn insert(&self, name: &str) {
-        self.lock().insert(name.to_string());
+        self.lock().online.insert(name.to_string());
     }
 
-    /// Removes a name.
+    /// Removes an online user.
     pub fn remove(&self, name: &str) {
-        self.lock().remove(name);
+        self.lock().online.remove(name);
     }
 
-    /// Replaces every name with `names`.
+    /// Replaces every online user with `names`.
     pub fn replace<'a>(&self, names: impl IntoIterator<Item = &'a String>) {
         let mut set = self.lock();
-        set.clear();
-        set.extend(names.into_iter().cloned());
+        set.online.clear();
+        set.online.extend(names.into_iter().cloned());
     }
 
-    /// The names starting with `prefix`, sorted.
+    /// Adds a private peer (a private session started).
+    pub fn insert_peer(&self, name: &str) {
+        self.lock().peers.insert(name.to_string());
+    }
+
+    /// Removes a private peer (its session ended).
+    pub fn remove_peer(&self, name: &str) {
+        self.lock().peers.remove(name);
+    }
+
+    /// The online users and private peers starting with `prefix`, sorted, without repeats.
     pub fn starting_with(&self, prefix: &str) -> Vec<String> {
+        let names = self.lock();
+        let all: BTreeSet<&String> = names.online.iter().chain(&names.peers).collect();
+        all.into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// The private peers starting with `prefix`, sorted.
+    pub fn peers_starting_with(&self, prefix: &str) -> Vec<String> {
         self.lock()
+            .peers
             .iter()
             .filter(|n| n.starts_with(prefix))
             .cloned()
@@ -81,7 +108,8 @@ pub struct ChatHelper {
 
 /// The completions for `line` with the cursor at `pos`: the start of the word being completed
 /// and the candidates. Command names complete the first word; user names complete the argument
-/// of commands that take a user there.
+/// of commands that take a user there: private peers for `private` and `stopprivate`, online
+/// users and private peers for the others.
 pub fn complete(line: &str, pos: usize, names: &UserNames) -> (usize, Vec<Pair>) {
     let before = &line[..pos];
     let start = before.rfind(' ').map_or(0, |i| i + 1);
@@ -101,13 +129,16 @@ pub fn complete(line: &str, pos: usize, names: &UserNames) -> (usize, Vec<Pair>)
             .map(|c| pair(c.name))
             .collect(),
         [command, args @ ..] => {
-            let takes_user = crate::commands::info(command)
-                .and_then(|c| c.user_arg)
-                .is_some_and(|n| n == args.len() + 1);
-            if takes_user {
-                names.starting_with(word).iter().map(|n| pair(n)).collect()
-            } else {
-                Vec::new()
+            let info = crate::commands::info(command)
+                .filter(|c| c.user_arg.is_some_and(|n| n == args.len() + 1));
+            match info {
+                Some(c) if c.peer_arg => names
+                    .peers_starting_with(word)
+                    .iter()
+                    .map(|n| pair(n))
+                    .collect(),
+                Some(_) => names.starting_with(word).iter().map(|n| pair(n)).collect(),
+                None => Vec::new(),
             }
         }
     };
@@ -265,6 +296,10 @@ fn editor_loop(
                 set_completion(&mut editor, false);
                 readline(&mut editor, crate::render::USERNAME_PROMPT)
             }
+            Ask::Answer(prompt) => {
+                set_completion(&mut editor, false);
+                readline(&mut editor, &prompt)
+            }
             Ask::Command => {
                 set_completion(&mut editor, true);
                 let input = readline(&mut editor, COMMAND_PROMPT);
@@ -352,5 +387,27 @@ mod tests {
             replacements("message l", &names).1,
             vec!["lando ".to_string(), "luke ".to_string()]
         );
+    }
+
+    #[test]
+    fn completes_private_peers() {
+        let names = UserNames::default();
+        names.replace(&["luke".to_string(), "leia".to_string()]);
+        assert!(replacements("private l", &names).1.is_empty());
+        names.insert_peer("luke");
+        names.insert_peer("lando");
+        assert_eq!(
+            replacements("private l", &names),
+            (8, vec!["lando ".into(), "luke ".into()])
+        );
+        assert_eq!(replacements("stopprivate lu", &names).1, vec!["luke "]);
+        // startprivate offers online users (and peers), once each.
+        assert_eq!(
+            replacements("startprivate l", &names).1,
+            vec!["lando ", "leia ", "luke "]
+        );
+        assert!(replacements("private luke l", &names).1.is_empty());
+        names.remove_peer("luke");
+        assert_eq!(replacements("private l", &names).1, vec!["lando "]);
     }
 }

@@ -6,6 +6,11 @@
 //! thread and typed lines from the input thread, which reads a line only when asked. So the
 //! session is a plain sequential loop, and what it prints comes out in the order things
 //! happened. It decides nothing about wording: that is [`crate::render`].
+//!
+//! Private messaging (SPEC section 4) is in the submodule `private`: the consent question,
+//! the state of each private session, and the `startprivate`/`private`/`stopprivate` commands.
+
+mod private;
 
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -15,6 +20,7 @@ use proto::{ErrorCode, Event, Request, Response, ServerFrame};
 
 use crate::commands::{self, Command};
 use crate::conn::Connection;
+use crate::p2p::Listener;
 use crate::render::{self, EXIT_LOGIN, EXIT_OK, EXIT_SCRIPT, EXIT_SERVER};
 use crate::repl::UserNames;
 use crate::screen::Screen;
@@ -73,12 +79,24 @@ pub struct Options {
     pub user: Option<String>,
     /// `CHAT_PASSWORD`: the password for the first attempt.
     pub password: Option<String>,
+    /// `--advertise`: the host peers should connect to for private messaging.
+    pub advertise: Option<String>,
+}
+
+/// Both ends of the session's inbox: it reads one, and hands the other to the threads it
+/// starts (peer connections).
+pub struct Inbox {
+    /// What the session reads.
+    pub rx: Receiver<Input>,
+    /// For threads started during the session.
+    pub tx: Sender<Input>,
 }
 
 /// A logged-in (or logging-in) session.
 pub struct Session {
     conn: Connection,
     inbox: Receiver<Input>,
+    inbox_tx: Sender<Input>,
     asks: Sender<Ask>,
     screen: Screen,
     names: UserNames,
@@ -91,13 +109,15 @@ pub struct Session {
     line_no: usize,
     /// A `.wait` missed or a directive was wrong: the exit status will be 1.
     script_failed: bool,
+    /// Private sessions, requests and the listener.
+    private: private::Private,
 }
 
 impl Session {
     /// A session over an open connection.
     pub fn new(
         conn: Connection,
-        inbox: Receiver<Input>,
+        inbox: Inbox,
         asks: Sender<Ask>,
         screen: Screen,
         names: UserNames,
@@ -105,7 +125,8 @@ impl Session {
     ) -> Session {
         Session {
             conn,
-            inbox,
+            inbox: inbox.rx,
+            inbox_tx: inbox.tx,
             asks,
             screen,
             names,
@@ -114,12 +135,24 @@ impl Session {
             asking: false,
             line_no: 0,
             script_failed: false,
+            private: private::Private::default(),
         }
+    }
+
+    /// Enables private messaging with this listener (without one, the server never involves
+    /// this client in private sessions).
+    pub fn with_listener(mut self, listener: Option<Listener>) -> Session {
+        self.private.listener = listener;
+        self
     }
 
     /// Runs the whole session and returns the exit status.
     pub fn run(mut self) -> i32 {
-        let exit = match self.login().and_then(|()| self.command_loop()) {
+        let exit = match self
+            .announce_listener()
+            .and_then(|()| self.login())
+            .and_then(|()| self.command_loop())
+        {
             Ok(never) => match never {},
             Err(exit) => exit,
         };
@@ -192,17 +225,29 @@ impl Session {
                     self.asking = false;
                     return Ok(Some(Next::EndOfInput));
                 }
+                Input::Peer(input) => {
+                    self.on_peer(input)?;
+                    return Ok(Some(Next::Shown));
+                }
             }
         }
     }
 
     fn on_event(&mut self, event: Event) -> Flow<()> {
-        if let Event::Presence { user, online } = &event {
-            if *online {
-                self.names.insert(user);
-            } else {
-                self.names.remove(user);
+        match &event {
+            Event::Presence { user, online } => {
+                if *online {
+                    self.names.insert(user);
+                } else {
+                    self.names.remove(user);
+                }
             }
+            Event::PrivateRequest { .. }
+            | Event::PrivateStart { .. }
+            | Event::PrivateDeclined { .. }
+            | Event::PrivateExpired { .. }
+            | Event::PrivateEnded { .. } => return self.on_private_event(event),
+            _ => {}
         }
         let shown = render::event(&event);
         match shown.exit {
@@ -240,6 +285,13 @@ impl Session {
         self.conn
             .send(request)
             .map_err(|_| Exit::with(EXIT_SERVER, render::CONNECTION_LOST))
+    }
+
+    /// Sends a request whose reply is not shown (nor waited for).
+    fn send_silent(&mut self, request: Request) -> Flow<()> {
+        let id = self.send(request)?;
+        self.silent.insert(id);
+        Ok(())
     }
 
     /// Asks the input thread for a line and waits for it, showing events meanwhile.
@@ -357,7 +409,8 @@ impl Session {
                 }
             };
             match self.request(Request::Password { password })? {
-                Response::Welcome { .. } => {
+                Response::Welcome { user, .. } => {
+                    self.logged_in(&user)?;
                     self.screen.line(render::WELCOME);
                     return Ok(());
                 }
@@ -395,7 +448,7 @@ impl Session {
             self.silent.insert(id);
         }
         loop {
-            let line = match self.ask(Ask::Command)? {
+            let line = match self.ask(self.next_ask())? {
                 Next::Line(line) => line,
                 Next::Interrupted => continue,
                 Next::EndOfInput => return Err(self.logout(self.final_status())),
@@ -413,7 +466,12 @@ impl Session {
                     continue;
                 }
             }
-            self.command(&line)?;
+            if self.consent_pending() {
+                // A private-messaging request is waiting: this line is its answer.
+                self.answer_consent(&line)?;
+            } else {
+                self.command(&line)?;
+            }
             if self.options.piped && self.options.strict && self.screen.take_error() {
                 return Err(self.logout(EXIT_SCRIPT));
             }
@@ -437,8 +495,13 @@ impl Session {
                 return Ok(());
             }
         };
+        match &command {
+            Command::Private { to, text } => return self.private_message(to, text),
+            Command::StopPrivate { user } => return self.stop_private(user),
+            _ => {}
+        }
         let Some(request) = command.request() else {
-            // `help`, the only command the client answers itself.
+            // `help`, the only other command the client answers itself.
             self.screen.lines(commands::help_lines());
             return Ok(());
         };
@@ -451,8 +514,10 @@ impl Session {
             return Ok(());
         }
         let response = self.request(request)?;
-        if let (Command::Whoelse, Response::Users { users }) = (&command, &response) {
-            self.names.replace(users);
+        match (&command, &response) {
+            (Command::Whoelse, Response::Users { users }) => self.names.replace(users),
+            (Command::StartPrivate { user }, Response::Ok) => self.private_requested(user),
+            _ => {}
         }
         self.screen
             .lines(render::command_reply(&command, &response));

@@ -245,6 +245,9 @@ fn refused_user_names_prompt_again() {
     c.expect("Password: ");
     c.send("falcon*solo\r");
     c.expect(WELCOME);
+    // Wait for the command prompt: a Ctrl-D typed ahead, while the terminal is still in
+    // canonical mode, is an end-of-file for that mode and is lost when the editor starts.
+    c.expect("> ");
     c.send(CTRL_D);
     assert_eq!(c.finish(), 0);
     luke.close_stdin();
@@ -283,4 +286,45 @@ fn ctrl_d_at_the_user_name_prompt_exits_2() {
     c.expect("Username: ");
     c.send(CTRL_D);
     assert_eq!(c.finish(), 2);
+}
+
+#[test]
+fn private_consent_at_the_prompt_and_peer_completion() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port, &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    let mut luke = online(&server, "luke", "light==saber");
+    let _leia = online(&server, "leia", "$blasterpistol$");
+    hans.expect("leia logged in");
+
+    // The question appears while hans sits at the command prompt; his next line answers it.
+    // Not y or n: the question becomes the prompt.
+    luke.send("startprivate hans");
+    hans.expect("luke would like to private message, enter y or n: ");
+    hans.expect("> ");
+    hans.send("maybe\r");
+    hans.expect("luke would like to private message, enter y or n: ");
+    hans.send("n\r");
+    luke.expect("hans declines private messaging");
+    hans.expect("> ");
+
+    luke.send("startprivate hans");
+    hans.expect("luke would like to private message, enter y or n: ");
+    hans.send("y\r");
+    hans.expect("Start private messaging with luke");
+    luke.expect("Start private messaging with hans");
+    luke.send("private hans hi \u{1b}[2J");
+    hans.expect("luke(private): hi \\x1b[2J");
+
+    // `stopprivate` completes private peers only: luke, not leia, although both are online.
+    hans.send("stopp\t");
+    hans.expect("rivate ");
+    hans.send("l\t");
+    hans.expect("uke ");
+    hans.send("\r");
+    hans.expect("Stopped private messaging with luke");
+    luke.expect("hans stopped private messaging");
+    hans.send("logout\r");
+    assert_eq!(hans.finish(), 0);
 }

@@ -39,9 +39,11 @@ impl Peer {
         request["id"].as_u64().expect("requests carry ids")
     }
 
-    /// Greets and logs `user` in.
+    /// Greets, takes the private listener's port (sent before the login), and logs `user` in.
     fn login(&mut self) {
         self.send(r#"{"type":"hello","protocol":1,"server":"stand-in"}"#);
+        let id = self.expect("private_listen");
+        self.send(&format!(r#"{{"id":{id},"type":"ok"}}"#));
         let id = self.expect("login");
         self.send(&format!(r#"{{"id":{id},"type":"password_required"}}"#));
         let id = self.expect("password");
@@ -167,5 +169,33 @@ fn unknown_error_code_shows_the_message() {
     let mut c = Piped::script("hans", port, "hans\nfalcon*solo\nbroadcast hi\n");
     assert_eq!(c.finish(), 0);
     assert_lines("hans", &c.lines, &[WELCOME, "Error. Try again tomorrow"]);
+    server.join().unwrap();
+}
+
+#[test]
+fn listener_is_announced_after_login_when_the_server_wants_it_then() {
+    let (port, server) = stand_in(|peer| {
+        peer.send(r#"{"type":"hello","protocol":1,"server":"older"}"#);
+        let id = peer.expect("private_listen");
+        peer.send(&format!(
+            r#"{{"id":{id},"type":"error","code":"not_logged_in","message":"Log in first"}}"#
+        ));
+        let id = peer.expect("login");
+        peer.send(&format!(r#"{{"id":{id},"type":"password_required"}}"#));
+        let id = peer.expect("password");
+        peer.send(&format!(
+            r#"{{"id":{id},"type":"welcome","user":"hans","offline":0}}"#
+        ));
+        let request = peer.recv();
+        assert_eq!(request["type"], "private_listen", "{request}");
+        assert!(request["port"].as_u64().is_some_and(|p| p > 0), "{request}");
+        let id = request["id"].as_u64().unwrap();
+        peer.send(&format!(r#"{{"id":{id},"type":"ok"}}"#));
+        let id = peer.expect("logout");
+        peer.send(&format!(r#"{{"id":{id},"type":"ok"}}"#));
+    });
+    let mut c = Piped::script("hans", port, "hans\nfalcon*solo\n");
+    assert_eq!(c.finish(), 0, "stderr: {}", c.stderr());
+    assert_lines("hans", &c.lines, &[WELCOME]);
     server.join().unwrap();
 }

@@ -23,8 +23,10 @@ use crate::hub::{ConnId, Hub, Outbox, Outgoing, Refusal, Routed};
 use crate::server::Shared;
 use crate::store::{now_ms, StoreOutcome};
 
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read from the socket at a time (allocated once per connection, so kept small).
+const READ_CHUNK: usize = 4 * 1024;
+/// Write-buffer capacity a connection keeps between bursts.
+const IDLE_BUFFER: usize = 8 * 1024;
 /// Bytes the writer gathers before one write.
 const WRITE_BATCH: usize = 64 * 1024;
 /// How long a closing connection may take to flush its last frames.
@@ -95,9 +97,13 @@ pub async fn connection_loop(
 ) {
     let cfg = shared.config();
     let stream = Arc::new(stream);
-    let (tx, rx) = async_channel::bounded(cfg.limits.send_queue);
+    let (tx, rx) = async_channel::unbounded();
     let (kill_tx, kill_rx) = async_channel::bounded::<()>(1);
-    let out = Outbox { tx, kill: kill_tx };
+    let out = Outbox {
+        tx,
+        kill: kill_tx,
+        cap: cfg.limits.send_queue,
+    };
     let (id, last_active) = match shared.hub.connect(
         addr,
         out.clone(),
@@ -209,7 +215,8 @@ async fn writer_loop(
     shared: Arc<Shared>,
     _done: Sender<()>,
 ) {
-    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+    // Grows with what is written; trimmed after a burst so an idle connection holds little.
+    let mut buf: Vec<u8> = Vec::new();
     let mut in_flight = Vec::new();
     let mut failed = false;
     'outer: loop {
@@ -257,6 +264,7 @@ async fn writer_loop(
                 break 'outer;
             }
             buf.clear();
+            buf.shrink_to(IDLE_BUFFER);
             in_flight.clear();
         }
         if !delivered.is_empty() {
@@ -469,6 +477,12 @@ impl Connection {
         match request {
             Request::Login { user } => self.login(id, user),
             Request::Password { password } => self.password(id, password).await,
+            // Allowed before login, so that the listener is known by the time others see the
+            // user log in and try `startprivate`.
+            Request::PrivateListen { port, host } => {
+                self.shared.hub.set_private_listen(self.id, host, port);
+                self.reply(id, Response::Ok);
+            }
             other => self.error(
                 id,
                 ErrorCode::NotLoggedIn,

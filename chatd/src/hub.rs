@@ -126,14 +126,19 @@ pub enum Refusal {
     ShuttingDown,
 }
 
-/// The sending side of one connection: its bounded queue, and a kill switch that aborts the
-/// writer even while it is blocked writing to a client that stopped reading.
+/// The sending side of one connection: its queue, bounded at `cap` items, and a kill switch
+/// that aborts the writer even while it is blocked writing to a client that stopped reading.
+///
+/// The channel itself is unbounded and the bound is checked here: a bounded channel would
+/// allocate all `cap` slots per connection up front, most of them never used.
 #[derive(Clone)]
 pub struct Outbox {
     /// The queue.
     pub tx: Sender<Outgoing>,
     /// Closed to abort the writer.
     pub kill: Sender<()>,
+    /// Items the queue may hold (`limits.send_queue`).
+    pub cap: usize,
 }
 
 impl Outbox {
@@ -143,7 +148,14 @@ impl Outbox {
     /// # Errors
     /// The item, when it was not queued.
     pub fn push(&self, counters: &Counters, item: Outgoing) -> Result<(), Outgoing> {
-        match self.tx.try_send(item) {
+        // Concurrent pushers may overshoot `cap` by a few items; the bound only has to stop
+        // unbounded growth.
+        let full = self.tx.len() >= self.cap;
+        match if full {
+            Err(TrySendError::Full(item))
+        } else {
+            self.tx.try_send(item)
+        } {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(item)) => {
                 if self.kill.close() {
@@ -416,7 +428,7 @@ impl Hub {
         items.push(Outgoing::Frame(welcome));
         // Each chunk is deleted from the store once its frame was written, so a crash during
         // a long delivery repeats at most the chunks not yet written.
-        let capacity = out.tx.capacity().unwrap_or(usize::MAX);
+        let capacity = out.cap;
         let chunks = (capacity / OFFLINE_QUEUE_SHARE / 2).max(1);
         let per_chunk = offline.len().div_ceil(chunks).max(OFFLINE_CHUNK_MIN);
         for chunk in offline.chunks(per_chunk) {

@@ -85,7 +85,7 @@ fn main() -> ExitCode {
     let log_file = match open_log_file(&args) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("chatd: {e:#}");
+            eprintln!("chatd: {}", report(&e));
             return ExitCode::from(1);
         }
     };
@@ -100,7 +100,7 @@ fn main() -> ExitCode {
     match run(args, log_file) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("chatd: {e:#}");
+            eprintln!("chatd: {}", report(&e));
             ExitCode::from(1)
         }
     }
@@ -188,7 +188,7 @@ fn run(mut args: Args, log_file: Option<(File, PathBuf)>) -> anyhow::Result<Exit
     let (config, overrides) = match load_config(&args) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("chatd: {e:#}");
+            eprintln!("chatd: {}", report(&e));
             return Ok(ExitCode::from(2));
         }
     };
@@ -242,7 +242,7 @@ fn serve(
         Ok(v) => v,
         Err(e) => {
             if let Some(r) = readiness {
-                r.failed(&format!("{e:#}"));
+                r.failed(&report(&e));
             }
             return Err(e);
         }
@@ -278,4 +278,18 @@ fn serve(
 fn give_up(why: &str) {
     log::error!("{why}");
     std::process::exit(1);
+}
+
+/// An error and its causes on one line, skipping a cause whose text the message before it
+/// already ends with (our error types name their cause in their own message).
+fn report(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }

@@ -73,7 +73,8 @@ pub enum Request {
     /// The user did something that counts as activity without going through the server
     /// (a private message): resets the inactivity timer.
     Activity,
-    /// The port of this client's private-messaging listener (sent once after login).
+    /// The port of this client's private-messaging listener (sent once; accepted before login
+    /// too, so the client can be asked as soon as others see it log in).
     PrivateListen {
         /// TCP port of the listener.
         port: u16,

@@ -106,6 +106,8 @@ pub struct ServerOptions {
     pub block_duration: u64,
     /// `timeout` in seconds.
     pub timeout: u64,
+    /// `private_request_timeout` in seconds.
+    pub private_request_timeout: u64,
 }
 
 impl Default for ServerOptions {
@@ -113,6 +115,7 @@ impl Default for ServerOptions {
         ServerOptions {
             block_duration: 60,
             timeout: 600,
+            private_request_timeout: 60,
         }
     }
 }
@@ -139,8 +142,9 @@ impl Server {
         std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
         let config = format!(
             "bind = \"127.0.0.1\"\nport = 0\nblock_duration = {}\ntimeout = {}\n\
+             private_request_timeout = {}\n\
              credentials = \"credentials.txt\"\ndata_dir = \"data\"\nadmin_socket = \"chatd.sock\"\n",
-            options.block_duration, options.timeout
+            options.block_duration, options.timeout, options.private_request_timeout
         );
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -326,6 +330,19 @@ impl Piped {
         self.stderr.try_iter().collect::<Vec<_>>().join("\n")
     }
 
+    /// Collects the lines printed so far without waiting, and returns how many of all the
+    /// lines printed contain `needle`.
+    pub fn count(&mut self, needle: &str) -> usize {
+        self.lines.extend(self.stdout.try_iter());
+        self.lines.iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Kills the process (a crash: no logout, sockets closed by the kernel).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
@@ -337,6 +354,23 @@ impl Drop for Piped {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The password of a sample account.
+pub fn password(user: &str) -> &'static str {
+    CREDENTIALS
+        .lines()
+        .find_map(|l| l.strip_prefix(user).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no sample account {user}"))
+}
+
+/// A piped client logged in as a sample user, reading commands as the test sends them.
+pub fn online(server: &Server, user: &str) -> Piped {
+    let mut p = Piped::start(user, server.port, &[], &[]);
+    p.send(user);
+    p.send(password(user));
+    p.expect("Welcome to the greatest messaging application ever!");
+    p
 }
 
 /// Compares a transcript with the expected lines, with a readable failure.

@@ -185,6 +185,9 @@ impl Client {
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
             Ok(0) => None,
+            // A line cut off by the end of the stream (the server was killed mid-write) is
+            // not a frame.
+            Ok(_) if !line.ends_with('\n') => None,
             Ok(_) => Some(ServerFrame::decode(line.trim_end().as_bytes()).expect("valid frame")),
             Err(e)
                 if e.kind() == std::io::ErrorKind::WouldBlock
