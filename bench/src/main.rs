@@ -150,7 +150,7 @@ struct Args {
     /// Logins in progress at once
     #[arg(long)]
     concurrency: Option<usize>,
-    /// `limits.send_queue` of the chatd started here (chatd preallocates it per connection)
+    /// `limits.send_queue` of the chatd started here (frames queued per connection at most)
     #[arg(long, default_value_t = 4096)]
     send_queue: usize,
     /// Longest one run may take, in seconds
