@@ -238,6 +238,7 @@ async fn writer_loop(
                     buf.extend_from_slice(d.frame.as_bytes());
                     in_flight.push(d);
                 }
+                Outgoing::Reply { id, response } => proto::write_reply(&mut buf, id, &response),
                 Outgoing::Delivered(ids) => delivered.extend(ids),
                 Outgoing::Close => {
                     close = true;
@@ -290,9 +291,9 @@ async fn writer_loop(
     if !in_flight.is_empty() {
         let cap = shared.config().limits.max_offline_per_user;
         for d in in_flight {
-            // Queued on the store thread immediately; the answer is not needed here.
-            drop(shared.store.store_offline(&d.to, &d.from, &d.text, cap));
-            shared.hub.count_offline(StoreOutcome::Stored);
+            if d.store_offline(&shared.store, cap) {
+                shared.hub.count_offline(StoreOutcome::Stored);
+            }
         }
     }
     if failed {
@@ -315,7 +316,7 @@ impl Connection {
     }
 
     fn reply(&self, id: Option<u64>, response: Response) {
-        self.send(Outgoing::Frame(Hub::reply_line(id, response)));
+        self.send(Outgoing::Reply { id, response });
     }
 
     fn error(&self, id: Option<u64>, code: ErrorCode, message: impl Into<String>) {

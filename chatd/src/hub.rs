@@ -23,18 +23,31 @@ use crate::store::{now_ms, OfflineMessage, Store, StoreError, StoreOutcome};
 /// Identifies one connection for its lifetime.
 pub type ConnId = u64;
 
-/// A direct message on its way to a recipient's socket. Kept whole so that if the connection
-/// dies with it still queued, it can be stored offline instead of lost.
+/// A direct message on its way to a recipient's socket: its encoded line (written to one
+/// connection only, so not shared) and the recipient, so that if the connection dies with it
+/// still queued it can be stored offline instead of lost.
 #[derive(Debug)]
 pub struct Direct {
-    /// The encoded event line.
-    pub frame: Arc<str>,
-    /// Sender.
-    pub from: String,
+    /// The encoded `message` event line.
+    pub frame: String,
     /// Recipient.
     pub to: String,
-    /// Text.
-    pub text: String,
+}
+
+impl Direct {
+    /// Stores this message for its recipient (the connection could not take it). Sender and
+    /// text are read back from the encoded line: this is the rare path, the live path never
+    /// keeps a second copy of them.
+    pub fn store_offline(&self, store: &Store, cap: u64) -> bool {
+        match ServerFrame::decode(self.frame.trim_end().as_bytes()) {
+            Ok(ServerFrame::Event(Event::Message { from, text, .. })) => {
+                // Queued on the store thread now; the answer is not needed.
+                drop(store.store_offline(&self.to, &from, &text, cap));
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One item on a connection's send queue.
@@ -43,7 +56,14 @@ pub enum Outgoing {
     /// An encoded line (shared by every recipient of a broadcast).
     Frame(Arc<str>),
     /// A direct message.
-    Direct(Arc<Direct>),
+    Direct(Direct),
+    /// The answer to a request, encoded by the writer straight into its buffer.
+    Reply {
+        /// The request's id.
+        id: Option<u64>,
+        /// The answer.
+        response: Response,
+    },
     /// These offline messages have been written once everything before this was flushed:
     /// delete them from the store.
     Delivered(Vec<i64>),
@@ -456,7 +476,7 @@ impl Hub {
         // connection overflowed) go back to the store rather than being lost.
         for item in lost {
             if let Outgoing::Direct(d) = item {
-                drop(store.store_offline(&d.to, &d.from, &d.text, u64::MAX));
+                d.store_offline(store, u64::MAX);
             }
         }
     }
@@ -530,16 +550,10 @@ impl Hub {
             Counters::add(&self.counters.dropped, 1);
             return Err(ErrorCode::BlockedByRecipient);
         }
-        let direct = Arc::new(Direct {
-            frame: event_line(&Event::Message {
-                from: from.to_string(),
-                text: text.to_string(),
-                offline: false,
-            }),
-            from: from.to_string(),
+        let direct = Direct {
+            frame: proto::message_line(from, text),
             to: to.to_string(),
-            text: text.to_string(),
-        });
+        };
         if self
             .push_user(&mut st, to, Outgoing::Direct(direct))
             .is_ok()

@@ -438,6 +438,35 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// The line of an [`Event::Message`] (live, not offline), encoded straight from borrowed
+/// strings: the server's hot path, byte for byte what encoding the event gives.
+pub fn message_line(from: &str, text: &str) -> String {
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename = "message")]
+    struct MessageRef<'a> {
+        from: &'a str,
+        text: &'a str,
+    }
+    crate::codec::encode_line(&MessageRef { from, text })
+}
+
+/// Appends the line of a reply (`"id"` first, when given) to `buf`, without an intermediate
+/// string: the server's writer encodes replies this way.
+pub fn write_reply(buf: &mut Vec<u8>, id: Option<u64>, response: &Response) {
+    let start = buf.len();
+    if serde_json::to_writer(&mut *buf, response).is_err() {
+        // Cannot happen for our types (every key is a string); keep the stream well-formed.
+        buf.truncate(start);
+        buf.extend_from_slice(b"{\"type\":\"ok\"}");
+    }
+    if let Some(id) = id {
+        // The object is never empty (`"type"` is always there), so `{"id":N,` + the rest.
+        let prefix = format!("{{\"id\":{id},");
+        buf.splice(start..start + 1, prefix.bytes());
+    }
+    buf.push(b'\n');
+}
+
 /// Any frame the server sends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerFrame {
@@ -725,6 +754,40 @@ mod tests {
                 ..
             }) => assert_eq!((code, message.as_str()), (ErrorCode::Unknown, "Slow down")),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hot_path_encoders_match_the_general_ones() {
+        let text = "Hey \"Dude\" \u{1b}[2J\n";
+        assert_eq!(
+            message_line("hans", text),
+            ServerFrame::Event(Event::Message {
+                from: "hans".into(),
+                text: text.into(),
+                offline: false,
+            })
+            .encode()
+        );
+        for (id, response) in [
+            (Some(7), Response::Sent { stored: false }),
+            (None, Response::Ok),
+            (
+                Some(0),
+                Response::error(ErrorCode::InvalidUser, "Invalid user"),
+            ),
+        ] {
+            let mut buf = b"before\n".to_vec();
+            write_reply(&mut buf, id, &response);
+            let expected = ServerFrame::Reply {
+                id,
+                response: response.clone(),
+            }
+            .encode();
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                format!("before\n{expected}")
+            );
         }
     }
 

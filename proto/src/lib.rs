@@ -38,7 +38,8 @@ pub mod peer;
 
 pub use codec::{encode_line, LineDecoder, LineError, DEFAULT_MAX_LINE};
 pub use frames::{
-    ClientFrame, DecodeError, ErrorCode, Event, Hello, Request, Response, ServerFrame,
+    message_line, write_reply, ClientFrame, DecodeError, ErrorCode, Event, Hello, Request,
+    Response, ServerFrame,
 };
 
 /// Version of this protocol, sent in the server's [`Hello`]. A client refuses a server whose
