@@ -102,6 +102,9 @@ pub struct Config {
     pub registration: bool,
     /// How long a `startprivate` request waits for an answer.
     pub private_request_timeout: Duration,
+    /// Threads running connections; 0 picks one per CPU core but one (which is left to the
+    /// store, password hashing and the kernel's network work).
+    pub threads: usize,
     /// Resource limits.
     pub limits: Limits,
     /// The file this was read from, if any (for reload).
@@ -120,6 +123,7 @@ impl Default for Config {
             admin_socket: PathBuf::from("chatd.sock"),
             registration: true,
             private_request_timeout: Duration::from_secs(60),
+            threads: 0,
             limits: Limits::default(),
             source: None,
         }
@@ -138,6 +142,7 @@ struct FileConfig {
     admin_socket: Option<Spanned<String>>,
     registration: Option<bool>,
     private_request_timeout: Option<Spanned<i64>>,
+    threads: Option<Spanned<i64>>,
     limits: Option<FileLimits>,
 }
 
@@ -274,6 +279,9 @@ impl Config {
         }
         if let Some(v) = &file.timeout {
             cfg.timeout = secs(c.int("timeout", v, 1, MAX_SECONDS)?);
+        }
+        if let Some(v) = &file.threads {
+            cfg.threads = c.int("threads", v, 0, 1024)? as usize;
         }
         if let Some(v) = &file.private_request_timeout {
             cfg.private_request_timeout =

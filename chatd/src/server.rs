@@ -107,12 +107,16 @@ impl Shared {
         if new.credentials != old.credentials {
             notes.push("credentials");
         }
+        if new.threads != old.threads {
+            notes.push("threads");
+        }
         // Keep what needs a restart as it is.
         new.bind = old.bind;
         new.port = old.port;
         new.data_dir = old.data_dir.clone();
         new.admin_socket = old.admin_socket.clone();
         new.credentials = old.credentials.clone();
+        new.threads = old.threads;
         let accounts = self.accounts.reload().map_err(|e| e.to_string())?;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         let mut msg = format!("reloaded configuration and {accounts} accounts");
@@ -245,9 +249,10 @@ impl Bound {
         });
         let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
         let (stop_workers, workers_rx) = async_channel::bounded::<()>(1);
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = executor_threads(shared.config().threads);
         let mut workers = Vec::new();
-        for i in 0..threads.saturating_sub(1).max(1) {
+        // The serving thread below is one of them.
+        for i in 0..threads - 1 {
             let ex = Arc::clone(&ex);
             let rx = workers_rx.clone();
             workers.push(
@@ -408,4 +413,18 @@ async fn accept_loop(shared: &Arc<Shared>, listener: &Async<TcpListener>, alive:
             }
         }
     }
+}
+
+/// How many threads run the executor: `configured`, or for 0 one per core but one, at least
+/// one. On two cores one executor thread measured clearly faster for messaging (no cross-thread
+/// wake-ups; see docs/BENCHMARKS.md), while the store thread, password hashing and the kernel
+/// use the other core.
+fn executor_threads(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1)
 }
