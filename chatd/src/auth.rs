@@ -100,12 +100,25 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
+/// Runs a password hash or check on the blocking thread pool, at most a few at a time: each
+/// one takes argon2's 19 MiB and tens of milliseconds of CPU, so a crowd of hostile logins
+/// queues here instead of exhausting memory.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    static PERMITS: std::sync::OnceLock<smol::lock::Semaphore> = std::sync::OnceLock::new();
+    let permits = PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        smol::lock::Semaphore::new(cores.max(2))
+    });
+    let _permit = permits.acquire().await;
+    smol::unblock(work).await
+}
+
 /// Spends as long as checking a hashed password does, for answers that need no check
 /// (unknown or locked account), so timing does not tell them apart from a wrong password.
 pub async fn equalize_timing(password: &str) {
     static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let password = password.to_string();
-    smol::unblock(move || {
+    hashing(move || {
         let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-account").ok());
         if let Some(hash) = dummy {
             let _ = Secret::Hash(hash.clone()).check(&password);
@@ -276,7 +289,7 @@ impl Accounts {
         let password = password.to_string();
         let ok = match secret {
             Secret::Plain(_) => secret.check(&password),
-            Secret::Hash(_) => smol::unblock(move || secret.check(&password)).await,
+            Secret::Hash(_) => hashing(move || secret.check(&password)).await,
         };
         if ok {
             Verdict::Ok
@@ -300,7 +313,7 @@ impl Accounts {
         }
         let me = Arc::clone(self);
         let (user, password) = (user.to_string(), password.to_string());
-        smol::unblock(move || {
+        hashing(move || {
             let hash = hash_password(&password)?;
             let _appending = me.append.lock().unwrap_or_else(|e| e.into_inner());
             if me.exists(&user) {
