@@ -49,6 +49,13 @@ pub(crate) fn is_hash(field: &str) -> bool {
     field.starts_with("$argon2") && PasswordHash::new(field).is_ok()
 }
 
+/// Whether a password field looks like an argon2 hash but does not parse as one (a line cut
+/// short by a crash during an append). Such a line is never taken as a plain-text password:
+/// that would make the damaged hash text itself the password.
+pub(crate) fn is_damaged_hash(field: &str) -> bool {
+    field.starts_with("$argon2") && !is_hash(field)
+}
+
 /// Splits an account line (without its line ending) into user name and password field;
 /// `None` for blank lines, `#` comments and malformed lines.
 pub(crate) fn account_line(line: &str) -> Option<(&str, &str)> {
@@ -167,6 +174,12 @@ fn parse_credentials(text: &str, path: &Path) -> HashMap<String, Secret> {
             continue;
         }
         match account_line(line) {
+            Some((user, secret)) if is_damaged_hash(secret) => log::warn!(
+                "{}:{}: the password hash of {user} is damaged (an interrupted write?); \
+                 line skipped, the account must be registered again",
+                path.display(),
+                n + 1
+            ),
             Some((user, secret)) => {
                 if map
                     .insert(user.to_string(), Secret::parse(secret))
@@ -475,6 +488,23 @@ mod tests {
         assert!(!text.contains("p@ss"));
         let again = Arc::new(Accounts::load(&path).unwrap());
         assert_eq!(smol::block_on(again.verify("rey", "p@ss")), Verdict::Ok);
+    }
+
+    #[test]
+    fn a_damaged_hash_is_never_a_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.txt");
+        let hash = hash_password("p@ss").unwrap();
+        // Cut inside the parameters, as an interrupted append could.
+        let cut = &hash[..hash.find(",p=").unwrap() + 2];
+        std::fs::write(&path, format!("hans falcon*solo\nrey {cut}")).unwrap();
+        let acc = Arc::new(Accounts::load(&path).unwrap());
+        assert!(!acc.exists("rey"));
+        assert_eq!(smol::block_on(acc.verify("rey", cut)), Verdict::Unknown);
+        // The next registration starts on a line of its own.
+        smol::block_on(acc.register("rey", "n3w")).unwrap();
+        let again = Arc::new(Accounts::load(&path).unwrap());
+        assert_eq!(smol::block_on(again.verify("rey", "n3w")), Verdict::Ok);
     }
 
     #[test]

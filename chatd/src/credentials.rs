@@ -99,6 +99,9 @@ fn rewrite(text: &str) -> Result<(String, Rewritten), AuthError> {
                 report.already_hashed += 1;
                 out.push_str(raw);
             }
+            // A damaged hash is kept as it is (chatd skips the line), never hashed as if it
+            // were a password.
+            Some((_, secret)) if auth::is_damaged_hash(secret) => out.push_str(raw),
             Some((user, secret)) => {
                 let hash = auth::hash_password(secret)?;
                 out.push_str(user);
