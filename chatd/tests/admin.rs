@@ -203,21 +203,7 @@ fn stats_count_connections_logins_failures_and_messages() {
 fn unlock_clears_a_lock_for_good() {
     let dir = tempfile::tempdir().unwrap();
     let mut chatd = start(dir.path(), "block_duration = 600\n");
-    let mut c = Client::connect(chatd.addr);
-    c.request(Request::Login {
-        user: "luke".into(),
-    });
-    for _ in 0..2 {
-        c.request(Request::Password {
-            password: "nope".into(),
-        });
-    }
-    assert_eq!(
-        c.error_code(Request::Password {
-            password: "nope".into()
-        }),
-        ErrorCode::AccountBlocked
-    );
+    lock_out(chatd.addr, "luke");
     let json = chatctl(dir.path(), &["stats", "--json"]);
     let AdminResponse::Stats(s) = json.json() else {
         panic!("{json:?}")
@@ -241,21 +227,7 @@ fn unlock_clears_a_lock_for_good() {
     luke.events_until_closed();
 
     // Locked again, unlocked with --json, then a restart: the unlock was persisted.
-    let mut c = Client::connect(chatd.addr);
-    c.request(Request::Login {
-        user: "luke".into(),
-    });
-    for _ in 0..2 {
-        c.request(Request::Password {
-            password: "nope".into(),
-        });
-    }
-    assert_eq!(
-        c.error_code(Request::Password {
-            password: "nope".into()
-        }),
-        ErrorCode::AccountBlocked
-    );
+    lock_out(chatd.addr, "luke");
     let out = chatctl(dir.path(), &["--json", "unlock", "luke"]);
     out.ok();
     assert_eq!(out.json(), AdminResponse::ok("luke is unlocked"));
@@ -425,4 +397,21 @@ fn kicked_chat_client_shows_the_reason_and_exits_3() {
         }
     );
     drop(stdin);
+}
+
+/// Three wrong passwords for `user`: the third locks the account.
+fn lock_out(addr: std::net::SocketAddr, user: &str) {
+    let mut c = Client::connect(addr);
+    c.request(Request::Login { user: user.into() });
+    for _ in 0..2 {
+        c.request(Request::Password {
+            password: "nope".into(),
+        });
+    }
+    assert_eq!(
+        c.error_code(Request::Password {
+            password: "nope".into()
+        }),
+        ErrorCode::AccountBlocked
+    );
 }

@@ -32,24 +32,16 @@ fn original_positional_form_and_default_config() {
 #[test]
 fn bad_config_is_refused_naming_key_value_and_line() {
     let dir = dir_with_config("port = 0\nbind = \"127.0.0.1\"\ntimeout = -5\n");
-    let out = Command::new(chatd_bin())
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (code, err) = run_chatd(&dir, &[]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("config.toml:3: timeout = -5: must be at least 1"),
         "{err}"
     );
 
     let dir = dir_with_config("port = 0\nsend_queue = 5\n");
-    let out = Command::new(chatd_bin())
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (code, err) = run_chatd(&dir, &[]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("send_queue") && err.contains("line 2"),
         "{err}"
@@ -113,4 +105,17 @@ fn logs_never_contain_passwords_or_message_texts() {
             "{secret} leaked into the log:\n{log}"
         );
     }
+}
+
+/// Runs `chatd ARGS` in `dir` to completion: its exit code and stderr.
+fn run_chatd(dir: &tempfile::TempDir, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(chatd_bin())
+        .args(args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
