@@ -34,6 +34,7 @@
 pub mod admin;
 pub mod codec;
 pub mod frames;
+mod macros;
 pub mod peer;
 
 pub use codec::{encode_line, LineDecoder, LineError, DEFAULT_MAX_LINE};
