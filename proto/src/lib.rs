@@ -29,9 +29,11 @@
 //! * [`frames`]: [`Request`], [`Response`], [`Event`], [`Hello`], [`ErrorCode`].
 //! * [`codec`]: the bounded line decoder and the encoder.
 //! * [`admin`]: the admin socket's request and response types.
+//! * [`client`]: the one blocking client (connect, greeting, requests with ids, replies, events).
 //! * [`peer`]: the handshake between two clients in a private session.
 
 pub mod admin;
+pub mod client;
 pub mod codec;
 pub mod frames;
 mod macros;
