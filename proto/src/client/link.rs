@@ -2,7 +2,7 @@
 //! binary feeds server frames into the same queue as typed lines): [`connect`] opens the TCP
 //! connection and checks the greeting, [`Writer`] sends requests with fresh ids, [`Reader`]
 //! turns the byte stream into [`Incoming`] items, blocking or in a thread of its own
-//! ([`Reader::spawn`]). The [`ClientError`] enum is shared with [`super::Client`].
+//! ([`Reader::spawn`]). Errors are [`ClientError`]s.
 //!
 //! This module does not correlate replies with requests; [`super::Client`] does, and so does a
 //! caller that runs its own loop.
@@ -11,63 +11,16 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use super::error::ClientError;
+use super::login::check_hello;
 use crate::{
-    ClientFrame, DecodeError, ErrorCode, Hello, LineDecoder, LineError, Request, Response,
-    ServerFrame, PROTOCOL_VERSION,
+    ClientFrame, DecodeError, ErrorCode, Hello, LineDecoder, Request, Response, ServerFrame,
 };
 
 /// The longest line accepted from a server. A server's `max_line` bounds what clients send;
 /// what it sends can be longer (a maximal message plus JSON escaping, a long `users` list), so
 /// this allows a lot more while still bounding memory.
 pub const MAX_SERVER_LINE: usize = 128 * crate::DEFAULT_MAX_LINE;
-
-/// Why talking to the server failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The address could not be resolved.
-    #[error("cannot resolve the address: {0}")]
-    Resolve(#[source] std::io::Error),
-    /// No address accepted the connection (the error is the last one seen).
-    #[error("cannot connect: {0}")]
-    Connect(#[source] std::io::Error),
-    /// The server did not greet with a `hello` frame; the text says what happened instead.
-    #[error("the server did not greet as a chat server: {0}")]
-    NoHello(String),
-    /// The server's `hello` names another protocol version.
-    #[error("the server speaks protocol version {theirs}, this client speaks {PROTOCOL_VERSION}")]
-    Version {
-        /// The server's version.
-        theirs: u32,
-    },
-    /// The server answered with an error: instead of its greeting (for example
-    /// `too_many_connections`), or to a request of [`super::Client::login`].
-    #[error("the server refused: {message} ({code})")]
-    Refused {
-        /// The error code.
-        code: ErrorCode,
-        /// The server's text.
-        message: String,
-    },
-    /// Writing to the socket failed: the connection is gone.
-    #[error("cannot send: {0}")]
-    Send(#[source] std::io::Error),
-    /// The server closed the connection (a line cut off by the close is not a frame).
-    #[error("the server closed the connection")]
-    Closed,
-    /// Reading from the socket failed.
-    #[error("the connection broke: {0}")]
-    Lost(#[source] std::io::Error),
-    /// The server sent a line longer than [`MAX_SERVER_LINE`].
-    #[error("the server sent a {0}")]
-    LineTooLong(#[source] LineError),
-    /// Nothing arrived before the deadline.
-    #[error("nothing from the server before the deadline")]
-    Timeout,
-    /// A frame that makes no sense at this point (a reply to another request, a reply while
-    /// waiting for an event, a second `hello`, or an answer of the wrong type).
-    #[error("unexpected frame from the server: {0:?}")]
-    Unexpected(Box<ServerFrame>),
-}
 
 /// What the reader got from the server.
 #[derive(Debug)]
@@ -164,15 +117,7 @@ fn read_hello(reader: &mut Reader, timeout: Duration) -> Result<Hello, ClientErr
         .set_read_timeout(None)
         .map_err(ClientError::Connect)?;
     match first {
-        Ok(ServerFrame::Hello(hello)) if hello.protocol == PROTOCOL_VERSION => Ok(hello),
-        Ok(ServerFrame::Hello(hello)) => Err(ClientError::Version {
-            theirs: hello.protocol,
-        }),
-        Ok(ServerFrame::Reply {
-            response: Response::Error { code, message },
-            ..
-        }) => Err(ClientError::Refused { code, message }),
-        Ok(_) => Err(no_hello("the first frame was not a greeting".into())),
+        Ok(frame) => check_hello(frame),
         Err(ClientError::Timeout) => Err(no_hello(format!(
             "no greeting within {} seconds",
             timeout.as_secs_f64()

@@ -12,6 +12,9 @@
 //!   [`connect`] gives a [`Writer`] (ids, encoding) and a [`Reader`] whose thread hands every
 //!   [`Incoming`] item to a sink of the caller's choosing (`chat` turns them into its inbox's
 //!   messages, next to typed lines).
+//! * [`check_hello`] and [`Login`]: the greeting check and the login conversation without
+//!   I/O, for a client on another I/O model (`chat-bench` is asynchronous) to run the same
+//!   rules.
 //!
 //! What it does not do: interpret replies beyond matching ids (that is the caller's), retry,
 //! or reconnect.
@@ -70,27 +73,20 @@
 //! # }
 //! ```
 
+mod error;
 pub mod link;
+mod login;
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-pub use link::{connect, ClientError, Connection, Incoming, Reader, Writer, MAX_SERVER_LINE};
+pub use error::ClientError;
+pub use link::{connect, Connection, Incoming, Reader, Writer, MAX_SERVER_LINE};
+pub use login::{check_hello, Login, LoginStep, Welcome};
 
 use crate::{Event, Hello, Request, Response, ServerFrame};
-
-/// What a successful [`Client::login`] returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Welcome {
-    /// The account name.
-    pub user: String,
-    /// How many stored messages follow as events.
-    pub offline: u64,
-    /// `true` when the password created the account (`new_user`).
-    pub created: bool,
-}
 
 /// A connection to a chat server, with a reader thread and a queue of events not yet taken.
 ///
@@ -301,20 +297,14 @@ impl Client {
     /// [`ClientError::Unexpected`] for an answer of the wrong type; or any error of
     /// [`Client::request`].
     pub fn login(&mut self, user: &str, password: &str) -> Result<Welcome, ClientError> {
-        let created = match self.request(Request::Login { user: user.into() })? {
-            Response::PasswordRequired => false,
-            Response::NewUser => true,
-            other => return Err(refusal(other)),
-        };
-        match self.request(Request::Password {
-            password: password.into(),
-        })? {
-            Response::Welcome { user, offline } => Ok(Welcome {
-                user,
-                offline,
-                created,
-            }),
-            other => Err(refusal(other)),
+        let mut login = Login::new(user, password);
+        let mut request = login.start();
+        loop {
+            let response = self.request(request)?;
+            match login.on_reply(response)? {
+                LoginStep::Send(next) => request = next,
+                LoginStep::Done(welcome) => return Ok(welcome),
+            }
         }
     }
 
@@ -325,7 +315,7 @@ impl Client {
     pub fn logout(&mut self) -> Result<(), ClientError> {
         match self.request(Request::Logout)? {
             Response::Ok => Ok(()),
-            other => Err(refusal(other)),
+            other => Err(login::refusal(other)),
         }
     }
 
@@ -357,17 +347,6 @@ impl Client {
 impl Drop for Client {
     fn drop(&mut self) {
         self.writer.shutdown();
-    }
-}
-
-/// An error reply as [`ClientError::Refused`], anything else as unexpected.
-fn refusal(response: Response) -> ClientError {
-    match response {
-        Response::Error { code, message } => ClientError::Refused { code, message },
-        other => ClientError::Unexpected(Box::new(ServerFrame::Reply {
-            id: None,
-            response: other,
-        })),
     }
 }
 
