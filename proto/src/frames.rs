@@ -250,7 +250,7 @@ fn is_false(b: &bool) -> bool {
 /// The first frame on every connection, sent by the server.
 ///
 /// ```json
-/// {"type":"hello","protocol":1,"server":"chatd 0.1.0"}
+/// {"type":"hello","protocol":1,"server":"chatd 0.1.0","max_line":65536}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
@@ -1017,6 +1017,14 @@ mod tests {
         }
         for (frame, line) in [
             (
+                ServerFrame::Hello(Hello {
+                    protocol: 1,
+                    server: "chatd 0.1.0".into(),
+                    max_line: 4096,
+                }),
+                r#"{"type":"hello","protocol":1,"server":"chatd 0.1.0","max_line":4096}"#,
+            ),
+            (
                 ServerFrame::Event(events[4].clone()),
                 r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t"}"#,
             ),
@@ -1031,6 +1039,15 @@ mod tests {
             assert_eq!(frame.encode(), format!("{line}\n"));
             assert_eq!(ServerFrame::decode(line.as_bytes()), Ok(frame));
         }
+        // An older server's greeting, without `max_line`: the default limit.
+        assert_eq!(
+            ServerFrame::decode(br#"{"type":"hello","protocol":1,"server":"old"}"#),
+            Ok(ServerFrame::Hello(Hello {
+                protocol: 1,
+                server: "old".into(),
+                max_line: crate::DEFAULT_MAX_LINE,
+            }))
+        );
         assert_eq!(
             ServerFrame::decode(br#"{"type":"dance"}"#),
             Err(DecodeError::UnknownType("dance".into()))
