@@ -13,6 +13,10 @@ use serde_json::{Map, Value};
 
 use crate::macros::{error_codes, wire_enum};
 
+/// Version of this protocol, sent in the server's [`Hello`]. A client refuses a server whose
+/// version differs.
+pub const PROTOCOL_VERSION: u32 = 1;
+
 /// A request from a client, with its optional request id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientFrame {
@@ -254,7 +258,7 @@ fn is_false(b: &bool) -> bool {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
-    /// [`crate::PROTOCOL_VERSION`] of the server.
+    /// [`PROTOCOL_VERSION`] of the server.
     pub protocol: u32,
     /// Server software and version, for humans.
     pub server: String,
@@ -265,7 +269,7 @@ pub struct Hello {
 }
 
 fn default_max_line() -> usize {
-    crate::DEFAULT_MAX_LINE
+    crate::codec::DEFAULT_MAX_LINE
 }
 
 error_codes! {
@@ -1045,7 +1049,7 @@ mod tests {
             Ok(ServerFrame::Hello(Hello {
                 protocol: 1,
                 server: "old".into(),
-                max_line: crate::DEFAULT_MAX_LINE,
+                max_line: crate::codec::DEFAULT_MAX_LINE,
             }))
         );
         assert_eq!(

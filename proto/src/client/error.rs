@@ -1,6 +1,7 @@
 //! [`ClientError`]: every way talking to a server can fail, for all of [`super`].
 
-use crate::{ErrorCode, LineError, ServerFrame, PROTOCOL_VERSION};
+use crate::codec::LineError;
+use crate::frames::{ErrorCode, ServerFrame, PROTOCOL_VERSION};
 
 /// Why talking to the server failed.
 #[derive(Debug, thiserror::Error)]

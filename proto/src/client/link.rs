@@ -13,14 +13,13 @@ use std::time::{Duration, Instant};
 
 use super::error::ClientError;
 use super::login::check_hello;
-use crate::{
-    ClientFrame, DecodeError, ErrorCode, Hello, LineDecoder, Request, Response, ServerFrame,
-};
+use crate::codec::LineDecoder;
+use crate::frames::{ClientFrame, DecodeError, ErrorCode, Hello, Request, Response, ServerFrame};
 
 /// The longest line accepted from a server. A server's `max_line` bounds what clients send;
 /// what it sends can be longer (a maximal message plus JSON escaping, a long `users` list), so
 /// this allows a lot more while still bounding memory.
-pub const MAX_SERVER_LINE: usize = 128 * crate::DEFAULT_MAX_LINE;
+pub const MAX_SERVER_LINE: usize = 128 * crate::codec::DEFAULT_MAX_LINE;
 
 /// What the reader got from the server.
 #[derive(Debug)]

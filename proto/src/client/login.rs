@@ -6,7 +6,7 @@
 //! Matching replies to requests by id stays with the caller, who owns the ids.
 
 use super::error::ClientError;
-use crate::{Hello, Request, Response, ServerFrame, PROTOCOL_VERSION};
+use crate::frames::{Hello, Request, Response, ServerFrame, PROTOCOL_VERSION};
 
 /// Accepts the server's first frame if it is a `hello` of this protocol version.
 ///
@@ -128,7 +128,7 @@ pub(super) fn refusal(response: Response) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorCode;
+    use crate::frames::ErrorCode;
 
     #[test]
     fn a_new_account() {
@@ -200,7 +200,7 @@ mod tests {
             Err(ClientError::Version { theirs: 9 })
         ));
         assert!(matches!(
-            check_hello(ServerFrame::Event(crate::Event::Shutdown)),
+            check_hello(ServerFrame::Event(crate::frames::Event::Shutdown)),
             Err(ClientError::NoHello(_))
         ));
     }

@@ -86,7 +86,7 @@ pub use error::ClientError;
 pub use link::{connect, Connection, Incoming, Reader, Writer, MAX_SERVER_LINE};
 pub use login::{check_hello, Login, LoginStep, Welcome};
 
-use crate::{Event, Hello, Request, Response, ServerFrame};
+use crate::frames::{Event, Hello, Request, Response, ServerFrame};
 
 /// A connection to a chat server, with a reader thread and a queue of events not yet taken.
 ///

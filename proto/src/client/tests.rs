@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::ErrorCode;
+use crate::frames::ErrorCode;
 
 const HELLO: &str = r#"{"type":"hello","protocol":1,"server":"stand-in","max_line":100}"#;
 /// Long enough never to be reached when things work.
