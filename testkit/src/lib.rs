@@ -26,4 +26,4 @@ pub use ctl::{chatctl, Ctl};
 pub use server::{
     password, run_chatd, write_config, write_credentials, ChatdProcess, ADMIN_SOCKET, CREDENTIALS,
 };
-pub use wait::{alive, collect_lines, wait_child, wait_output, wait_until, DEADLINE};
+pub use wait::{alive, collect_lines, drain_lines, wait_child, wait_output, wait_until, DEADLINE};

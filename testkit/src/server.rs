@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use crate::bins::chatd_bin;
-use crate::wait::{collect_lines, wait_child, wait_output, DEADLINE};
+use crate::wait::{collect_lines, drain_lines, wait_child, wait_output, DEADLINE};
 
 /// The original assignment's accounts, in `credentials.txt` form.
 pub const CREDENTIALS: &str = "hans falcon*solo
@@ -179,15 +179,7 @@ impl ChatdProcess {
     pub fn wait_exit(&mut self) -> Option<i32> {
         let status = wait_child(&mut self.child, "chatd");
         // The pipe closes with the process: take what is left.
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => self.log.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("chatd's stderr stays open"),
-            }
-        }
+        drain_lines(&self.stderr, &mut self.log, "chatd's stderr");
         status.code()
     }
 

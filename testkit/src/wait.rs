@@ -92,6 +92,21 @@ pub fn collect_lines<R: Read + Send + 'static>(pipe: R) -> mpsc::Receiver<String
     rx
 }
 
+/// Moves the lines still coming from a [`collect_lines`] channel into `into`, until the pipe
+/// closes (as it does when the process writing to it ends); panics, naming the pipe `what`, if
+/// it stays open past [`DEADLINE`].
+pub fn drain_lines(lines: &mpsc::Receiver<String>, into: &mut Vec<String>, what: &str) {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => into.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what} stays open"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +124,8 @@ mod tests {
     #[test]
     fn collect_lines_splits_and_ends_with_the_stream() {
         let rx = collect_lines(&b"one\ntwo\n\xffthree"[..]);
-        let lines: Vec<String> = rx.iter().collect();
+        let mut lines = Vec::new();
+        drain_lines(&rx, &mut lines, "the pipe");
         assert_eq!(lines, ["one", "two", "\u{fffd}three"]);
     }
 

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 pub use testkit::{chat_bin, password, ChatdProcess, DEADLINE};
-use testkit::{collect_lines, wait_child};
+use testkit::{collect_lines, drain_lines, wait_child};
 
 /// A `chat` client in piped mode; killed on drop.
 pub struct Piped {
@@ -25,6 +25,8 @@ pub struct Piped {
     stderr: mpsc::Receiver<String>,
     /// Every stdout line received so far.
     pub lines: Vec<String>,
+    /// The stderr lines [`Piped::finish`] collected.
+    err_lines: Vec<String>,
     /// How many of `lines` [`Piped::expect`] has already matched past.
     seen: usize,
 }
@@ -55,6 +57,7 @@ impl Piped {
             stdout,
             stderr,
             lines: Vec::new(),
+            err_lines: Vec::new(),
             seen: 0,
         }
     }
@@ -121,24 +124,27 @@ impl Piped {
     /// Waits for the exit and returns its code (with every stdout line collected).
     pub fn finish(&mut self) -> i32 {
         let status = wait_child(&mut self.child, &self.name);
-        // The pipe closes when the process ends: drain what is left.
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => self.lines.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("{}: stdout stays open", self.name),
-            }
-        }
+        // The pipes close when the process ends: drain what is left.
+        drain_lines(
+            &self.stdout,
+            &mut self.lines,
+            &format!("{}'s stdout", self.name),
+        );
+        drain_lines(
+            &self.stderr,
+            &mut self.err_lines,
+            &format!("{}'s stderr", self.name),
+        );
         status
             .code()
             .unwrap_or_else(|| panic!("{} was killed by a signal", self.name))
     }
 
-    /// Everything printed on stderr (after the exit).
+    /// Everything printed on stderr (all of it after [`Piped::finish`]).
     pub fn stderr(&self) -> String {
-        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+        let more = self.stderr.try_iter();
+        let all: Vec<String> = self.err_lines.iter().cloned().chain(more).collect();
+        all.join("\n")
     }
 
     /// Collects the lines printed so far without waiting, and returns how many of all the
