@@ -75,6 +75,7 @@ fn sample_private_session_alongside_server_messages() {
             "luke: got both",
             "Stopped private messaging with luke",
             "Error. Private messaging to luke not enabled",
+            "luke: stopped too",
             "luke logged out",
         ],
     );
