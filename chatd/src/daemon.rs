@@ -27,7 +27,7 @@ use sd_notify::NotifyState;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::server::{Shared, StopHandle};
+use crate::state::{Shared, StopHandle};
 
 /// How long a graceful shutdown may take before the process gives up waiting and exits
 /// non-zero (the drain itself is bounded by the server at a few seconds; this is the backstop
