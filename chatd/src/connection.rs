@@ -81,8 +81,10 @@ pub(crate) async fn connection_loop(
         Arc::clone(&shared),
         done_tx,
     ));
-    let _ = out.tx.try_send(frontend::hello(cfg.limits.max_line_bytes));
+    // Read before the greeting goes out: a test that moves a manual clock once greeted must
+    // move the login deadline too.
     let now = shared.clock.now();
+    let _ = out.tx.try_send(frontend::hello(cfg.limits.max_line_bytes));
     let mut session = Session {
         id,
         phase: Phase::Name,
