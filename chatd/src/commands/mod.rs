@@ -25,6 +25,8 @@ mod logout;
 mod message;
 mod password;
 mod private;
+#[cfg(test)]
+mod tests;
 mod whoelse;
 
 pub(crate) use errors::Failure;
