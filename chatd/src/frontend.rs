@@ -40,14 +40,14 @@ pub(crate) fn inactive() -> Outgoing {
     Outgoing::Frame(event_line(&proto::Event::Inactive))
 }
 
+/// Something and the request id its answer carries.
+pub(crate) type Framed<T> = (Option<u64>, T);
+
 /// A line as a request and its id; `Ok(None)` for a blank line.
 ///
 /// # Errors
 /// The id (if one could be read) and the failure to answer with.
-#[allow(clippy::result_large_err)]
-pub(crate) fn decode(
-    line: &[u8],
-) -> Result<Option<(Option<u64>, Request)>, (Option<u64>, Failure)> {
+pub(crate) fn decode(line: &[u8]) -> Result<Option<Framed<Request>>, Framed<Failure>> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

@@ -320,10 +320,13 @@ impl Store for SqliteStore {
     }
 }
 
+/// Where a job's answer arrives.
+type Answers<T> = async_channel::Receiver<Result<T, StoreError>>;
+
 /// A queued job's answer (see [`Store::Job`]).
 pub struct StoreJob<T> {
     /// `None` when the job could not be queued (the store is closed).
-    rx: Option<Pin<Box<async_channel::Receiver<Result<T, StoreError>>>>>,
+    rx: Option<Pin<Box<Answers<T>>>>,
 }
 
 impl<T> Future for StoreJob<T> {
