@@ -13,9 +13,8 @@
 //! the contracts only.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
-
-use crate::store::{LockState, OfflineMessage, StoreError, StoreOutcome};
 
 /// Identifies one connection for its lifetime (on its node).
 pub type ConnId = u64;
@@ -50,6 +49,101 @@ pub trait Store: Send + Sync {
     fn heartbeat(&self, counters: Vec<(&'static str, u64)>) -> Self::Job<()>;
     /// Finishes queued jobs and closes; later calls fail with [`StoreError::Closed`].
     fn close(&self);
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the store {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's reason.
+        source: rusqlite::Error,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is damaged, or is not an SQLite database at all.
+    #[error(
+        "the store {path} is damaged or is not a chatd store ({detail}); chatd has not modified it. \
+         Restore it from a backup, or move it away to start with an empty store"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite found.
+        detail: String,
+    },
+    /// An SQLite database that some other program made (version 0, but it has tables).
+    #[error(
+        "{path} is an SQLite database but not a chatd store (it has tables and no chatd schema \
+         version); chatd has not modified it. Point data_dir elsewhere or move the file away"
+    )]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Another chatd has this data directory open.
+    #[error("the data directory {path} is in use by another running chatd")]
+    InUse {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The database was written by a newer chatd.
+    #[error(
+        "the store {path} has schema version {found}, newer than this chatd supports ({supported}); \
+         refusing to touch it"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        supported: i64,
+    },
+    /// A statement failed.
+    #[error("store error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store thread has stopped.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// A stored offline message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfflineMessage {
+    /// Row id, for deletion once delivered.
+    pub id: i64,
+    /// Sender.
+    pub from: String,
+    /// Text.
+    pub text: String,
+}
+
+/// A persisted login lock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LockState {
+    /// Consecutive wrong passwords.
+    pub failures: u32,
+    /// Locked until this time (ms since epoch); 0 if not locked.
+    pub locked_until: i64,
+}
+
+/// Whether an offline message was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Committed.
+    Stored,
+    /// The recipient's queue is at its cap; nothing stored.
+    Full,
 }
 
 /// A chatd node's name (`[cluster] node_id`).

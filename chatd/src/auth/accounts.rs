@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::secret::{
-    account_line, equalize_timing, hash_password, hashing, is_damaged_hash, sync_parent, Secret,
+    account_line, equalize_timing, hash_password, hashing, is_damaged_hash, sync_parent, AuthError,
+    Secret,
 };
-use super::AuthError;
 
 /// Result of a password check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,21 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-use super::AuthError;
+/// An accounts-file failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The credentials file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Hashing failed (should not happen with valid parameters).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
 
 /// How a password is kept.
 #[derive(Debug, Clone, PartialEq)]
