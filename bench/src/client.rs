@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context};
 use futures_lite::io::BufReader;
 use futures_lite::{AsyncBufReadExt, AsyncWriteExt};
+use proto::client::{check_hello, Login, LoginStep};
 use proto::{ClientFrame, Request, Response, ServerFrame};
 use serde::Deserialize;
 use smol::lock::Mutex;
@@ -139,39 +140,36 @@ async fn chat_reply(session: &mut Session, id: u64) -> anyhow::Result<Response> 
     }
 }
 
+/// The greeting and login, with the protocol crate's rules ([`check_hello`], [`Login`]) over
+/// this module's asynchronous socket (the blocking `proto::client::Client` needs a thread per
+/// connection, which would distort a load generator's figures).
 async fn chat_login(session: &mut Session, password: &str) -> anyhow::Result<()> {
     let line = session
         .reader
         .next()
         .await?
         .ok_or_else(|| anyhow!("chatd closed the connection before its greeting"))?;
-    match ServerFrame::decode(line) {
-        Ok(ServerFrame::Hello(h)) if h.protocol == proto::PROTOCOL_VERSION => {}
-        Ok(ServerFrame::Hello(h)) => bail!("chatd speaks protocol {}", h.protocol),
-        Ok(ServerFrame::Reply { response, .. }) => bail!("chatd refused: {response:?}"),
-        other => bail!("expected a hello from chatd, got {other:?}"),
-    }
-    let login = ClientFrame {
-        id: Some(1),
-        request: Request::Login {
-            user: session.name.clone(),
-        },
-    };
-    send(&session.writer, login.encode().as_bytes()).await?;
-    match chat_reply(session, 1).await? {
-        Response::PasswordRequired | Response::NewUser => {}
-        other => bail!("login {}: {other:?}", session.name),
-    }
-    let pw = ClientFrame {
-        id: Some(2),
-        request: Request::Password {
-            password: password.to_string(),
-        },
-    };
-    send(&session.writer, pw.encode().as_bytes()).await?;
-    match chat_reply(session, 2).await? {
-        Response::Welcome { .. } => Ok(()),
-        other => bail!("password {}: {other:?}", session.name),
+    let first = ServerFrame::decode(line).context("undecodable greeting from chatd")?;
+    check_hello(first).context("chatd's greeting")?;
+    let mut login = Login::new(&session.name, password);
+    let mut request = login.start();
+    let mut id = 0;
+    loop {
+        id += 1;
+        let line = ClientFrame {
+            id: Some(id),
+            request,
+        }
+        .encode();
+        send(&session.writer, line.as_bytes()).await?;
+        let reply = chat_reply(session, id).await?;
+        match login
+            .on_reply(reply)
+            .with_context(|| format!("login {}", session.name))?
+        {
+            LoginStep::Send(next) => request = next,
+            LoginStep::Done(_) => return Ok(()),
+        }
     }
 }
 

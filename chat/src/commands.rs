@@ -62,23 +62,13 @@ pub enum Command {
     },
 }
 
-/// Why a line is not a command.
+/// Why a line is not a command (`render::parse_error` words it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
     /// The first word names no command.
     Invalid,
     /// A known command with wrong arguments; carries the command's usage.
     Usage(&'static str),
-}
-
-impl ParseError {
-    /// The line the user sees.
-    pub fn line(&self) -> String {
-        match self {
-            ParseError::Invalid => crate::render::INVALID_COMMAND.to_string(),
-            ParseError::Usage(usage) => format!("Error. Usage: {usage}"),
-        }
-    }
 }
 
 /// A command name with its usage and a one-line description, in the order `help` lists them.
@@ -285,10 +275,6 @@ impl Command {
 mod tests {
     use super::*;
 
-    fn usage(line: &str) -> String {
-        parse(line).unwrap_err().line()
-    }
-
     #[test]
     fn parses_commands() {
         assert_eq!(
@@ -350,61 +336,6 @@ mod tests {
                 user: "luke".into()
             })
         );
-    }
-
-    #[test]
-    fn usage_errors_name_the_usage() {
-        assert_eq!(usage("message"), "Error. Usage: message <user> <message>");
-        assert_eq!(
-            usage("message yoda"),
-            "Error. Usage: message <user> <message>"
-        );
-        assert_eq!(
-            usage("message yoda "),
-            "Error. Usage: message <user> <message>"
-        );
-        assert_eq!(usage("broadcast"), "Error. Usage: broadcast <message>");
-        assert_eq!(usage("broadcast   "), "Error. Usage: broadcast <message>");
-        assert_eq!(usage("whoelse luke"), "Error. Usage: whoelse");
-        assert_eq!(
-            usage("whoelsesince"),
-            "Error. Usage: whoelsesince <seconds>"
-        );
-        assert_eq!(
-            usage("whoelsesince -5"),
-            "Error. Usage: whoelsesince <seconds>"
-        );
-        assert_eq!(
-            usage("whoelsesince ten"),
-            "Error. Usage: whoelsesince <seconds>"
-        );
-        assert_eq!(
-            usage("whoelsesince 1 2"),
-            "Error. Usage: whoelsesince <seconds>"
-        );
-        assert_eq!(usage("block"), "Error. Usage: block <user>");
-        assert_eq!(usage("block a b"), "Error. Usage: block <user>");
-        assert_eq!(usage("unblock"), "Error. Usage: unblock <user>");
-        assert_eq!(usage("logout now"), "Error. Usage: logout");
-        assert_eq!(usage("startprivate"), "Error. Usage: startprivate <user>");
-        assert_eq!(
-            usage("startprivate a b"),
-            "Error. Usage: startprivate <user>"
-        );
-        assert_eq!(usage("private"), "Error. Usage: private <user> <message>");
-        assert_eq!(
-            usage("private luke"),
-            "Error. Usage: private <user> <message>"
-        );
-        assert_eq!(usage("stopprivate"), "Error. Usage: stopprivate <user>");
-        assert_eq!(usage("stopprivate a b"), "Error. Usage: stopprivate <user>");
-    }
-
-    #[test]
-    fn unknown_commands() {
-        for line in ["", "   ", "dance", "Message yoda hi", ".wait x", "whoelse_"] {
-            assert_eq!(usage(line), "Error. Invalid command", "{line:?}");
-        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! when stdin and stdout are terminals, piped otherwise), runs the session and exits with its
 //! status.
 //!
-//! Layout: [`cli`] (arguments), [`conn`] (the socket), [`session`] (login, commands, events,
+//! Layout: [`cli`] (arguments), [`conn`] (the server connection, over `proto::client`),
+//! [`inbox`] (the session's one queue), [`session`] (login, commands, events,
 //! directives), [`render`] (every line users see), [`commands`] (the command language),
 //! [`repl`] (line editor, completion, history), [`script`] (piped input and directives),
 //! [`screen`] (output), [`tty`] (password entry, terminal restore), [`p2p`] (the private
@@ -11,6 +12,7 @@
 mod cli;
 mod commands;
 mod conn;
+mod inbox;
 mod p2p;
 mod render;
 mod repl;
@@ -26,36 +28,6 @@ use clap::Parser;
 
 use crate::render::{EXIT_LOGIN, EXIT_SERVER};
 
-/// Everything the session waits for, from every thread, in one queue.
-pub enum Input {
-    /// A frame from the server.
-    Frame(proto::ServerFrame),
-    /// The connection ended (with the reason, for diagnostics).
-    Disconnected(String),
-    /// A line the user typed (or the next line of a script), without its newline.
-    Line(String),
-    /// Ctrl-C at a prompt: the line was discarded.
-    Interrupted,
-    /// Ctrl-D, or the end of the script.
-    EndOfInput,
-    /// Something happened on a private (peer-to-peer) link.
-    Peer(p2p::PeerInput),
-}
-
-/// What the session asks the input thread to read.
-#[derive(Debug, Clone)]
-pub enum Ask {
-    /// A command line (the line editor, with completion and history).
-    Command,
-    /// A user name (the line editor, no history).
-    Username,
-    /// A password, never echoed nor kept, after this prompt.
-    Secret(String),
-    /// An answer to a question (the private-messaging consent), after this prompt; no
-    /// completion, no history.
-    Answer(String),
-}
-
 fn env_string(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
@@ -70,7 +42,7 @@ fn run(args: cli::Args) -> i32 {
     };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (inbox_tx, inbox_rx) = mpsc::channel();
-    let conn = match conn::Connection::open(&addr, inbox_tx.clone(), &inbox_rx) {
+    let conn = match conn::open(&addr, inbox_tx.clone()) {
         Ok(conn) => conn,
         Err(e) => {
             eprintln!("chat: {e}");
@@ -79,8 +51,8 @@ fn run(args: cli::Args) -> i32 {
     };
     // Private messaging needs a listener on the interface the server connection uses, so
     // the server can advertise it (or the --advertise host) to peers.
-    let listener = match conn.local_ip() {
-        Ok(ip) => p2p::Listener::bind(ip, conn.max_line(), inbox_tx.clone()),
+    let listener = match conn.local_addr() {
+        Ok(local) => p2p::Listener::bind(local.ip(), conn.max_line(), inbox::peer_sink(&inbox_tx)),
         Err(e) => Err(e),
     };
     let listener = match listener {
@@ -107,7 +79,7 @@ fn run(args: cli::Args) -> i32 {
         Ok(started) => started,
         Err(e) => {
             eprintln!("chat: cannot start: {e}");
-            conn.close();
+            conn.shutdown();
             return EXIT_LOGIN;
         }
     };

@@ -18,14 +18,11 @@ use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use proto::peer::PeerFrame;
 use proto::LineDecoder;
-
-use crate::Input;
 
 /// How long a peer has to authenticate, counted from the connect.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,6 +39,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Handshakes in progress at once; further connections are closed at once.
 const MAX_HANDSHAKES: usize = 16;
+
+/// Where everything that happens on private links goes (the session's inbox); cloned into
+/// every thread of this module. `false` from the function means nobody listens any more.
+#[derive(Clone)]
+pub struct PeerSink(Arc<dyn Fn(PeerInput) -> bool + Send + Sync>);
+
+impl PeerSink {
+    /// A sink that hands each [`PeerInput`] to `deliver`.
+    pub fn new(deliver: impl Fn(PeerInput) -> bool + Send + Sync + 'static) -> PeerSink {
+        PeerSink(Arc::new(deliver))
+    }
+
+    /// Delivers `input`; `false` when nobody listens any more.
+    fn send(&self, input: PeerInput) -> bool {
+        (self.0)(input)
+    }
+}
 
 /// What happened on a private link, for the session.
 #[derive(Debug)]
@@ -136,7 +150,7 @@ impl Registry {
 pub struct Listener {
     port: u16,
     registry: Arc<Registry>,
-    inbox: Sender<Input>,
+    inbox: PeerSink,
 }
 
 impl Listener {
@@ -146,7 +160,7 @@ impl Listener {
     ///
     /// # Errors
     /// The socket could not be bound or the thread not started.
-    pub fn bind(ip: IpAddr, max_line: usize, inbox: Sender<Input>) -> std::io::Result<Listener> {
+    pub fn bind(ip: IpAddr, max_line: usize, inbox: PeerSink) -> std::io::Result<Listener> {
         let listener = TcpListener::bind(SocketAddr::new(ip, 0))?;
         let port = listener.local_addr()?.port();
         let registry = Arc::new(Registry::default());
@@ -195,11 +209,11 @@ impl Listener {
                 std::thread::sleep(SETUP_TIMEOUT);
                 let unused = registry.lock().tokens.remove(&token).is_some();
                 if unused {
-                    let _ = inbox.send(Input::Peer(PeerInput {
+                    let _ = inbox.send(PeerInput {
                         peer,
                         link,
                         what: PeerEvent::SetupFailed,
-                    }));
+                    });
                 }
             });
     }
@@ -219,12 +233,7 @@ impl Drop for HandshakeSlot {
     }
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    max_line: usize,
-    registry: Arc<Registry>,
-    inbox: Sender<Input>,
-) {
+fn accept_loop(listener: TcpListener, max_line: usize, registry: Arc<Registry>, inbox: PeerSink) {
     let busy = Arc::new(AtomicUsize::new(0));
     loop {
         let stream = match listener.accept() {
@@ -248,7 +257,7 @@ fn accept_loop(
             .spawn(move || {
                 let _slot = slot;
                 if let Some(input) = answer_handshake(stream, max_line, &registry) {
-                    let _ = inbox.send(Input::Peer(input));
+                    let _ = inbox.send(input);
                 }
             });
         // If the thread cannot start, the closure (and the stream and slot in it) is dropped.
@@ -308,7 +317,7 @@ pub struct Dial {
 
 /// Requester side: connects, authenticates with the token and checks that the listener is the
 /// expected peer. Runs on its own thread; the outcome goes to `inbox`.
-pub fn connect(dial: Dial, inbox: Sender<Input>) {
+pub fn connect(dial: Dial, inbox: PeerSink) {
     let (peer, link) = (dial.peer.clone(), dial.link);
     let thread_inbox = inbox.clone();
     let spawned = std::thread::Builder::new()
@@ -318,18 +327,18 @@ pub fn connect(dial: Dial, inbox: Sender<Input>) {
                 Ok(stream) => PeerEvent::Connected(stream),
                 Err(reason) => PeerEvent::Failed(format!("{}: {reason}", dial.addr)),
             };
-            let _ = thread_inbox.send(Input::Peer(PeerInput {
+            let _ = thread_inbox.send(PeerInput {
                 peer: dial.peer,
                 link: dial.link,
                 what,
-            }));
+            });
         });
     if let Err(e) = spawned {
-        let _ = inbox.send(Input::Peer(PeerInput {
+        let _ = inbox.send(PeerInput {
             peer,
             link,
             what: PeerEvent::Failed(format!("cannot start a thread: {e}")),
-        }));
+        });
     }
 }
 
@@ -426,7 +435,7 @@ impl Link {
         stream: PeerStream,
         peer: &str,
         id: u64,
-        inbox: Sender<Input>,
+        inbox: PeerSink,
     ) -> std::io::Result<Link> {
         let PeerStream { stream, decoder } = stream;
         let reader = stream.try_clone()?;
@@ -481,16 +490,14 @@ fn read_loop(
     mut decoder: LineDecoder,
     peer: String,
     link: u64,
-    inbox: Sender<Input>,
+    inbox: PeerSink,
 ) {
     let report = |what: PeerEvent| {
-        inbox
-            .send(Input::Peer(PeerInput {
-                peer: peer.clone(),
-                link,
-                what,
-            }))
-            .is_ok()
+        inbox.send(PeerInput {
+            peer: peer.clone(),
+            link,
+            what,
+        })
     };
     loop {
         match read_frame(&stream, &mut decoder, None) {

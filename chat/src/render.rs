@@ -10,7 +10,7 @@
 use proto::{ErrorCode, Event, Response};
 use std::fmt::Write as _;
 
-use crate::commands::Command;
+use crate::commands::{Command, ParseError};
 
 /// The welcome line after a successful login.
 pub const WELCOME: &str = "Welcome to the greatest messaging application ever!";
@@ -34,6 +34,14 @@ pub const CONNECTION_LOST: &str = "Connection to the server lost";
 pub const MESSAGE_TOO_LONG: &str = "Error. Message too long";
 /// Unknown command word.
 pub const INVALID_COMMAND: &str = "Error. Invalid command";
+
+/// The line for a typed line that is not a command.
+pub fn parse_error(error: &ParseError) -> String {
+    match error {
+        ParseError::Invalid => INVALID_COMMAND.to_string(),
+        ParseError::Usage(usage) => format!("Error. Usage: {usage}"),
+    }
+}
 
 /// Exit status after a normal logout.
 pub const EXIT_OK: i32 = 0;
@@ -282,6 +290,65 @@ pub fn private_setup_failed(peer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn usage(line: &str) -> String {
+        parse_error(&crate::commands::parse(line).unwrap_err())
+    }
+
+    #[test]
+    fn usage_errors_name_the_usage() {
+        assert_eq!(usage("message"), "Error. Usage: message <user> <message>");
+        assert_eq!(
+            usage("message yoda"),
+            "Error. Usage: message <user> <message>"
+        );
+        assert_eq!(
+            usage("message yoda "),
+            "Error. Usage: message <user> <message>"
+        );
+        assert_eq!(usage("broadcast"), "Error. Usage: broadcast <message>");
+        assert_eq!(usage("broadcast   "), "Error. Usage: broadcast <message>");
+        assert_eq!(usage("whoelse luke"), "Error. Usage: whoelse");
+        assert_eq!(
+            usage("whoelsesince"),
+            "Error. Usage: whoelsesince <seconds>"
+        );
+        assert_eq!(
+            usage("whoelsesince -5"),
+            "Error. Usage: whoelsesince <seconds>"
+        );
+        assert_eq!(
+            usage("whoelsesince ten"),
+            "Error. Usage: whoelsesince <seconds>"
+        );
+        assert_eq!(
+            usage("whoelsesince 1 2"),
+            "Error. Usage: whoelsesince <seconds>"
+        );
+        assert_eq!(usage("block"), "Error. Usage: block <user>");
+        assert_eq!(usage("block a b"), "Error. Usage: block <user>");
+        assert_eq!(usage("unblock"), "Error. Usage: unblock <user>");
+        assert_eq!(usage("logout now"), "Error. Usage: logout");
+        assert_eq!(usage("startprivate"), "Error. Usage: startprivate <user>");
+        assert_eq!(
+            usage("startprivate a b"),
+            "Error. Usage: startprivate <user>"
+        );
+        assert_eq!(usage("private"), "Error. Usage: private <user> <message>");
+        assert_eq!(
+            usage("private luke"),
+            "Error. Usage: private <user> <message>"
+        );
+        assert_eq!(usage("stopprivate"), "Error. Usage: stopprivate <user>");
+        assert_eq!(usage("stopprivate a b"), "Error. Usage: stopprivate <user>");
+    }
+
+    #[test]
+    fn unknown_commands() {
+        for line in ["", "   ", "dance", "Message yoda hi", ".wait x", "whoelse_"] {
+            assert_eq!(usage(line), "Error. Invalid command", "{line:?}");
+        }
+    }
 
     fn err(code: ErrorCode, message: &str) -> Response {
         Response::error(code, message)

@@ -22,7 +22,7 @@ use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, ExternalPrinter as _, Helper};
 
 use crate::commands::COMMANDS;
-use crate::{Ask, Input};
+use crate::inbox::{Ask, Input};
 
 /// The prompt for commands.
 pub const COMMAND_PROMPT: &str = "> ";

@@ -9,7 +9,7 @@ use std::io::{BufRead, IsTerminal};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
-use crate::{Ask, Input};
+use crate::inbox::{Ask, Input};
 
 /// How long `.wait` waits when the script gives no time.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);

@@ -16,16 +16,16 @@ use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use proto::client::Writer;
 use proto::{ErrorCode, Event, Request, Response, ServerFrame};
 
 use crate::commands::{self, Command};
-use crate::conn::Connection;
+use crate::inbox::{Ask, Input};
 use crate::p2p::Listener;
 use crate::render::{self, EXIT_LOGIN, EXIT_OK, EXIT_SCRIPT, EXIT_SERVER};
 use crate::repl::UserNames;
 use crate::screen::Screen;
 use crate::script::{self, Directive};
-use crate::{Ask, Input};
 
 /// The session is over: the exit status and the last lines to show.
 #[derive(Debug)]
@@ -94,7 +94,7 @@ pub struct Inbox {
 
 /// A logged-in (or logging-in) session.
 pub struct Session {
-    conn: Connection,
+    conn: Writer,
     inbox: Receiver<Input>,
     inbox_tx: Sender<Input>,
     asks: Sender<Ask>,
@@ -116,7 +116,7 @@ pub struct Session {
 impl Session {
     /// A session over an open connection.
     pub fn new(
-        conn: Connection,
+        conn: Writer,
         inbox: Inbox,
         asks: Sender<Ask>,
         screen: Screen,
@@ -157,7 +157,7 @@ impl Session {
             Err(exit) => exit,
         };
         self.screen.finish(self.asking, &exit.lines);
-        self.conn.close();
+        self.conn.shutdown();
         exit.status
     }
 
@@ -182,7 +182,7 @@ impl Session {
             };
             // Every sender gone cannot happen while the reader thread lives; treat it as the
             // connection's end.
-            let input = input.unwrap_or(Input::Disconnected(String::new()));
+            let input = input.unwrap_or(Input::Disconnected);
             match input {
                 Input::Frame(ServerFrame::Event(event)) => {
                     self.on_event(event)?;
@@ -207,7 +207,7 @@ impl Session {
                     return Ok(Some(Next::Reply(id, response)));
                 }
                 Input::Frame(ServerFrame::Hello(_)) => {}
-                Input::Disconnected(_) => {
+                Input::Disconnected => {
                     return Err(Exit::with(EXIT_SERVER, render::CONNECTION_LOST));
                 }
                 Input::Line(line) => {
@@ -491,7 +491,7 @@ impl Session {
         let command = match commands::parse(line) {
             Ok(command) => command,
             Err(e) => {
-                self.screen.line(e.line());
+                self.screen.line(render::parse_error(&e));
                 return Ok(());
             }
         };
@@ -508,7 +508,7 @@ impl Session {
         if command == Command::Logout {
             return Err(self.logout(self.final_status()));
         }
-        if too_long(&request, self.conn.max_line()) {
+        if !self.conn.fits(&request) {
             // The server would answer `line_too_long` and close the connection.
             self.screen.line(render::MESSAGE_TOO_LONG);
             return Ok(());
@@ -569,16 +569,6 @@ impl Session {
         }
         Ok(())
     }
-}
-
-/// Whether `request` encodes to a line longer than the server's limit.
-fn too_long(request: &Request, max_line: usize) -> bool {
-    let frame = proto::ClientFrame {
-        id: Some(u64::MAX),
-        request: request.clone(),
-    };
-    // Minus the newline.
-    frame.encode().len() - 1 > max_line
 }
 
 /// A reply that makes no sense at this point of the conversation.

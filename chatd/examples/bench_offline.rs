@@ -11,8 +11,7 @@
 //! cargo run --release --example bench_offline -- [--messages N] [--senders 1,8,32]
 //! ```
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,8 @@ use anyhow::{bail, Context};
 use chatd::store::{Store, StoreOutcome};
 use chatd::{Config, Overrides};
 use clap::Parser;
-use proto::{ClientFrame, Request, Response, ServerFrame};
+use proto::client::Client;
+use proto::{Request, Response};
 
 /// Offline-message throughput of the store and of the server.
 #[derive(Parser, Debug)]
@@ -96,60 +96,14 @@ fn raw_store(n: usize, k: usize) -> anyhow::Result<f64> {
     Ok(stored as f64 / secs)
 }
 
-/// A blocking protocol client, enough for the benchmark.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    next_id: u64,
-    line: String,
-}
-
-impl Client {
-    fn login(addr: SocketAddr, user: &str, password: &str) -> anyhow::Result<(Client, u64)> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        stream.set_nodelay(true)?;
-        let mut c = Client {
-            reader: BufReader::new(stream.try_clone()?),
-            writer: stream,
-            next_id: 1,
-            line: String::new(),
-        };
-        c.frame()?; // hello
-        c.request(Request::Login { user: user.into() })?;
-        match c.request(Request::Password {
-            password: password.into(),
-        })? {
-            Response::Welcome { offline, .. } => Ok((c, offline)),
-            other => bail!("login {user}: {other:?}"),
-        }
-    }
-
-    fn frame(&mut self) -> anyhow::Result<ServerFrame> {
-        self.line.clear();
-        if self.reader.read_line(&mut self.line)? == 0 {
-            bail!("connection closed");
-        }
-        ServerFrame::decode(self.line.trim_end().as_bytes()).context("bad frame")
-    }
-
-    fn request(&mut self, request: Request) -> anyhow::Result<Response> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let line = ClientFrame {
-            id: Some(id),
-            request,
-        }
-        .encode();
-        self.writer.write_all(line.as_bytes())?;
-        loop {
-            if let ServerFrame::Reply { id: got, response } = self.frame()? {
-                if got == Some(id) {
-                    return Ok(response);
-                }
-            }
-        }
-    }
+/// Connects and logs in with the protocol crate's client; returns it with the number of
+/// offline messages announced.
+fn login(addr: SocketAddr, user: &str, password: &str) -> anyhow::Result<(Client, u64)> {
+    let mut c = Client::connect(addr, Duration::from_secs(30))?;
+    let welcome = c
+        .login(user, password)
+        .with_context(|| format!("login {user}"))?;
+    Ok((c, welcome.offline))
 }
 
 /// `k` senders each store `n / k` messages for their own offline recipient through the
@@ -179,7 +133,7 @@ fn over_tcp(n: usize, k: usize) -> anyhow::Result<(f64, f64)> {
     let text = "x".repeat(100);
     let mut senders = Vec::new();
     for i in 0..k {
-        senders.push(Client::login(addr, &format!("s{i}"), &format!("pw{i}"))?.0);
+        senders.push(login(addr, &format!("s{i}"), &format!("pw{i}"))?.0);
     }
     let started = Instant::now();
     let threads: Vec<_> = senders
@@ -207,10 +161,10 @@ fn over_tcp(n: usize, k: usize) -> anyhow::Result<(f64, f64)> {
     let stored_rate = (per * k) as f64 / started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let (mut r, announced) = Client::login(addr, "r0", "pw0")?;
+    let (mut r, announced) = login(addr, "r0", "pw0")?;
     for _ in 0..announced {
-        match r.frame()? {
-            ServerFrame::Event(proto::Event::Message { offline: true, .. }) => {}
+        match r.next_event()? {
+            proto::Event::Message { offline: true, .. } => {}
             other => bail!("expected an offline message, got {other:?}"),
         }
     }

@@ -1,4 +1,5 @@
-//! The real `chatd` binary: start forms, config errors, and a clean SIGTERM.
+//! The real `chatd` binary: start forms, config errors, an admin socket path it must not take
+//! over, and a clean SIGTERM.
 
 mod common;
 
@@ -10,7 +11,7 @@ use proto::{Event, Request};
 fn dir_with_config(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
-    std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
+    write_credentials(dir.path());
     dir
 }
 
@@ -32,7 +33,7 @@ fn original_positional_form_and_default_config() {
 #[test]
 fn bad_config_is_refused_naming_key_value_and_line() {
     let dir = dir_with_config("port = 0\nbind = \"127.0.0.1\"\ntimeout = -5\n");
-    let (code, err) = run_chatd(&dir, &[]);
+    let (code, err) = run_chatd(dir.path(), &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("config.toml:3: timeout = -5: must be at least 1"),
@@ -40,7 +41,7 @@ fn bad_config_is_refused_naming_key_value_and_line() {
     );
 
     let dir = dir_with_config("port = 0\nsend_queue = 5\n");
-    let (code, err) = run_chatd(&dir, &[]);
+    let (code, err) = run_chatd(dir.path(), &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("send_queue") && err.contains("line 2"),
@@ -107,15 +108,16 @@ fn logs_never_contain_passwords_or_message_texts() {
     }
 }
 
-/// Runs `chatd ARGS` in `dir` to completion: its exit code and stderr.
-fn run_chatd(dir: &tempfile::TempDir, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(chatd_bin())
-        .args(args)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+#[test]
+fn a_file_that_is_not_a_socket_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "");
+    std::fs::write(dir.path().join("chatd.sock"), "precious").unwrap();
+    let (code, err) = run_chatd(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("chatd.sock")).unwrap(),
+        "precious"
+    );
 }

@@ -6,8 +6,16 @@
 //! one. Response and event type names are disjoint, so a client can tell them apart even when it
 //! sends no ids.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::macros::{error_codes, wire_enum};
+
+/// Version of this protocol, sent in the server's [`Hello`]. A client refuses a server whose
+/// version differs.
+pub const PROTOCOL_VERSION: u32 = 1;
 
 /// A request from a client, with its optional request id.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,191 +26,141 @@ pub struct ClientFrame {
     pub request: Request,
 }
 
-/// Everything a client can ask of the server.
-///
-/// ```json
-/// {"id":7,"type":"message","to":"yoda","text":"Hey Dude"}
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Request {
-    /// Start a login with a user name. Answered by [`Response::PasswordRequired`],
-    /// [`Response::NewUser`] or an error (`invalid_username`, `already_logged_in`,
-    /// `account_locked`, `registration_disabled`).
-    Login {
-        /// The user name as typed.
-        user: String,
-    },
-    /// The password for the name given in `login` (or the new account's password).
-    /// Answered by [`Response::Welcome`] or an error (`invalid_password`, `account_blocked`).
-    Password {
-        /// The password; never logged.
-        password: String,
-    },
-    /// `message <user> <text>`.
-    Message {
-        /// Recipient.
-        to: String,
-        /// The message text; any characters.
-        text: String,
-    },
-    /// `broadcast <text>`.
-    Broadcast {
-        /// The message text.
-        text: String,
-    },
-    /// `whoelse`.
-    Whoelse,
-    /// `whoelsesince <seconds>`.
-    Whoelsesince {
-        /// Length of the window ending now.
-        seconds: u64,
-    },
-    /// `block <user>`.
-    Block {
-        /// Who to block.
-        user: String,
-    },
-    /// `unblock <user>`.
-    Unblock {
-        /// Who to unblock.
-        user: String,
-    },
-    /// `logout`: the server answers `ok`, then closes the connection.
-    Logout,
-    /// The user did something that counts as activity without going through the server
-    /// (a private message): resets the inactivity timer.
-    Activity,
-    /// The port of this client's private-messaging listener (sent once; accepted before login
-    /// too, so the client can be asked as soon as others see it log in).
-    PrivateListen {
-        /// TCP port of the listener.
-        port: u16,
-        /// Host to advertise to peers instead of the address the server sees this connection
-        /// come from (for a client behind a known NAT or on another interface).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host: Option<String>,
-    },
-    /// `startprivate <user>`: ask `user` for consent.
-    StartPrivate {
-        /// Who to talk to.
-        user: String,
-    },
-    /// The answer to an [`Event::PrivateRequest`].
-    PrivateAnswer {
-        /// The user who asked.
-        user: String,
-        /// `true` for `y`.
-        accept: bool,
-    },
-    /// A private session with `user` has ended (stopprivate, or the peer connection broke).
-    PrivateEnded {
-        /// The peer.
-        user: String,
-    },
-}
+wire_enum! {
+    fast_decode Flat;
 
-impl Request {
-    /// Every request type name, as it appears in `"type"`.
-    pub const TYPES: &'static [&'static str] = &[
-        "login",
-        "password",
-        "message",
-        "broadcast",
-        "whoelse",
-        "whoelsesince",
-        "block",
-        "unblock",
-        "logout",
-        "activity",
-        "private_listen",
-        "start_private",
-        "private_answer",
-        "private_ended",
-    ];
-
-    /// The `"type"` name of this request.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Request::Login { .. } => "login",
-            Request::Password { .. } => "password",
-            Request::Message { .. } => "message",
-            Request::Broadcast { .. } => "broadcast",
-            Request::Whoelse => "whoelse",
-            Request::Whoelsesince { .. } => "whoelsesince",
-            Request::Block { .. } => "block",
-            Request::Unblock { .. } => "unblock",
-            Request::Logout => "logout",
-            Request::Activity => "activity",
-            Request::PrivateListen { .. } => "private_listen",
-            Request::StartPrivate { .. } => "start_private",
-            Request::PrivateAnswer { .. } => "private_answer",
-            Request::PrivateEnded { .. } => "private_ended",
-        }
+    /// Everything a client can ask of the server.
+    ///
+    /// ```json
+    /// {"id":7,"type":"message","to":"yoda","text":"Hey Dude"}
+    /// ```
+    pub enum Request {
+        /// Start a login with a user name. Answered by [`Response::PasswordRequired`],
+        /// [`Response::NewUser`] or an error (`invalid_username`, `already_logged_in`,
+        /// `account_locked`, `registration_disabled`).
+        Login = "login" {
+            /// The user name as typed.
+            user: String,
+        },
+        /// The password for the name given in `login` (or the new account's password).
+        /// Answered by [`Response::Welcome`] or an error (`invalid_password`, `account_blocked`).
+        Password = "password" {
+            /// The password; never logged.
+            password: String,
+        },
+        /// `message <user> <text>`.
+        Message = "message" {
+            /// Recipient.
+            to: String,
+            /// The message text; any characters.
+            text: String,
+        },
+        /// `broadcast <text>`.
+        Broadcast = "broadcast" {
+            /// The message text.
+            text: String,
+        },
+        /// `whoelse`.
+        Whoelse = "whoelse",
+        /// `whoelsesince <seconds>`.
+        Whoelsesince = "whoelsesince" {
+            /// Length of the window ending now.
+            seconds: u64,
+        },
+        /// `block <user>`.
+        Block = "block" {
+            /// Who to block.
+            user: String,
+        },
+        /// `unblock <user>`.
+        Unblock = "unblock" {
+            /// Who to unblock.
+            user: String,
+        },
+        /// `logout`: the server answers `ok`, then closes the connection.
+        Logout = "logout",
+        /// The user did something that counts as activity without going through the server
+        /// (a private message): resets the inactivity timer.
+        Activity = "activity",
+        /// The port of this client's private-messaging listener (sent once; accepted before login
+        /// too, so the client can be asked as soon as others see it log in).
+        PrivateListen = "private_listen" {
+            /// TCP port of the listener.
+            port: u16,
+            /// Host to advertise to peers instead of the address the server sees this connection
+            /// come from (for a client behind a known NAT or on another interface).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            host: Option<String>,
+        },
+        /// `startprivate <user>`: ask `user` for consent.
+        StartPrivate = "start_private" {
+            /// Who to talk to.
+            user: String,
+        },
+        /// The answer to an [`Event::PrivateRequest`].
+        PrivateAnswer = "private_answer" {
+            /// The user who asked.
+            user: String,
+            /// `true` for `y`.
+            accept: bool,
+        },
+        /// A private session with `user` has ended (stopprivate, or the peer connection broke).
+        PrivateEnded = "private_ended" {
+            /// The peer.
+            user: String,
+        },
     }
 }
 
-/// The server's answer to one request.
-///
-/// ```json
-/// {"id":7,"type":"sent","stored":false}
-/// {"id":8,"type":"error","code":"invalid_user","message":"Invalid user"}
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Response {
-    /// Done; nothing more to say.
-    Ok,
-    /// The request failed; nothing changed.
-    Error {
-        /// Stable machine-readable reason.
-        code: ErrorCode,
-        /// Human text (English), suitable to show after `Error. `.
-        message: String,
-    },
-    /// The name belongs to an account: send `password`.
-    PasswordRequired,
-    /// The name is free: send `password` to create the account.
-    NewUser,
-    /// Logged in. Stored offline messages follow as [`Event::Message`] with `offline: true`.
-    Welcome {
-        /// The account name.
-        user: String,
-        /// How many offline messages follow.
-        offline: u64,
-    },
-    /// A `message` was accepted.
-    Sent {
-        /// `true` when the recipient was offline and the message was stored for them.
-        stored: bool,
-    },
-    /// A `broadcast` was sent.
-    Broadcasted {
-        /// Users it reached.
-        delivered: u64,
-        /// Online users it skipped because they blocked the sender.
-        skipped: u64,
-    },
-    /// A list of user names (`whoelse`, `whoelsesince`), sorted.
-    Users {
-        /// The names.
-        users: Vec<String>,
-    },
+wire_enum! {
+    /// The server's answer to one request.
+    ///
+    /// ```json
+    /// {"id":7,"type":"sent","stored":false}
+    /// {"id":8,"type":"error","code":"invalid_user","message":"Invalid user"}
+    /// ```
+    pub enum Response {
+        /// Done; nothing more to say.
+        Ok = "ok",
+        /// The request failed; nothing changed.
+        Error = "error" {
+            /// Stable machine-readable reason.
+            code: ErrorCode,
+            /// Human text (English), suitable to show after `Error. `.
+            message: String,
+        },
+        /// The name belongs to an account: send `password`.
+        PasswordRequired = "password_required",
+        /// The name is free: send `password` to create the account.
+        NewUser = "new_user",
+        /// Logged in. Stored offline messages follow as [`Event::Message`] with `offline: true`.
+        Welcome = "welcome" {
+            /// The account name.
+            user: String,
+            /// How many offline messages follow.
+            offline: u64,
+        },
+        /// A `message` was accepted.
+        Sent = "sent" {
+            /// `true` when the recipient was offline and the message was stored for them.
+            stored: bool,
+        },
+        /// A `broadcast` was sent.
+        Broadcasted = "broadcasted" {
+            /// Users it reached.
+            delivered: u64,
+            /// Online users it skipped because they blocked the sender.
+            skipped: u64,
+        },
+        /// A list of user names (`whoelse`, `whoelsesince`), sorted.
+        Users = "users" {
+            /// The names.
+            users: Vec<String>,
+        },
+    }
 }
 
 impl Response {
-    /// Every response type name.
-    pub const TYPES: &'static [&'static str] = &[
-        "ok",
-        "error",
-        "password_required",
-        "new_user",
-        "welcome",
-        "sent",
-        "broadcasted",
-        "users",
-    ];
-
     /// Shorthand for an error response.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         Response::Error {
@@ -212,81 +170,81 @@ impl Response {
     }
 }
 
-/// Something the server pushes without being asked. Never carries an `id`.
-///
-/// ```json
-/// {"type":"message","from":"hans","text":"Hey Dude"}
-/// {"type":"presence","user":"luke","online":true}
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    /// A direct message.
-    Message {
-        /// Sender.
-        from: String,
-        /// Text, as sent.
-        text: String,
-        /// `true` when it was stored while the recipient was offline.
-        #[serde(default, skip_serializing_if = "is_false")]
-        offline: bool,
-    },
-    /// A broadcast from another user.
-    Broadcast {
-        /// Sender.
-        from: String,
-        /// Text, as sent.
-        text: String,
-    },
-    /// Someone logged in (`online: true`) or out.
-    Presence {
-        /// Who.
-        user: String,
-        /// New state.
-        online: bool,
-    },
-    /// `from` asks to message privately; answer with [`Request::PrivateAnswer`].
-    PrivateRequest {
-        /// The requester.
-        from: String,
-    },
-    /// A private session was agreed. The side with `addr` connects to it and presents
-    /// `token`; the other side waits on its listener for a connection presenting `token`.
-    PrivateStart {
-        /// The other user.
-        peer: String,
-        /// Where to connect (`host:port`), for the requester only.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        addr: Option<String>,
-        /// One-time token both sides must see.
-        token: String,
-    },
-    /// `peer` declined the private request.
-    PrivateDeclined {
-        /// The asked user.
-        peer: String,
-    },
-    /// Nobody answered the private request in time (sent to the requester), or the request
-    /// was withdrawn (sent to the target).
-    PrivateExpired {
-        /// The other user.
-        peer: String,
-    },
-    /// `peer` logged out or was disconnected: any private session with them is over.
-    PrivateEnded {
-        /// The other user.
-        peer: String,
-    },
-    /// The server logs this session out for inactivity; the connection closes next.
-    Inactive,
-    /// An administrator disconnected this session; the connection closes next.
-    Kicked {
-        /// The administrator's reason, if one was given.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-    },
-    /// The server is shutting down; the connection closes next.
-    Shutdown,
+wire_enum! {
+    /// Something the server pushes without being asked. Never carries an `id`.
+    ///
+    /// ```json
+    /// {"type":"message","from":"hans","text":"Hey Dude"}
+    /// {"type":"presence","user":"luke","online":true}
+    /// ```
+    pub enum Event {
+        /// A direct message.
+        Message = "message" {
+            /// Sender.
+            from: String,
+            /// Text, as sent.
+            text: String,
+            /// `true` when it was stored while the recipient was offline.
+            #[serde(default, skip_serializing_if = "is_false")]
+            offline: bool,
+        },
+        /// A broadcast from another user.
+        Broadcast = "broadcast" {
+            /// Sender.
+            from: String,
+            /// Text, as sent.
+            text: String,
+        },
+        /// Someone logged in (`online: true`) or out.
+        Presence = "presence" {
+            /// Who.
+            user: String,
+            /// New state.
+            online: bool,
+        },
+        /// `from` asks to message privately; answer with [`Request::PrivateAnswer`].
+        PrivateRequest = "private_request" {
+            /// The requester.
+            from: String,
+        },
+        /// A private session was agreed. The side with `addr` connects to it and presents
+        /// `token`; the other side waits on its listener for a connection presenting `token`.
+        PrivateStart = "private_start" {
+            /// The other user.
+            peer: String,
+            /// Where to connect (`host:port`), for the requester only.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            addr: Option<String>,
+            /// One-time token both sides must see.
+            token: String,
+        },
+        /// `peer` declined the private request.
+        PrivateDeclined = "private_declined" {
+            /// The asked user.
+            peer: String,
+        },
+        /// Nobody answered the private request in time (sent to the requester), or the request
+        /// was withdrawn (sent to the target).
+        PrivateExpired = "private_expired" {
+            /// The other user.
+            peer: String,
+        },
+        /// `peer` logged out or was disconnected: any private session with them is over.
+        PrivateEnded = "private_ended" {
+            /// The other user.
+            peer: String,
+        },
+        /// The server logs this session out for inactivity; the connection closes next.
+        Inactive = "inactive",
+        /// An administrator disconnected this session; the connection closes next.
+        Kicked = "kicked" {
+            /// The administrator's reason, if one was given.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            reason: Option<String>,
+        },
+        /// The server is shutting down; the connection closes next.
+        Shutdown = "shutdown",
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -296,11 +254,11 @@ fn is_false(b: &bool) -> bool {
 /// The first frame on every connection, sent by the server.
 ///
 /// ```json
-/// {"type":"hello","protocol":1,"server":"chatd 0.1.0"}
+/// {"type":"hello","protocol":1,"server":"chatd 0.1.0","max_line":65536}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
-    /// [`crate::PROTOCOL_VERSION`] of the server.
+    /// [`PROTOCOL_VERSION`] of the server.
     pub protocol: u32,
     /// Server software and version, for humans.
     pub server: String,
@@ -311,131 +269,113 @@ pub struct Hello {
 }
 
 fn default_max_line() -> usize {
-    crate::DEFAULT_MAX_LINE
+    crate::codec::DEFAULT_MAX_LINE
 }
 
-/// Stable machine-readable error codes. New codes may be added; clients must treat an unknown
-/// code as a generic failure and show the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The line is not valid JSON (the connection stays open).
-    BadJson,
-    /// The line is not valid UTF-8 (the connection stays open).
-    BadUtf8,
-    /// The line is longer than the server's limit (the connection is closed).
-    LineTooLong,
-    /// `"type"` names no request.
-    UnknownRequest,
-    /// Known type, but fields are missing or of the wrong type.
-    BadRequest,
-    /// Not allowed before login (or during it, out of order).
-    NotLoggedIn,
-    /// `login`/`password` after the session is logged in.
-    AlreadyAuthenticated,
-    /// The user name is not 1-32 of letters, digits, `_`, `-`, `.`.
-    InvalidUsername,
-    /// A password is empty, too long or contains spaces or control characters.
-    InvalidPasswordFormat,
-    /// The account is logged in on another connection.
-    AlreadyLoggedIn,
-    /// The account is locked after repeated wrong passwords.
-    AccountLocked,
-    /// This wrong password was the last allowed: the account is now locked.
-    AccountBlocked,
-    /// Wrong password; try again.
-    InvalidPassword,
-    /// The name is unknown and registration is disabled.
-    RegistrationDisabled,
-    /// No such user.
-    InvalidUser,
-    /// `message` to oneself.
-    CannotMessageSelf,
-    /// The recipient has blocked the sender; nothing was stored.
-    BlockedByRecipient,
-    /// `block` oneself.
-    CannotBlockSelf,
-    /// `unblock` oneself.
-    CannotUnblockSelf,
-    /// `unblock` a user who was not blocked.
-    NotBlocked,
-    /// The recipient's offline queue is full; the message was not stored.
-    OfflineQueueFull,
-    /// Too many messages too fast; this one was not sent.
-    RateLimited,
-    /// The target user is not online.
-    UserOffline,
-    /// `startprivate` with oneself.
-    CannotPrivateSelf,
-    /// The target has blocked the requester.
-    BlockedByUser,
-    /// A private session (or a pending request) with that user already exists.
-    PrivateAlreadyActive,
-    /// `private_answer` with no pending request from that user.
-    NoPrivateRequest,
-    /// The other side has no private listener.
-    PrivateUnavailable,
-    /// The server has too many connections (from this address, or in all).
-    TooManyConnections,
-    /// The login took longer than the server allows; the connection is closed.
-    LoginTimeout,
-    /// The server failed to do its part (storage error); try again later.
-    Internal,
-    /// A code this version of the protocol crate does not know (sent by a newer server).
-    /// Never sent; show the message.
-    #[serde(other)]
-    Unknown,
-}
-
-impl ErrorCode {
-    /// The snake_case name used on the wire.
-    pub fn as_str(self) -> &'static str {
-        ErrorCode::ALL
-            .iter()
-            .find(|(_, code)| *code == self)
-            .map_or("internal", |(name, _)| name)
+error_codes! {
+    /// Stable machine-readable error codes. New codes may be added; clients must treat an unknown
+    /// code as a generic failure and show the message.
+    pub enum ErrorCode {
+        /// The line is not valid JSON (the connection stays open).
+        BadJson = "bad_json",
+        /// The line is not valid UTF-8 (the connection stays open).
+        BadUtf8 = "bad_utf8",
+        /// The line is longer than the server's limit (the connection is closed).
+        LineTooLong = "line_too_long",
+        /// `"type"` names no request.
+        UnknownRequest = "unknown_request",
+        /// Known type, but fields are missing or of the wrong type.
+        BadRequest = "bad_request",
+        /// Not allowed before login (or during it, out of order).
+        NotLoggedIn = "not_logged_in",
+        /// `login`/`password` after the session is logged in.
+        AlreadyAuthenticated = "already_authenticated",
+        /// The user name is not 1-32 of letters, digits, `_`, `-`, `.`.
+        InvalidUsername = "invalid_username",
+        /// A password is empty, too long or contains spaces or control characters.
+        InvalidPasswordFormat = "invalid_password_format",
+        /// The account is logged in on another connection.
+        AlreadyLoggedIn = "already_logged_in",
+        /// The account is locked after repeated wrong passwords.
+        AccountLocked = "account_locked",
+        /// This wrong password was the last allowed: the account is now locked.
+        AccountBlocked = "account_blocked",
+        /// Wrong password; try again.
+        InvalidPassword = "invalid_password",
+        /// The name is unknown and registration is disabled.
+        RegistrationDisabled = "registration_disabled",
+        /// No such user.
+        InvalidUser = "invalid_user",
+        /// `message` to oneself.
+        CannotMessageSelf = "cannot_message_self",
+        /// The recipient has blocked the sender; nothing was stored.
+        BlockedByRecipient = "blocked_by_recipient",
+        /// `block` oneself.
+        CannotBlockSelf = "cannot_block_self",
+        /// `unblock` oneself.
+        CannotUnblockSelf = "cannot_unblock_self",
+        /// `unblock` a user who was not blocked.
+        NotBlocked = "not_blocked",
+        /// The recipient's offline queue is full; the message was not stored.
+        OfflineQueueFull = "offline_queue_full",
+        /// Too many messages too fast; this one was not sent.
+        RateLimited = "rate_limited",
+        /// The target user is not online.
+        UserOffline = "user_offline",
+        /// `startprivate` with oneself.
+        CannotPrivateSelf = "cannot_private_self",
+        /// The target has blocked the requester.
+        BlockedByUser = "blocked_by_user",
+        /// A private session (or a pending request) with that user already exists.
+        PrivateAlreadyActive = "private_already_active",
+        /// `private_answer` with no pending request from that user.
+        NoPrivateRequest = "no_private_request",
+        /// The other side has no private listener.
+        PrivateUnavailable = "private_unavailable",
+        /// The server has too many connections (from this address, or in all).
+        TooManyConnections = "too_many_connections",
+        /// The login took longer than the server allows; the connection is closed.
+        LoginTimeout = "login_timeout",
+        /// The server failed to do its part (storage error); try again later.
+        Internal = "internal",
+        /// A code this version of the protocol crate does not know (sent by a newer server).
+        /// Never sent; show the message.
+        #[serde(other)]
+        Unknown = "unknown",
     }
-
-    const ALL: &'static [(&'static str, ErrorCode)] = &[
-        ("bad_json", ErrorCode::BadJson),
-        ("bad_utf8", ErrorCode::BadUtf8),
-        ("line_too_long", ErrorCode::LineTooLong),
-        ("unknown_request", ErrorCode::UnknownRequest),
-        ("bad_request", ErrorCode::BadRequest),
-        ("not_logged_in", ErrorCode::NotLoggedIn),
-        ("already_authenticated", ErrorCode::AlreadyAuthenticated),
-        ("invalid_username", ErrorCode::InvalidUsername),
-        ("invalid_password_format", ErrorCode::InvalidPasswordFormat),
-        ("already_logged_in", ErrorCode::AlreadyLoggedIn),
-        ("account_locked", ErrorCode::AccountLocked),
-        ("account_blocked", ErrorCode::AccountBlocked),
-        ("invalid_password", ErrorCode::InvalidPassword),
-        ("registration_disabled", ErrorCode::RegistrationDisabled),
-        ("invalid_user", ErrorCode::InvalidUser),
-        ("cannot_message_self", ErrorCode::CannotMessageSelf),
-        ("blocked_by_recipient", ErrorCode::BlockedByRecipient),
-        ("cannot_block_self", ErrorCode::CannotBlockSelf),
-        ("cannot_unblock_self", ErrorCode::CannotUnblockSelf),
-        ("not_blocked", ErrorCode::NotBlocked),
-        ("offline_queue_full", ErrorCode::OfflineQueueFull),
-        ("rate_limited", ErrorCode::RateLimited),
-        ("user_offline", ErrorCode::UserOffline),
-        ("cannot_private_self", ErrorCode::CannotPrivateSelf),
-        ("blocked_by_user", ErrorCode::BlockedByUser),
-        ("private_already_active", ErrorCode::PrivateAlreadyActive),
-        ("no_private_request", ErrorCode::NoPrivateRequest),
-        ("private_unavailable", ErrorCode::PrivateUnavailable),
-        ("too_many_connections", ErrorCode::TooManyConnections),
-        ("login_timeout", ErrorCode::LoginTimeout),
-        ("internal", ErrorCode::Internal),
-        ("unknown", ErrorCode::Unknown),
-    ];
 }
 
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Every request field at once, borrowed from the line where it has no escapes: one
+/// pass, no buffering of the object as an internally tagged enum would do. Each field has the
+/// name of the request field it feeds ([`Request::from_flat`] is generated from that).
+#[derive(Deserialize)]
+struct Flat<'a> {
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    user: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    password: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    seconds: Option<u64>,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default, borrow)]
+    host: Option<Cow<'a, str>>,
+    #[serde(default)]
+    accept: Option<bool>,
 }
 
 /// The line of an [`Event::Message`] (live, not offline), encoded straight from borrowed
@@ -584,70 +524,15 @@ impl ClientFrame {
     /// duplicate keys, a non-object) returns `None` and goes through the general path, which
     /// alone decides the error; where this succeeds the general path yields the same frame.
     fn decode_fast(line: &[u8]) -> Option<Self> {
-        use std::borrow::Cow;
-        /// Every request field at once, borrowed from the line where it has no escapes: one
-        /// pass, no buffering of the object as an internally tagged enum would do.
-        #[derive(Deserialize)]
-        struct Flat<'a> {
-            #[serde(default)]
-            id: Option<u64>,
-            #[serde(rename = "type", borrow)]
-            kind: Cow<'a, str>,
-            #[serde(default, borrow)]
-            user: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            password: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            to: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            text: Option<Cow<'a, str>>,
-            #[serde(default)]
-            seconds: Option<u64>,
-            #[serde(default)]
-            port: Option<u16>,
-            #[serde(default, borrow)]
-            host: Option<Cow<'a, str>>,
-            #[serde(default)]
-            accept: Option<bool>,
-        }
         // Checked up front: serde_json skips unknown keys without validating their UTF-8.
         let text = std::str::from_utf8(line).ok()?;
         if !text.trim_start().starts_with('{') {
             return None;
         }
         let f: Flat<'_> = serde_json::from_str(text).ok()?;
-        let own = |c: Option<Cow<'_, str>>| c.map(Cow::into_owned);
-        let request = match f.kind.as_ref() {
-            "login" => Request::Login { user: own(f.user)? },
-            "password" => Request::Password {
-                password: own(f.password)?,
-            },
-            "message" => Request::Message {
-                to: own(f.to)?,
-                text: own(f.text)?,
-            },
-            "broadcast" => Request::Broadcast { text: own(f.text)? },
-            "whoelse" => Request::Whoelse,
-            "whoelsesince" => Request::Whoelsesince {
-                seconds: f.seconds?,
-            },
-            "block" => Request::Block { user: own(f.user)? },
-            "unblock" => Request::Unblock { user: own(f.user)? },
-            "logout" => Request::Logout,
-            "activity" => Request::Activity,
-            "private_listen" => Request::PrivateListen {
-                port: f.port?,
-                host: own(f.host),
-            },
-            "start_private" => Request::StartPrivate { user: own(f.user)? },
-            "private_answer" => Request::PrivateAnswer {
-                user: own(f.user)?,
-                accept: f.accept?,
-            },
-            "private_ended" => Request::PrivateEnded { user: own(f.user)? },
-            _ => return None,
-        };
-        Some(ClientFrame { id: f.id, request })
+        let id = f.id;
+        let request = Request::from_flat(f)?;
+        Some(ClientFrame { id, request })
     }
 
     /// Decodes just the request id of a line that failed to decode, so the error reply can
@@ -692,13 +577,10 @@ impl ServerFrame {
                 response: fields(map, &kind)?,
             });
         }
-        match fields::<Event>(map, &kind) {
-            Ok(event) => Ok(ServerFrame::Event(event)),
-            Err(DecodeError::Fields { detail, .. }) if detail.contains("unknown variant") => {
-                Err(DecodeError::UnknownType(kind))
-            }
-            Err(e) => Err(e),
+        if Event::TYPES.contains(&kind.as_str()) {
+            return Ok(ServerFrame::Event(fields(map, &kind)?));
         }
+        Err(DecodeError::UnknownType(kind))
     }
 
     /// Encodes as one line, newline included.
@@ -725,6 +607,19 @@ impl ServerFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The general decoding path alone, without the fast one.
+    fn decode_general(line: &[u8]) -> Result<ClientFrame, DecodeError> {
+        let (map, kind, id) = split_frame(line)?;
+        if !Request::TYPES.contains(&kind.as_str()) {
+            return Err(DecodeError::UnknownType(kind));
+        }
+        let id = parse_id(id, &kind)?;
+        Ok(ClientFrame {
+            id,
+            request: fields(map, &kind)?,
+        })
+    }
 
     #[test]
     fn request_round_trip_with_id() {
@@ -899,15 +794,6 @@ mod tests {
     }
 
     #[test]
-    fn error_code_names() {
-        assert_eq!(ErrorCode::InvalidUser.as_str(), "invalid_user");
-        assert_eq!(ErrorCode::BadUtf8.as_str(), "bad_utf8");
-        for (name, code) in ErrorCode::ALL {
-            assert_eq!(code.as_str(), *name);
-        }
-    }
-
-    #[test]
     fn fast_and_general_decoding_agree() {
         let lines: &[&[u8]] = &[
             br#"{"id":7,"type":"message","to":"yoda","text":"Hey \"Dude\"\u00e9"}"#,
@@ -928,17 +814,7 @@ mod tests {
         }
         for line in lines {
             let fast = ClientFrame::decode_fast(line);
-            let general = (|| {
-                let (map, kind, id) = split_frame(line)?;
-                if !Request::TYPES.contains(&kind.as_str()) {
-                    return Err(DecodeError::UnknownType(kind));
-                }
-                let id = parse_id(id, &kind)?;
-                Ok(ClientFrame {
-                    id,
-                    request: fields(map, &kind)?,
-                })
-            })();
+            let general = decode_general(line);
             if let Some(fast) = fast {
                 assert_eq!(Ok(fast), general, "{}", String::from_utf8_lossy(line));
             }
@@ -951,14 +827,289 @@ mod tests {
         }
     }
 
+    /// Every request with the exact line it must encode to (id 5), so a change of any name
+    /// or field on the wire fails here.
+    fn request_lines() -> Vec<(Request, &'static str)> {
+        vec![
+            (
+                Request::Login {
+                    user: "hans".into(),
+                },
+                r#"{"id":5,"type":"login","user":"hans"}"#,
+            ),
+            (
+                Request::Password {
+                    password: "falcon*solo".into(),
+                },
+                r#"{"id":5,"type":"password","password":"falcon*solo"}"#,
+            ),
+            (
+                Request::Message {
+                    to: "yoda".into(),
+                    text: "Hey \"Dude\"".into(),
+                },
+                r#"{"id":5,"type":"message","to":"yoda","text":"Hey \"Dude\""}"#,
+            ),
+            (
+                Request::Broadcast { text: "hi".into() },
+                r#"{"id":5,"type":"broadcast","text":"hi"}"#,
+            ),
+            (Request::Whoelse, r#"{"id":5,"type":"whoelse"}"#),
+            (
+                Request::Whoelsesince { seconds: 300 },
+                r#"{"id":5,"type":"whoelsesince","seconds":300}"#,
+            ),
+            (
+                Request::Block { user: "a".into() },
+                r#"{"id":5,"type":"block","user":"a"}"#,
+            ),
+            (
+                Request::Unblock { user: "b".into() },
+                r#"{"id":5,"type":"unblock","user":"b"}"#,
+            ),
+            (Request::Logout, r#"{"id":5,"type":"logout"}"#),
+            (Request::Activity, r#"{"id":5,"type":"activity"}"#),
+            (
+                Request::PrivateListen {
+                    port: 4000,
+                    host: None,
+                },
+                r#"{"id":5,"type":"private_listen","port":4000}"#,
+            ),
+            (
+                Request::PrivateListen {
+                    port: 4000,
+                    host: Some("203.0.113.5".into()),
+                },
+                r#"{"id":5,"type":"private_listen","port":4000,"host":"203.0.113.5"}"#,
+            ),
+            (
+                Request::StartPrivate { user: "c".into() },
+                r#"{"id":5,"type":"start_private","user":"c"}"#,
+            ),
+            (
+                Request::PrivateAnswer {
+                    user: "d".into(),
+                    accept: true,
+                },
+                r#"{"id":5,"type":"private_answer","user":"d","accept":true}"#,
+            ),
+            (
+                Request::PrivateEnded { user: "e".into() },
+                r#"{"id":5,"type":"private_ended","user":"e"}"#,
+            ),
+        ]
+    }
+
     #[test]
-    fn type_lists_match_variants() {
+    fn every_request_has_its_exact_wire_line() {
+        for (request, line) in request_lines() {
+            let frame = ClientFrame {
+                id: Some(5),
+                request,
+            };
+            assert_eq!(frame.encode(), format!("{line}\n"));
+            assert_eq!(ClientFrame::decode(line.as_bytes()), Ok(frame.clone()));
+            // Both paths, separately (`decode` tries the fast one first).
+            assert_eq!(
+                ClientFrame::decode_fast(line.as_bytes()),
+                Some(frame.clone())
+            );
+            assert_eq!(decode_general(line.as_bytes()), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn request_type_list_names_each_variant_once() {
+        let samples = request_lines();
+        let mut seen = std::collections::HashSet::new();
         for t in Request::TYPES {
-            let line = format!("{{\"type\":\"{t}\"}}");
-            // Each listed type must be known (errors can only be about fields).
-            if let Err(e) = ClientFrame::decode(line.as_bytes()) {
-                assert_eq!(e.code(), ErrorCode::BadRequest, "{t}");
-            }
+            assert!(seen.insert(*t), "{t} listed twice");
+            // Each listed name is one variant's name and its own serde name.
+            let (request, line) = samples
+                .iter()
+                .find(|(r, _)| r.type_name() == *t)
+                .unwrap_or_else(|| panic!("{t} is listed but no variant has that name"));
+            assert!(line.contains(&format!("\"type\":\"{t}\"")), "{line}");
+            let json = serde_json::to_value(request).unwrap();
+            assert_eq!(json["type"], *t);
+        }
+        // Every variant is listed: each sample's name is in the list.
+        for (request, _) in &samples {
+            assert!(Request::TYPES.contains(&request.type_name()), "{request:?}");
+        }
+        assert_eq!(seen.len(), 14, "one name per request variant");
+    }
+
+    #[test]
+    fn response_and_event_type_lists_match_their_serde_names() {
+        let responses = [
+            Response::Ok,
+            Response::error(ErrorCode::Internal, "x"),
+            Response::PasswordRequired,
+            Response::NewUser,
+            Response::Welcome {
+                user: "u".into(),
+                offline: 0,
+            },
+            Response::Sent { stored: true },
+            Response::Broadcasted {
+                delivered: 1,
+                skipped: 0,
+            },
+            Response::Users { users: vec![] },
+        ];
+        let events = [
+            Event::Message {
+                from: "a".into(),
+                text: "b".into(),
+                offline: true,
+            },
+            Event::Broadcast {
+                from: "a".into(),
+                text: "b".into(),
+            },
+            Event::Presence {
+                user: "a".into(),
+                online: true,
+            },
+            Event::PrivateRequest { from: "a".into() },
+            Event::PrivateStart {
+                peer: "a".into(),
+                addr: Some("127.0.0.1:1".into()),
+                token: "t".into(),
+            },
+            Event::PrivateDeclined { peer: "a".into() },
+            Event::PrivateExpired { peer: "a".into() },
+            Event::PrivateEnded { peer: "a".into() },
+            Event::Inactive,
+            Event::Kicked {
+                reason: Some("r".into()),
+            },
+            Event::Shutdown,
+        ];
+        let names = |values: Vec<(serde_json::Value, &'static str)>, types: &[&str]| {
+            let listed: Vec<&str> = values
+                .iter()
+                .map(|(json, name)| {
+                    assert_eq!(json["type"], *name);
+                    *name
+                })
+                .collect();
+            assert_eq!(listed, types);
+        };
+        names(
+            responses
+                .iter()
+                .map(|r| (serde_json::to_value(r).unwrap(), r.type_name()))
+                .collect(),
+            Response::TYPES,
+        );
+        names(
+            events
+                .iter()
+                .map(|e| (serde_json::to_value(e).unwrap(), e.type_name()))
+                .collect(),
+            Event::TYPES,
+        );
+        // Replies and events are told apart by their type alone.
+        for t in Response::TYPES {
+            assert!(
+                !Event::TYPES.contains(t),
+                "{t} is both a response and an event"
+            );
+        }
+        for (frame, line) in [
+            (
+                ServerFrame::Hello(Hello {
+                    protocol: 1,
+                    server: "chatd 0.1.0".into(),
+                    max_line: 4096,
+                }),
+                r#"{"type":"hello","protocol":1,"server":"chatd 0.1.0","max_line":4096}"#,
+            ),
+            (
+                ServerFrame::Event(events[4].clone()),
+                r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t"}"#,
+            ),
+            (
+                ServerFrame::Reply {
+                    id: Some(2),
+                    response: responses[6].clone(),
+                },
+                r#"{"id":2,"type":"broadcasted","delivered":1,"skipped":0}"#,
+            ),
+        ] {
+            assert_eq!(frame.encode(), format!("{line}\n"));
+            assert_eq!(ServerFrame::decode(line.as_bytes()), Ok(frame));
+        }
+        // An older server's greeting, without `max_line`: the default limit.
+        assert_eq!(
+            ServerFrame::decode(br#"{"type":"hello","protocol":1,"server":"old"}"#),
+            Ok(ServerFrame::Hello(Hello {
+                protocol: 1,
+                server: "old".into(),
+                max_line: crate::codec::DEFAULT_MAX_LINE,
+            }))
+        );
+        assert_eq!(
+            ServerFrame::decode(br#"{"type":"dance"}"#),
+            Err(DecodeError::UnknownType("dance".into()))
+        );
+    }
+
+    #[test]
+    fn every_error_code_has_its_exact_wire_name() {
+        use ErrorCode::*;
+        let expected = [
+            (BadJson, "bad_json"),
+            (BadUtf8, "bad_utf8"),
+            (LineTooLong, "line_too_long"),
+            (UnknownRequest, "unknown_request"),
+            (BadRequest, "bad_request"),
+            (NotLoggedIn, "not_logged_in"),
+            (AlreadyAuthenticated, "already_authenticated"),
+            (InvalidUsername, "invalid_username"),
+            (InvalidPasswordFormat, "invalid_password_format"),
+            (AlreadyLoggedIn, "already_logged_in"),
+            (AccountLocked, "account_locked"),
+            (AccountBlocked, "account_blocked"),
+            (InvalidPassword, "invalid_password"),
+            (RegistrationDisabled, "registration_disabled"),
+            (InvalidUser, "invalid_user"),
+            (CannotMessageSelf, "cannot_message_self"),
+            (BlockedByRecipient, "blocked_by_recipient"),
+            (CannotBlockSelf, "cannot_block_self"),
+            (CannotUnblockSelf, "cannot_unblock_self"),
+            (NotBlocked, "not_blocked"),
+            (OfflineQueueFull, "offline_queue_full"),
+            (RateLimited, "rate_limited"),
+            (UserOffline, "user_offline"),
+            (CannotPrivateSelf, "cannot_private_self"),
+            (BlockedByUser, "blocked_by_user"),
+            (PrivateAlreadyActive, "private_already_active"),
+            (NoPrivateRequest, "no_private_request"),
+            (PrivateUnavailable, "private_unavailable"),
+            (TooManyConnections, "too_many_connections"),
+            (LoginTimeout, "login_timeout"),
+            (Internal, "internal"),
+            (Unknown, "unknown"),
+        ];
+        assert_eq!(
+            ErrorCode::ALL,
+            expected.map(|(code, _)| code).as_slice(),
+            "ALL lists every code once, in order"
+        );
+        for (code, name) in expected {
+            assert_eq!(code.as_str(), name);
+            assert_eq!(code.to_string(), name);
+            let line = format!(r#"{{"id":1,"type":"error","code":"{name}","message":"m"}}"#);
+            let frame = ServerFrame::Reply {
+                id: Some(1),
+                response: Response::error(code, "m"),
+            };
+            assert_eq!(frame.encode(), format!("{line}\n"));
+            assert_eq!(ServerFrame::decode(line.as_bytes()), Ok(frame));
         }
     }
 }

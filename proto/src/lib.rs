@@ -29,22 +29,21 @@
 //! * [`frames`]: [`Request`], [`Response`], [`Event`], [`Hello`], [`ErrorCode`].
 //! * [`codec`]: the bounded line decoder and the encoder.
 //! * [`admin`]: the admin socket's request and response types.
+//! * [`client`]: the one blocking client (connect, greeting, requests with ids, replies, events).
 //! * [`peer`]: the handshake between two clients in a private session.
 
 pub mod admin;
+pub mod client;
 pub mod codec;
 pub mod frames;
+mod macros;
 pub mod peer;
 
 pub use codec::{encode_line, LineDecoder, LineError, DEFAULT_MAX_LINE};
 pub use frames::{
     message_line, write_reply, ClientFrame, DecodeError, ErrorCode, Event, Hello, Request,
-    Response, ServerFrame,
+    Response, ServerFrame, PROTOCOL_VERSION,
 };
-
-/// Version of this protocol, sent in the server's [`Hello`]. A client refuses a server whose
-/// version differs.
-pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Validates a user name: 1-32 characters of ASCII letters, digits, `_`, `-` and `.`.
 pub fn valid_username(name: &str) -> bool {

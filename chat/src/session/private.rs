@@ -15,9 +15,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use proto::{Event, Request, Response};
 
 use super::{Flow, Session};
+use crate::inbox::{peer_sink, Ask};
 use crate::p2p::{self, Link, Listener, PeerEvent, PeerInput};
 use crate::render;
-use crate::Ask;
 
 /// The private-messaging state of a session.
 #[derive(Default)]
@@ -160,7 +160,7 @@ impl Session {
                             link,
                             max_line: self.conn.max_line(),
                         };
-                        p2p::connect(dial, self.inbox_tx.clone());
+                        p2p::connect(dial, peer_sink(&self.inbox_tx));
                     }
                     None => {
                         if let Some(listener) = &self.private.listener {
@@ -209,7 +209,7 @@ impl Session {
         match what {
             PeerEvent::Connected(stream) if current_setup => {
                 self.private.setting_up.remove(&peer);
-                match Link::start(stream, &peer, link, self.inbox_tx.clone()) {
+                match Link::start(stream, &peer, link, peer_sink(&self.inbox_tx)) {
                     Ok(l) => {
                         self.private.links.insert(peer.clone(), l);
                         self.names.insert_peer(&peer);

@@ -1,19 +1,15 @@
-//! The admin socket and `chatctl` end to end (SPEC section 6): the real `chatd` binary, the
-//! real `chatctl` binary, real sockets. Each subcommand in both output forms, every exit
-//! status, and the socket file's life (owner-only, a live chatd refused, a stale file
-//! replaced, removed at shutdown).
-
-mod common;
-mod ctl;
+//! `chatctl` against a live chatd, end to end (SPEC section 6): the real `chatctl` binary, the
+//! real `chatd` binary, real sockets. Each subcommand in both output forms, every exit
+//! status, and the socket file's life as chatctl sees it (owner-only, a live chatd refused, a
+//! stale file replaced, removed at shutdown). chatctl on its own is in `cli.rs`.
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::*;
-use ctl::*;
 use proto::admin::AdminResponse;
 use proto::{ErrorCode, Event, Request};
+use testkit::*;
 
 fn start(dir: &std::path::Path, extra: &str) -> ChatdProcess {
     write_config(dir, extra);
@@ -231,8 +227,7 @@ fn unlock_clears_a_lock_for_good() {
     let out = chatctl(dir.path(), &["--json", "unlock", "luke"]);
     out.ok();
     assert_eq!(out.json(), AdminResponse::ok("luke is unlocked"));
-    chatd.signal(libc::SIGTERM);
-    assert_eq!(chatd.wait_exit(), Some(0));
+    chatd.stop();
     let chatd = ChatdProcess::spawn(dir.path(), &[]);
     drop(Client::login(chatd.addr, "luke", password("luke")));
 }
@@ -274,16 +269,8 @@ fn reload_applies_a_valid_config_and_refuses_an_invalid_one() {
 fn second_chatd_on_a_live_socket_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _first = start(dir.path(), "");
-    let second = Command::new(chatd_bin())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_output(second);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = run_chatd(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("chatd is already running") && err.contains("chatd.sock"),
         "{err}"
@@ -309,8 +296,7 @@ fn stale_socket_is_replaced_owner_only_and_removed_at_shutdown() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     chatctl(dir.path(), &["who"]).ok();
 
-    chatd.signal(libc::SIGTERM);
-    assert_eq!(chatd.wait_exit(), Some(0));
+    chatd.stop();
     assert!(!socket.exists(), "socket file left behind");
     // Now unreachable: exit 3, naming the socket, in both forms.
     let out = chatctl(dir.path(), &["who"]);
@@ -320,28 +306,6 @@ fn stale_socket_is_replaced_owner_only_and_removed_at_shutdown() {
     assert_eq!(
         (out.code, out.json_error_code().as_str()),
         (3, "unreachable")
-    );
-}
-
-#[test]
-fn a_file_that_is_not_a_socket_is_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), "");
-    std::fs::write(dir.path().join("chatd.sock"), "precious").unwrap();
-    let child = Command::new(chatd_bin())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_output(child);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("is not a socket"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("chatd.sock")).unwrap(),
-        "precious"
     );
 }
 
@@ -414,4 +378,38 @@ fn lock_out(addr: std::net::SocketAddr, user: &str) {
         }),
         ErrorCode::AccountBlocked
     );
+}
+
+/// Sets up an accepted private session between two logged-in clients (the server only
+/// introduces them; no peer connection is needed for the server to count the session).
+fn private_session(a: &mut Client, a_name: &str, b: &mut Client, b_name: &str) {
+    use proto::Response;
+    for c in [&mut *a, &mut *b] {
+        let r = c.request(Request::PrivateListen {
+            port: 40000,
+            host: None,
+        });
+        assert_eq!(r, Response::Ok);
+    }
+    let r = a.request(Request::StartPrivate {
+        user: b_name.into(),
+    });
+    assert_eq!(r, Response::Ok, "startprivate");
+    loop {
+        match b.event() {
+            Event::PrivateRequest { from } if from == a_name => break,
+            _ => continue,
+        }
+    }
+    let r = b.request(Request::PrivateAnswer {
+        user: a_name.into(),
+        accept: true,
+    });
+    assert_eq!(r, Response::Ok, "private answer");
+    loop {
+        if let Event::PrivateStart { peer, .. } = a.event() {
+            assert_eq!(peer, b_name);
+            break;
+        }
+    }
 }
