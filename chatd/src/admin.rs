@@ -2,7 +2,8 @@
 //! [`AdminRequest`] line and reads one [`AdminResponse`] line. This module owns the socket file
 //! (refusing to start next to a live chatd, replacing a stale file, owner-only permissions,
 //! removal at shutdown) and one handler per request. It does not own the state it reports on:
-//! the hub, the lockout and the reload logic live in their own modules.
+//! the hub, the lockout and the reload logic live in their own modules, and a reload runs the
+//! hook the process passed in.
 
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -16,8 +17,9 @@ use proto::admin::{AdminErrorCode, AdminRequest, AdminResponse};
 use proto::{encode_line, LineDecoder};
 use smol::{Async, Timer};
 
-use crate::server::Shared;
-use crate::store::now_ms;
+use crate::clock::Clock;
+use crate::seams::Store;
+use crate::state::Shared;
 
 /// Longest request line accepted; requests are tiny, so anything longer is not `chatctl`.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -168,7 +170,7 @@ impl SocketFile {
 }
 
 /// Accepts admin connections until the future is dropped (at shutdown).
-pub async fn admin_loop(shared: Arc<Shared>, listener: &Async<UnixListener>) {
+pub(crate) async fn admin_loop(shared: Arc<Shared>, listener: &Async<UnixListener>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -275,7 +277,7 @@ fn kick(shared: &Shared, user: &str, reason: Option<String>) -> AdminResponse {
 /// `stats`: the hub's counters plus the accounts locked right now.
 fn stats(shared: &Shared) -> AdminResponse {
     let mut stats = shared.hub.stats();
-    stats.locked_accounts = shared.lockout.locked_count(now_ms()) as u64;
+    stats.locked_accounts = shared.lockout.locked_count(shared.clock.now_ms()) as u64;
     AdminResponse::Stats(stats)
 }
 
@@ -283,7 +285,7 @@ fn stats(shared: &Shared) -> AdminResponse {
 /// does not bring the lock back).
 async fn unlock(shared: &Shared, user: &str) -> AdminResponse {
     let had_state = shared.lockout.has_state(user);
-    let was_locked = shared.lockout.clear(user, now_ms());
+    let was_locked = shared.lockout.clear(user, shared.clock.now_ms());
     if had_state {
         if let Err(e) = shared.store.save_lock(user, None).await {
             log::error!("admin: unlocking {user}: the store refused: {e}");
@@ -312,7 +314,7 @@ async fn unlock(shared: &Shared, user: &str) -> AdminResponse {
 async fn reload(shared: &Arc<Shared>) -> AdminResponse {
     log::info!("admin: reloading the configuration and the credentials");
     let shared = Arc::clone(shared);
-    match smol::unblock(move || crate::daemon::reload(&shared)).await {
+    match smol::unblock(move || shared.run_reload()).await {
         Ok(message) => AdminResponse::ok(message),
         Err(reason) => AdminResponse::error(
             AdminErrorCode::ReloadFailed,

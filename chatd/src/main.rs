@@ -235,7 +235,7 @@ fn serve(
         if let Some(p) = pid_file.as_mut() {
             p.write_pid()?;
         }
-        let running = bound.serve()?;
+        let running = bound.on_reload(daemon::reload).serve()?;
         Ok((signals, running))
     })();
     let (signals, running) = match started {

@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use chatd::ManualClock;
 use common::*;
 use proto::{ErrorCode, Event, Request, Response};
 
@@ -45,7 +46,9 @@ fn wrong_password_then_right_one() {
 
 #[test]
 fn three_wrong_passwords_across_two_connections_lock_then_expire() {
-    let server = TestServer::start_with(|c| c.block_duration = Duration::from_secs(2));
+    let clock = ManualClock::new();
+    let server =
+        TestServer::start_with_clock(&clock, |c| c.block_duration = Duration::from_secs(2));
     let mut a = server.connect();
     a.request(Request::Login {
         user: "luke".into(),
@@ -69,30 +72,28 @@ fn three_wrong_passwords_across_two_connections_lock_then_expire() {
         }),
         ErrorCode::AccountLocked
     );
-    // After block_duration the right password works again.
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
-        let mut d = server.connect();
-        match d.request(Request::Login {
+    // Still locked a moment before block_duration is over...
+    clock.advance(Duration::from_millis(1999));
+    let mut d = server.connect();
+    assert_eq!(
+        d.error_code(Request::Login {
+            user: "luke".into()
+        }),
+        ErrorCode::AccountLocked
+    );
+    // ...and after block_duration the right password works again.
+    clock.advance(Duration::from_millis(1));
+    let mut d = server.connect();
+    assert_eq!(
+        d.request(Request::Login {
             user: "luke".into(),
-        }) {
-            Response::PasswordRequired => {
-                let r = d.request(Request::Password {
-                    password: "light==saber".into(),
-                });
-                assert!(matches!(r, Response::Welcome { .. }), "{r:?}");
-                break;
-            }
-            Response::Error {
-                code: ErrorCode::AccountLocked,
-                ..
-            } => {
-                assert!(std::time::Instant::now() < deadline, "lock never expired");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
+        }),
+        Response::PasswordRequired
+    );
+    let r = d.request(Request::Password {
+        password: "light==saber".into(),
+    });
+    assert!(matches!(r, Response::Welcome { .. }), "{r:?}");
 }
 
 #[test]

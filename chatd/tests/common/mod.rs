@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use chatd::{Config, Overrides, Running};
+use chatd::{Config, ManualClock, Overrides, Running};
 pub use testkit::*;
 
 /// A config for tests: loopback, port 0, everything inside `dir`.
@@ -34,6 +34,8 @@ pub struct TestServer {
     running: Option<Running>,
     /// Where clients connect.
     pub addr: SocketAddr,
+    /// The clock the server's logic runs on, when the test drives it.
+    clock: Option<ManualClock>,
 }
 
 impl TestServer {
@@ -48,17 +50,32 @@ impl TestServer {
         write_credentials(dir.path());
         let mut config = test_config(dir.path());
         tweak(&mut config);
-        Self::start_in(dir, config)
+        Self::start_in(dir, config, None)
     }
 
-    fn start_in(dir: tempfile::TempDir, config: Config) -> TestServer {
-        let running = chatd::start(config.clone(), Overrides::default()).expect("chatd starts");
+    /// Starts after `tweak`, with the server's logic (timeouts, lockout, `whoelsesince`) on
+    /// `clock`, which the test moves.
+    pub fn start_with_clock(clock: &ManualClock, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        write_credentials(dir.path());
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        Self::start_in(dir, config, Some(clock.clone()))
+    }
+
+    fn start_in(dir: tempfile::TempDir, config: Config, clock: Option<ManualClock>) -> TestServer {
+        let running = match &clock {
+            Some(c) => chatd::start_with_clock(config.clone(), Overrides::default(), c.clone()),
+            None => chatd::start(config.clone(), Overrides::default()),
+        }
+        .expect("chatd starts");
         let addr = running.local_addr();
         TestServer {
             dir,
             config,
             running: Some(running),
             addr,
+            clock,
         }
     }
 
@@ -78,8 +95,9 @@ impl TestServer {
 
     /// Stops and starts again on the same files (a new port).
     pub fn restart(self) -> TestServer {
+        let clock = self.clock.clone();
         let (dir, config) = self.stop();
-        Self::start_in(dir, config)
+        Self::start_in(dir, config, clock)
     }
 
     /// A connected, not yet logged-in client.

@@ -1,138 +1,15 @@
-//! Accounts and login locks: the `credentials.txt` file (plain-text seed lines and argon2id
-//! hashes), password checks, registration, and the three-strikes lockout.
-//!
-//! Password hashing and checking are CPU-heavy, so they run on the blocking thread pool
-//! (`smol::unblock`), never on the executor's threads. Passwords never reach a log line.
+//! The accounts, loaded from the credentials file: lookups, password checks off the executor,
+//! registration (appended and fsynced before it is answered) and reload.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-
-use crate::store::LockState;
-
-/// Wrong passwords in a row that lock an account.
-pub const MAX_FAILURES: u32 = 3;
-
-/// An accounts-file failure.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The credentials file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Hashing failed (should not happen with valid parameters).
-    #[error("password hashing failed: {0}")]
-    Hash(String),
-}
-
-/// How a password is kept.
-#[derive(Debug, Clone, PartialEq)]
-enum Secret {
-    /// A seed line's plain text.
-    Plain(String),
-    /// An argon2 PHC string.
-    Hash(String),
-}
-
-/// Whether a credentials line's password field is an argon2 PHC hash (else it is plain text).
-pub(crate) fn is_hash(field: &str) -> bool {
-    field.starts_with("$argon2") && PasswordHash::new(field).is_ok()
-}
-
-/// Whether a password field looks like an argon2 hash but does not parse as one (a line cut
-/// short by a crash during an append). Such a line is never taken as a plain-text password:
-/// that would make the damaged hash text itself the password.
-pub(crate) fn is_damaged_hash(field: &str) -> bool {
-    field.starts_with("$argon2") && !is_hash(field)
-}
-
-/// Splits an account line (without its line ending) into user name and password field;
-/// `None` for blank lines, `#` comments and malformed lines.
-pub(crate) fn account_line(line: &str) -> Option<(&str, &str)> {
-    if line.trim().is_empty() || line.starts_with('#') {
-        return None;
-    }
-    line.split_once(' ')
-        .filter(|(user, secret)| proto::valid_username(user) && proto::valid_password(secret))
-}
-
-impl Secret {
-    fn parse(field: &str) -> Secret {
-        if is_hash(field) {
-            Secret::Hash(field.to_string())
-        } else {
-            Secret::Plain(field.to_string())
-        }
-    }
-
-    fn check(&self, password: &str) -> bool {
-        match self {
-            Secret::Plain(p) => constant_time_eq(p.as_bytes(), password.as_bytes()),
-            Secret::Hash(h) => PasswordHash::new(h).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            }),
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
-}
-
-/// Hashes `password` as an argon2id PHC string.
-///
-/// # Errors
-/// [`AuthError::Hash`] if argon2 refuses (never with the default parameters).
-pub fn hash_password(password: &str) -> Result<String, AuthError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AuthError::Hash(e.to_string()))
-}
-
-/// Runs a password hash or check on the blocking thread pool, at most a few at a time: each
-/// one takes argon2's 19 MiB and tens of milliseconds of CPU, so a crowd of hostile logins
-/// queues here instead of exhausting memory.
-async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    static PERMITS: std::sync::OnceLock<smol::lock::Semaphore> = std::sync::OnceLock::new();
-    let permits = PERMITS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        smol::lock::Semaphore::new(cores.max(2))
-    });
-    let _permit = permits.acquire().await;
-    smol::unblock(work).await
-}
-
-/// Spends as long as checking a hashed password does, for answers that need no check
-/// (unknown or locked account), so timing does not tell them apart from a wrong password.
-pub async fn equalize_timing(password: &str) {
-    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let password = password.to_string();
-    hashing(move || {
-        let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-account").ok());
-        if let Some(hash) = dummy {
-            let _ = Secret::Hash(hash.clone()).check(&password);
-        }
-    })
-    .await;
-}
+use super::secret::{
+    account_line, equalize_timing, hash_password, hashing, is_damaged_hash, sync_parent, AuthError,
+    Secret,
+};
 
 /// Result of a password check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,7 +99,7 @@ impl Accounts {
                     .map_err(io)?;
                 // The new file's name must be durable too, or fsynced appends could vanish
                 // with it after a crash.
-                crate::credentials::sync_parent(path).map_err(io)?;
+                sync_parent(path).map_err(io)?;
                 String::new()
             }
             Err(e) => return Err(io(e)),
@@ -251,11 +128,6 @@ impl Accounts {
         Ok(n)
     }
 
-    /// The credentials file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether `user` has an account.
     pub fn exists(&self, user: &str) -> bool {
         self.map
@@ -272,19 +144,6 @@ impl Accounts {
             .filter(|s| matches!(s, Secret::Plain(_)))
             .count();
         (map.len(), plain)
-    }
-
-    /// All account names (for tab completion, admin listings).
-    pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<_> = self
-            .map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        v.sort();
-        v
     }
 
     /// Checks `password` for `user` off the executor threads.
@@ -368,91 +227,6 @@ impl Accounts {
     }
 }
 
-/// Consecutive-failure counting and locks, per user name, across connections.
-pub struct Lockout {
-    /// Held briefly; never across an `.await`.
-    map: Mutex<HashMap<String, LockState>>,
-}
-
-/// What a wrong password did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strike {
-    /// Try again.
-    Retry,
-    /// This one locked the account.
-    Locked,
-}
-
-impl Lockout {
-    /// Starts from the persisted state.
-    pub fn new(initial: HashMap<String, LockState>) -> Self {
-        Lockout {
-            map: Mutex::new(initial),
-        }
-    }
-
-    /// Whether `user` is locked at `now_ms`.
-    pub fn is_locked(&self, user: &str, now_ms: i64) -> bool {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(user)
-            .is_some_and(|s| s.locked_until > now_ms)
-    }
-
-    /// Counts a wrong password; returns what it did and the state to persist.
-    pub fn fail(&self, user: &str, now_ms: i64, block: Duration) -> (Strike, LockState) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let state = map.entry(user.to_string()).or_insert(LockState {
-            failures: 0,
-            locked_until: 0,
-        });
-        if state.locked_until != 0 && state.locked_until <= now_ms {
-            // An expired lock starts a fresh count.
-            *state = LockState {
-                failures: 0,
-                locked_until: 0,
-            };
-        }
-        state.failures += 1;
-        if state.failures >= MAX_FAILURES {
-            state.failures = 0;
-            state.locked_until = now_ms + block.as_millis() as i64;
-            (Strike::Locked, *state)
-        } else {
-            (Strike::Retry, *state)
-        }
-    }
-
-    /// Forgets `user`'s failures (successful login, or an admin unlock). Returns whether the
-    /// account was locked.
-    pub fn clear(&self, user: &str, now_ms: i64) -> bool {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(user)
-            .is_some_and(|s| s.locked_until > now_ms)
-    }
-
-    /// Whether `user` has state worth clearing.
-    pub fn has_state(&self, user: &str) -> bool {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(user)
-    }
-
-    /// Accounts locked at `now_ms`.
-    pub fn locked_count(&self, now_ms: i64) -> usize {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter(|s| s.locked_until > now_ms)
-            .count()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,17 +279,5 @@ mod tests {
         smol::block_on(acc.register("rey", "n3w")).unwrap();
         let again = Arc::new(Accounts::load(&path).unwrap());
         assert_eq!(smol::block_on(again.verify("rey", "n3w")), Verdict::Ok);
-    }
-
-    #[test]
-    fn three_strikes() {
-        let l = Lockout::new(HashMap::new());
-        let d = Duration::from_secs(60);
-        assert_eq!(l.fail("hans", 0, d).0, Strike::Retry);
-        assert_eq!(l.fail("hans", 0, d).0, Strike::Retry);
-        assert_eq!(l.fail("hans", 0, d).0, Strike::Locked);
-        assert!(l.is_locked("hans", 59_999));
-        assert!(!l.is_locked("hans", 60_000));
-        assert_eq!(l.fail("hans", 60_001, d).0, Strike::Retry);
     }
 }

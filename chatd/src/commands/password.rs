@@ -1,0 +1,129 @@
+//! `password`: registration of a new name or the password check, the three-strikes lockout,
+//! and going online (the welcome, then the offline backlog, then whatever arrived meanwhile).
+
+use std::sync::atomic::Ordering;
+
+use proto::Response;
+
+use super::{Answer, Ctx, Failure, Phase, Session};
+use crate::auth::{Registered, Strike, Verdict};
+use crate::clock::Clock;
+use crate::hub::{LoginError, Outgoing};
+use crate::seams::Store;
+
+pub(super) async fn run(
+    s: &mut Session,
+    cx: &Ctx<'_>,
+    password: String,
+) -> Result<Answer, Failure> {
+    let Phase::Password { user, new } = &s.phase else {
+        return Err(Failure::PasswordBeforeName);
+    };
+    let (user, new) = (user.clone(), *new);
+    let shared = cx.shared;
+    if new {
+        if !proto::valid_password(&password) {
+            return Err(Failure::InvalidPasswordFormat);
+        }
+        match shared.accounts.register(&user, &password).await {
+            Ok(Registered::Created) => {
+                log::info!("new account {user}");
+                return enter(s, cx, user).await;
+            }
+            // Someone registered the name meanwhile: treat this as a login attempt.
+            Ok(Registered::Exists) => {}
+            Err(e) => {
+                log::error!("cannot register {user}: {e}");
+                return Err(Failure::NotRegistered);
+            }
+        }
+    }
+    if shared.lockout.is_locked(&user, shared.clock.now_ms()) {
+        // Locked while this connection was at the password prompt.
+        crate::auth::secret::equalize_timing(&password).await;
+        s.phase = Phase::Name;
+        return Err(Failure::AccountLocked);
+    }
+    match shared.accounts.verify(&user, &password).await {
+        Verdict::Ok => {
+            if shared.lockout.has_state(&user) {
+                shared.lockout.clear(&user, shared.clock.now_ms());
+                if let Err(e) = shared.store.save_lock(&user, None).await {
+                    log::error!("cannot clear the login failures of {user}: {e}");
+                }
+            }
+            enter(s, cx, user).await
+        }
+        Verdict::Wrong | Verdict::Unknown => {
+            shared
+                .hub
+                .counters
+                .failed_logins
+                .fetch_add(1, Ordering::Relaxed);
+            let block = shared.config().block_duration;
+            let (strike, state) = shared.lockout.fail(&user, shared.clock.now_ms(), block);
+            if let Err(e) = shared.store.save_lock(&user, Some(state)).await {
+                log::error!("cannot save the login failures of {user}: {e}");
+            }
+            match strike {
+                Strike::Retry => {
+                    log::info!("wrong password for {user}");
+                    Err(Failure::WrongPassword)
+                }
+                Strike::Locked => {
+                    log::warn!("{user} locked for {}s after failed logins", block.as_secs());
+                    s.phase = Phase::Name;
+                    Err(Failure::LockedNow)
+                }
+            }
+        }
+    }
+}
+
+/// The password was right (or the account was just created): go online.
+async fn enter(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Failure> {
+    let shared = cx.shared;
+    let load = match shared.hub.begin_login(s.id, &user, &shared.store) {
+        Ok(load) => load,
+        Err(error) => {
+            s.phase = Phase::Name;
+            return Err(match error {
+                LoginError::AlreadyLoggedIn => Failure::AlreadyLoggedIn { user },
+                LoginError::ConnectionGone => Failure::LoginInterrupted,
+            });
+        }
+    };
+    s.phase = Phase::In {
+        user: user.clone(),
+        session: None,
+    };
+    s.last_valid = shared.clock.now();
+    let session = shared.store.record_login(&user, shared.clock.now_ms());
+    let offline = match load.await {
+        Ok(v) => v,
+        Err(e) => {
+            log::error!("cannot load offline messages for {user}: {e}");
+            Vec::new()
+        }
+    };
+    let session = match session.await {
+        Ok(row) => Some(row),
+        Err(e) => {
+            log::error!("cannot record the login of {user}: {e}");
+            None
+        }
+    };
+    let welcome = Outgoing::Reply {
+        id: cx.reply_to,
+        response: Response::Welcome {
+            user: user.clone(),
+            offline: offline.len() as u64,
+        },
+    };
+    shared
+        .hub
+        .finish_login(s.id, welcome, &offline, &shared.store);
+    log::info!("{user} logged in");
+    s.phase = Phase::In { user, session };
+    Ok(Answer::Queued)
+}
