@@ -52,6 +52,7 @@ fn fixture(tweak: impl FnOnce(&mut Config)) -> Fixture {
         ),
         clock: clock.clone().into(),
         ex: Arc::new(smol::Executor::new()),
+        tls: None,
         reload_hook: None,
     }));
     Fixture {

@@ -81,6 +81,27 @@ impl Default for Limits {
     }
 }
 
+/// The TLS port `chat --tls` looks at by default.
+pub const DEFAULT_TLS_PORT: u16 = 5001;
+
+/// The TLS listener (`[tls]`). The certificate and key files are read by `chatd::tls`, at
+/// start and on every reload; the lines they were named on are kept for its errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// PEM file with the private key.
+    pub key: PathBuf,
+    /// TCP port of the TLS listener; 0 picks a free one.
+    pub port: u16,
+    /// Address the TLS listener binds.
+    pub bind: IpAddr,
+    /// Where `cert` was given (`FILE:LINE`), for errors about the file.
+    pub cert_origin: String,
+    /// Where `key` was given.
+    pub key_origin: String,
+}
+
 /// The validated configuration chatd runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -107,6 +128,8 @@ pub struct Config {
     pub threads: usize,
     /// Resource limits.
     pub limits: Limits,
+    /// The TLS listener, if configured.
+    pub tls: Option<TlsConfig>,
     /// The file this was read from, if any (for reload).
     pub source: Option<PathBuf>,
 }
@@ -125,6 +148,7 @@ impl Default for Config {
             private_request_timeout: Duration::from_secs(60),
             threads: 0,
             limits: Limits::default(),
+            tls: None,
             source: None,
         }
     }
@@ -144,6 +168,16 @@ struct FileConfig {
     private_request_timeout: Option<Spanned<i64>>,
     threads: Option<Spanned<i64>>,
     limits: Option<FileLimits>,
+    tls: Option<Spanned<FileTls>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    bind: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -202,6 +236,58 @@ impl Checker<'_> {
             reason,
         })
     }
+}
+
+/// Validates `[tls]`: `cert` and `key` are required, `port` defaults to
+/// [`DEFAULT_TLS_PORT`], `bind` to every interface (TLS is what serves the network).
+fn tls_table(c: &Checker<'_>, base: &Path, t: &Spanned<FileTls>) -> Result<TlsConfig, ConfigError> {
+    let table = c.origin(t.span());
+    let t = t.get_ref();
+    let path = |key: &str, v: &Option<Spanned<String>>| -> Result<(PathBuf, String), ConfigError> {
+        let Some(v) = v else {
+            return Err(ConfigError::Invalid {
+                origin: table.clone(),
+                key: "[tls]".into(),
+                value: format!("(no {key})"),
+                reason: format!("{key} is required: the PEM file with the {}", match key {
+                    "cert" => "certificate chain",
+                    _ => "private key",
+                }),
+            });
+        };
+        if v.get_ref().is_empty() {
+            return Err(ConfigError::Invalid {
+                origin: c.origin(v.span()),
+                key: format!("tls.{key}"),
+                value: "\"\"".into(),
+                reason: "must not be empty".into(),
+            });
+        }
+        Ok((resolve(base, v.get_ref()), c.origin(v.span())))
+    };
+    let (cert, cert_origin) = path("cert", &t.cert)?;
+    let (key, key_origin) = path("key", &t.key)?;
+    let port = match &t.port {
+        Some(v) => c.int("tls.port", v, 0, 65535)? as u16,
+        None => DEFAULT_TLS_PORT,
+    };
+    let bind = match &t.bind {
+        Some(v) => v.get_ref().parse().map_err(|_| ConfigError::Invalid {
+            origin: c.origin(v.span()),
+            key: "tls.bind".into(),
+            value: format!("{:?}", v.get_ref()),
+            reason: "must be an IP address such as 0.0.0.0 or ::".into(),
+        })?,
+        None => IpAddr::from([0, 0, 0, 0]),
+    };
+    Ok(TlsConfig {
+        cert,
+        key,
+        port,
+        bind,
+        cert_origin,
+        key_origin,
+    })
 }
 
 fn in_range(_key: &str, v: i64, min: i64, max: i64) -> Result<i64, String> {
@@ -335,6 +421,9 @@ impl Config {
                 lim.max_offline_per_user =
                     c.int("limits.max_offline_per_user", v, 1, 100_000_000)? as u64;
             }
+        }
+        if let Some(t) = &file.tls {
+            cfg.tls = Some(tls_table(&c, base, t)?);
         }
         Ok(cfg)
     }
