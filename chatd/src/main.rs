@@ -192,7 +192,7 @@ fn hash_credentials(
 
 /// `chatd gen-cert`: writes the pair and tells how to use it.
 fn gen_cert(hosts: &[String], out_dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
-    let made = chatd::tls::gen_cert(hosts, out_dir, force)?;
+    let made = chatd::tls::gen_cert(hosts, &absolute(out_dir)?, force)?;
     println!("wrote {} and {}", made.cert.display(), made.key.display());
     println!(
         "SHA-256 fingerprint: {}",
