@@ -326,7 +326,7 @@ pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
     };
     if tls.is_none() && !config.bind.is_loopback() {
         log::warn!(
-            "listening on {local} without TLS: passwords and messages cross the network in \
+            "serving {local} without TLS: passwords and messages cross the network in \
              clear; bind = \"127.0.0.1\" for this machine only, or add a [tls] table \
              (docs/OPERATING.md, \"Certificates\")"
         );
