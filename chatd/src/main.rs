@@ -305,7 +305,11 @@ fn serve(
             return Err(e.into());
         }
     };
-    daemon::notify_ready(&format!("listening on {}", running.local_addr()));
+    let mut status = format!("listening on {}", running.local_addr());
+    if let Some(tls) = running.tls_addr() {
+        status.push_str(&format!(", TLS on {tls}"));
+    }
+    daemon::notify_ready(&status);
     if let Some(r) = readiness {
         log::info!("running in the background as pid {}", std::process::id());
         r.ready();
