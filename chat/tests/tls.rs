@@ -452,3 +452,51 @@ fn a_peer_showing_another_certificate_than_announced_is_refused() {
     drop(vader);
     server.stop();
 }
+
+#[test]
+fn interactive_first_use_shows_the_fingerprint_and_asks() {
+    use common::pty::Pty;
+    let dir = tempfile::tempdir().unwrap();
+    let pem = certs::self_signed(dir.path(), "server", &["127.0.0.1"]);
+    let mut server = tls_server(&pem);
+    let port = server.tls_port();
+    let kh = dir.path().join("known_hosts");
+    let chat = || {
+        let mut cmd = std::process::Command::new(common::chat_bin());
+        cmd.args(["--tls", "127.0.0.1", &port.to_string()])
+            .env("CHAT_KNOWN_HOSTS", &kh)
+            .env("CHAT_HISTFILE", "")
+            .env_remove("CHAT_PASSWORD");
+        Pty::spawn(cmd)
+    };
+    let shown = proto::tls::display_fingerprint(&pem.fingerprint);
+    // No: nothing is pinned, nothing sent.
+    let mut c = chat();
+    c.expect(&shown);
+    c.expect(&format!("Trust it and remember it for 127.0.0.1:{port}? (yes/no)"));
+    c.send("maybe\r");
+    c.expect("Please answer yes or no.");
+    c.send("no\r");
+    c.expect("was not trusted; nothing was sent");
+    assert_eq!(c.finish(), 3);
+    assert!(!kh.exists());
+    // Yes: pinned, then the login.
+    let mut c = chat();
+    c.expect(&shown);
+    c.send("yes\r");
+    c.expect("Username: ");
+    c.send("hans\r");
+    c.expect("Password: ");
+    c.send("falcon*solo\r");
+    c.expect(WELCOME);
+    c.send("logout\r");
+    assert_eq!(c.finish(), 0);
+    assert!(std::fs::read_to_string(&kh)
+        .unwrap()
+        .contains(&format!("127.0.0.1:{port} {}", pem.fingerprint)));
+    // Next time: no question.
+    let mut c = chat();
+    c.expect("Username: ");
+    assert!(!c.text().contains("yes/no"), "{}", c.text());
+    server.stop();
+}
