@@ -284,9 +284,11 @@ mod tests {
         assert!(Args::try_parse_from(["chat", "--tls", "--ca", "c", "--trust-new"]).is_err());
         let args = Args::try_parse_from(["chat", "--tls", "--ca", "ca.pem"]).unwrap();
         assert_eq!(args.ca, Some(PathBuf::from("ca.pem")));
-        assert!(Args::try_parse_from(["chat", "--tls", "--trust-new"])
-            .unwrap()
-            .trust_new);
+        assert!(
+            Args::try_parse_from(["chat", "--tls", "--trust-new"])
+                .unwrap()
+                .trust_new
+        );
     }
 
     #[test]

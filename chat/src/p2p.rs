@@ -415,7 +415,8 @@ fn handshake(dial: &Dial) -> Result<PeerStream, String> {
     let stream = match &dial.fingerprint {
         None => Stream::Tcp(stream),
         Some(fingerprint) => {
-            let config = proto::tls::pinned_client_config(fingerprint).map_err(|e| e.to_string())?;
+            let config =
+                proto::tls::pinned_client_config(fingerprint).map_err(|e| e.to_string())?;
             // The name is not checked: the fingerprint is.
             let name = proto::tls::server_name("chat-peer").map_err(|e| e.to_string())?;
             let stream =
@@ -549,13 +550,7 @@ pub fn text_frame_len(text: &str) -> usize {
         - 1
 }
 
-fn read_loop(
-    stream: Stream,
-    mut decoder: LineDecoder,
-    peer: String,
-    link: u64,
-    inbox: PeerSink,
-) {
+fn read_loop(stream: Stream, mut decoder: LineDecoder, peer: String, link: u64, inbox: PeerSink) {
     let report = |what: PeerEvent| {
         inbox.send(PeerInput {
             peer: peer.clone(),

@@ -241,7 +241,10 @@ pub fn check(
                 file: path.display().to_string(),
                 source,
             })?;
-            eprintln!("chat: pinned the certificate of {key} in {}", path.display());
+            eprintln!(
+                "chat: pinned the certificate of {key} in {}",
+                path.display()
+            );
         }
         None => eprintln!(
             "chat: no home directory to keep the pin of {key} in (set CHAT_KNOWN_HOSTS); \

@@ -138,10 +138,10 @@ fn raw_login(port: u16, user: &str, listen: Option<u16>) -> Client {
     if let Some(port) = listen {
         assert_eq!(
             c.request(Request::PrivateListen {
-            port,
-            host: None,
-            fingerprint: None,
-        }),
+                port,
+                host: None,
+                fingerprint: None,
+            }),
             Response::Ok
         );
     }

@@ -43,12 +43,7 @@ fn log_in(p: &mut Piped) {
 }
 
 /// Runs `chat` with `script` to its end; returns (exit code, stdout, stderr).
-fn run(
-    port: u16,
-    args: &[&str],
-    known_hosts: &Path,
-    script: &str,
-) -> (i32, Vec<String>, String) {
+fn run(port: u16, args: &[&str], known_hosts: &Path, script: &str) -> (i32, Vec<String>, String) {
     let mut p = tls_client("script", port, args, known_hosts);
     p.send_raw(script.as_bytes());
     p.close_stdin();
@@ -115,7 +110,10 @@ fn ca_issued_full_chains_are_verified_and_other_cas_refused() {
     let key = pem.key.display().to_string();
     let (code, _, err) = run(port, &["--ca", &key], &kh, &login_script("hans"));
     assert_eq!(code, 3);
-    assert!(err.contains("cannot use --ca") && err.contains("no certificate"), "{err}");
+    assert!(
+        err.contains("cannot use --ca") && err.contains("no certificate"),
+        "{err}"
+    );
     assert!(!kh.exists());
     server.stop();
 }
@@ -314,11 +312,13 @@ fn the_wrong_kind_of_port_is_named() {
     let _ = raw.write_all(b"{\"id\":1,\"type\":\"login\",\"user\":\"hans\"}\n");
     let mut buf = Vec::new();
     let _ = std::io::Read::read_to_end(&mut raw, &mut buf);
-    assert!(
-        !String::from_utf8_lossy(&buf).contains("hello"),
-        "{buf:?}"
+    assert!(!String::from_utf8_lossy(&buf).contains("hello"), "{buf:?}");
+    let (code, _, err) = run(
+        server.tls_port(),
+        &["--trust-new"],
+        &kh,
+        &login_script("hans"),
     );
-    let (code, _, err) = run(server.tls_port(), &["--trust-new"], &kh, &login_script("hans"));
     assert_eq!(code, 0, "{err}");
     server.stop();
 }
@@ -327,7 +327,9 @@ fn the_wrong_kind_of_port_is_named() {
 fn start_private(a: &mut Piped, b: &mut Piped) {
     let (an, bn) = (a.name.clone(), b.name.clone());
     a.send(&format!("startprivate {bn}"));
-    b.expect(&format!("{an} would like to private message, enter y or n: "));
+    b.expect(&format!(
+        "{an} would like to private message, enter y or n: "
+    ));
     b.send("y");
     a.expect(&format!("{bn} accepts private messaging"));
     a.expect(&format!("Start private messaging with {bn}"));
@@ -445,7 +447,8 @@ fn a_peer_showing_another_certificate_than_announced_is_refused() {
     luke.send("logout");
     assert_eq!(luke.finish(), 0);
     assert!(
-        luke.stderr().contains("is not the one the server announced"),
+        luke.stderr()
+            .contains("is not the one the server announced"),
         "{}",
         luke.stderr()
     );
@@ -473,7 +476,9 @@ fn interactive_first_use_shows_the_fingerprint_and_asks() {
     // No: nothing is pinned, nothing sent.
     let mut c = chat();
     c.expect(&shown);
-    c.expect(&format!("Trust it and remember it for 127.0.0.1:{port}? (yes/no)"));
+    c.expect(&format!(
+        "Trust it and remember it for 127.0.0.1:{port}? (yes/no)"
+    ));
     c.send("maybe\r");
     c.expect("Please answer yes or no.");
     c.send("no\r");

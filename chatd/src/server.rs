@@ -258,9 +258,9 @@ impl Bound {
             .spawn(move || {
                 let ex = Arc::clone(&main_shared.ex);
                 let listeners = Listeners {
-                plain: listener,
-                tls: tls_listener,
-            };
+                    plain: listener,
+                    tls: tls_listener,
+                };
                 future::block_on(ex.run(serve(main_shared, listeners, admin, admin_file, stop_rx)));
             })
             .map_err(StartError::Thread)?;
@@ -461,7 +461,7 @@ async fn accept_loop(
                     (false, _) => Socket::Tcp(stream),
                     (true, Some(certificate)) => {
                         match rustls::ServerConnection::new(certificate.config()) {
-                            Ok(conn) => Socket::Tls(TlsSocket::new(stream, conn)),
+                            Ok(conn) => Socket::Tls(Box::new(TlsSocket::new(stream, conn))),
                             Err(e) => {
                                 log::error!("cannot start TLS with {addr}: {e}");
                                 continue;

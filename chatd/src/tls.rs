@@ -37,7 +37,13 @@ impl Certificate {
 
     /// The configuration for a new connection.
     pub(crate) fn config(&self) -> Arc<ServerConfig> {
-        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()).config)
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .config,
+        )
     }
 
     /// The fingerprint of the certificate in force.
@@ -82,7 +88,10 @@ pub(crate) fn load(tls: &TlsConfig) -> Result<Loaded, ConfigError> {
         .map_err(|e| {
             let reason = match e {
                 rustls::Error::InconsistentKeys(_) => {
-                    format!("does not belong to the certificate in {}", tls.cert.display())
+                    format!(
+                        "does not belong to the certificate in {}",
+                        tls.cert.display()
+                    )
                 }
                 other => format!("cannot be used with the certificate: {other}"),
             };

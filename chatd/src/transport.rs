@@ -27,8 +27,8 @@ const READ_CHUNK: usize = 4 * 1024;
 pub(crate) enum Socket {
     /// Plain TCP.
     Tcp(Async<TcpStream>),
-    /// TLS over TCP.
-    Tls(TlsSocket),
+    /// TLS over TCP (boxed: rustls' connection state is large, a TCP socket is not).
+    Tls(Box<TlsSocket>),
 }
 
 impl Socket {

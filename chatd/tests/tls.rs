@@ -56,7 +56,10 @@ fn unusable_certificates_are_config_errors_with_their_line() {
         write_credentials(dir.path());
         let (code, err) = run_chatd(dir.path(), &[]);
         assert_eq!(code, Some(2), "{table}: {err}");
-        assert!(err.contains(origin) && err.contains(reason), "{table}: {err}");
+        assert!(
+            err.contains(origin) && err.contains(reason),
+            "{table}: {err}"
+        );
         // Refused before anything was left behind.
         assert!(!dir.path().join("chatd.sock").exists());
     }
@@ -69,14 +72,21 @@ fn serving_a_network_without_tls_is_warned_about() {
     let dir = dir_with_config("port = 0\nbind = \"127.0.0.1\"\n");
     let mut chatd = ChatdProcess::spawn(dir.path(), &[]);
     chatd.stop();
-    assert!(!chatd.log.iter().any(|l| l.contains(warning)), "{:#?}", chatd.log);
+    assert!(
+        !chatd.log.iter().any(|l| l.contains(warning)),
+        "{:#?}",
+        chatd.log
+    );
     // Every interface, no TLS: warned, once, before it listens. (Nothing connects to it.)
     let dir = dir_with_config("port = 0\nbind = \"0.0.0.0\"\n");
     let mut chatd = ChatdProcess::spawn(dir.path(), &[]);
     chatd.stop();
     let warned: Vec<_> = chatd.log.iter().filter(|l| l.contains(warning)).collect();
     assert_eq!(warned.len(), 1, "{:#?}", chatd.log);
-    assert!(warned[0].contains("WARN") && warned[0].contains("[tls]"), "{warned:?}");
+    assert!(
+        warned[0].contains("WARN") && warned[0].contains("[tls]"),
+        "{warned:?}"
+    );
     // With TLS configured, the plain listener is the operator's choice.
     let dir = tempfile::tempdir().unwrap();
     let pem = certs::self_signed(dir.path(), "server", &["127.0.0.1"]);
@@ -86,7 +96,11 @@ fn serving_a_network_without_tls_is_warned_about() {
     let mut chatd = ChatdProcess::spawn(dir.path(), &[]);
     chatd.tls_addr();
     chatd.stop();
-    assert!(!chatd.log.iter().any(|l| l.contains(warning)), "{:#?}", chatd.log);
+    assert!(
+        !chatd.log.iter().any(|l| l.contains(warning)),
+        "{:#?}",
+        chatd.log
+    );
 }
 
 /// A protocol client over TLS that trusts exactly the certificates `roots`.
@@ -117,10 +131,11 @@ fn sighup_reloads_the_certificate_without_dropping_sessions() {
     std::fs::copy(&second.cert, &first.cert).unwrap();
     std::fs::copy(&second.key, &first.key).unwrap();
     chatd.signal(libc::SIGHUP);
-    chatd.wait_log(&format!("TLS certificate replaced (SHA-256 {})", second.fingerprint));
-    let e = tls_login(port, &old, "yoda")
-        .err()
-        .expect("the old certificate is gone");
+    chatd.wait_log(&format!(
+        "TLS certificate replaced (SHA-256 {})",
+        second.fingerprint
+    ));
+    let e = tls_login(port, &old, "yoda").expect_err("the old certificate is gone");
     assert!(e.contains("TLS handshake failed"), "{e}");
     let new = proto::tls::load_certs(&second.cert).unwrap();
     let mut yoda = tls_login(port, &new, "yoda").unwrap();

@@ -25,8 +25,10 @@ pub fn self_signed(dir: &Path, name: &str, hosts: &[&str]) -> Pem {
 fn params(hosts: &[&str]) -> rcgen::CertificateParams {
     let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
     let mut p = rcgen::CertificateParams::new(names).expect("names");
-    p.distinguished_name
-        .push(rcgen::DnType::CommonName, hosts.first().copied().unwrap_or("test"));
+    p.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        hosts.first().copied().unwrap_or("test"),
+    );
     p
 }
 

@@ -144,7 +144,10 @@ impl ChatdProcess {
     /// has none.
     pub fn tls_addr(&mut self) -> SocketAddr {
         let line = self.wait_log("listening for TLS on ");
-        let addr = line.rsplit("listening for TLS on ").next().unwrap_or_default();
+        let addr = line
+            .rsplit("listening for TLS on ")
+            .next()
+            .unwrap_or_default();
         let addr = addr.split_whitespace().next().unwrap_or_default();
         addr.parse()
             .unwrap_or_else(|e| panic!("{e}: no address in {line:?}"))

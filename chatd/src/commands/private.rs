@@ -22,7 +22,9 @@ pub(super) async fn listen(
         }
     }
     let fingerprint = fingerprint.map(|fp| fp.to_ascii_lowercase());
-    cx.shared.hub.set_private_listen(id, host, port, fingerprint);
+    cx.shared
+        .hub
+        .set_private_listen(id, host, port, fingerprint);
     Ok(Answer::Reply(Response::Ok))
 }
 

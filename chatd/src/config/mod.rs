@@ -249,10 +249,13 @@ fn tls_table(c: &Checker<'_>, base: &Path, t: &Spanned<FileTls>) -> Result<TlsCo
                 origin: table.clone(),
                 key: "[tls]".into(),
                 value: format!("(no {key})"),
-                reason: format!("{key} is required: the PEM file with the {}", match key {
-                    "cert" => "certificate chain",
-                    _ => "private key",
-                }),
+                reason: format!(
+                    "{key} is required: the PEM file with the {}",
+                    match key {
+                        "cert" => "certificate chain",
+                        _ => "private key",
+                    }
+                ),
             });
         };
         if v.get_ref().is_empty() {

@@ -78,7 +78,9 @@ fn tls_table() {
 
 #[test]
 fn bad_tls_tables_name_key_value_and_line() {
-    let e = parse("port = 1\n[tls]\nkey = \"k\"\n").unwrap_err().to_string();
+    let e = parse("port = 1\n[tls]\nkey = \"k\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("/etc/chat/config.toml:2: [tls]"), "{e}");
     assert!(e.contains("cert is required"), "{e}");
     let e = parse("[tls]\ncert = \"c\"\n").unwrap_err().to_string();
@@ -90,7 +92,9 @@ fn bad_tls_tables_name_key_value_and_line() {
         e,
         "/etc/chat/config.toml:4: tls.port = 65536: must be at most 65535"
     );
-    let e = parse("[tls]\ncert = \"\"\nkey = \"k\"\n").unwrap_err().to_string();
+    let e = parse("[tls]\ncert = \"\"\nkey = \"k\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(":2: tls.cert = \"\": must not be empty"), "{e}");
     let e = parse("[tls]\ncert = \"c\"\nkey = \"k\"\nbind = \"everywhere\"\n")
         .unwrap_err()

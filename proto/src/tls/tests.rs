@@ -39,7 +39,10 @@ fn echo_server(config: Arc<rustls::ServerConfig>) -> (SocketAddr, thread::JoinHa
         let reader = BufReader::new(stream);
         for line in reader.lines() {
             let Ok(line) = line else { return };
-            if writer.write_all(format!("echo {line}\n").as_bytes()).is_err() {
+            if writer
+                .write_all(format!("echo {line}\n").as_bytes())
+                .is_err()
+            {
                 return;
             }
         }
@@ -70,7 +73,7 @@ fn fingerprints_are_64_lowercase_hex_digits() {
 fn a_shared_stream_reads_and_writes_from_two_threads() {
     let (cert, key) = self_signed(&["localhost"]);
     let (addr, server) = echo_server(server_config(&cert, &key));
-    let config = Arc::new(client_config_with_roots(&[cert.clone()]).unwrap());
+    let config = Arc::new(client_config_with_roots(std::slice::from_ref(&cert)).unwrap());
     let socket = TcpStream::connect(addr).unwrap();
     let stream = Stream::tls_client(socket, config, server_name("localhost").unwrap()).unwrap();
     stream.handshake(deadline()).unwrap();
@@ -136,7 +139,10 @@ fn a_pinned_certificate_is_accepted_and_any_other_refused() {
     let socket = TcpStream::connect(addr).unwrap();
     let stream = Stream::tls_client(socket, config, server_name("chat-peer").unwrap()).unwrap();
     let e = stream.handshake(deadline()).unwrap_err();
-    assert!(e.to_string().contains("not the one the server announced"), "{e}");
+    assert!(
+        e.to_string().contains("not the one the server announced"),
+        "{e}"
+    );
 }
 
 #[test]
