@@ -19,7 +19,7 @@ use clap::{CommandFactory, Parser};
 /// The chat server.
 ///
 /// Reads ./config.toml (or --config FILE); flags override the file. The original form
-/// `chatd PORT BLOCK_DURATION TIMEOUT` also works.
+/// `chatd PORT BLOCK_DURATION TIMEOUT` also works (all three values).
 #[derive(Parser, Debug)]
 #[command(version, about, allow_negative_numbers = true)]
 struct Args {
