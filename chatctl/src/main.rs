@@ -99,9 +99,15 @@ fn main() -> ExitCode {
         return print_raw(cli.json, &page);
     }
     let Some(command) = cli.command else {
-        let e = Cli::command().error(
+        let mut cli = Cli::command();
+        let names: Vec<String> = cli
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|name| name != "help")
+            .collect();
+        let e = cli.error(
             clap::error::ErrorKind::MissingSubcommand,
-            "a subcommand is required: status, who, kick, stats, unlock or reload",
+            format!("a subcommand is required: {}", names.join(", ")),
         );
         return usage_error(e);
     };
