@@ -1,7 +1,8 @@
 //! `chatctl`: the operator's tool for a running chatd. Parses the command line, finds the admin
 //! socket, runs one subcommand, and turns the outcome into the exit status: 0 success, 1 the
 //! request failed, 2 usage (clap's own code, also used when the socket cannot be determined),
-//! 3 chatd unreachable.
+//! 3 chatd unreachable. With `--json` every error, clap's included, is one JSON object on
+//! stderr. Also prints its completion scripts and man page (`--completions`, `--manpage`).
 
 mod client;
 mod commands;
