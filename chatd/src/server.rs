@@ -269,6 +269,15 @@ impl Bound {
         if let Some((addr, fingerprint)) = &tls_local {
             log::info!("listening for TLS on {addr} (certificate SHA-256 {fingerprint})");
         }
+        // Only now: a start-up that fails says why, not these.
+        warn_plain_text(&shared);
+        if tls_local.is_none() && !local.ip().is_loopback() {
+            log::warn!(
+                "serving {local} without TLS: passwords and messages cross the network in \
+                 clear; bind = \"127.0.0.1\" for this machine only, or add a [tls] table \
+                 (docs/OPERATING.md, \"Certificates\")"
+            );
+        }
         Ok(Running {
             addr: local,
             tls_addr: tls_local.map(|(addr, _)| addr),
@@ -281,6 +290,22 @@ impl Bound {
     }
 }
 
+/// Warns when accounts still have plain-text passwords (logged once the server serves).
+fn warn_plain_text(shared: &Shared) {
+    let (total, plain) = shared.accounts.counts();
+    if plain > 0 {
+        let (verb, noun) = if plain == 1 {
+            ("has a", "password")
+        } else {
+            ("have", "passwords")
+        };
+        log::warn!(
+            "{plain} of {total} accounts in {} {verb} plain-text {noun}; run `chatd hash-credentials` to hash them",
+            shared.config().credentials.display()
+        );
+    }
+}
+
 /// Loads accounts and binds the TCP port and the admin socket, without starting any thread.
 /// The admin socket is set up first, so a second chatd on the same files is told that chatd
 /// is already running rather than that the port is busy.
@@ -289,13 +314,6 @@ impl Bound {
 /// [`StartError`] naming what failed.
 pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
     let accounts = Arc::new(Accounts::load(&config.credentials)?);
-    let (total, plain) = accounts.counts();
-    if plain > 0 {
-        log::warn!(
-            "{plain} of {total} accounts in {} have plain-text passwords; run `chatd hash-credentials` to hash them",
-            config.credentials.display()
-        );
-    }
     let loaded = config.tls.as_ref().map(crate::tls::load).transpose()?;
     let admin = AdminListener::bind(&config.admin_socket)?;
     let listen = |addr: SocketAddr| {
@@ -324,13 +342,6 @@ pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
             return Err(e);
         }
     };
-    if tls.is_none() && !config.bind.is_loopback() {
-        log::warn!(
-            "serving {local} without TLS: passwords and messages cross the network in \
-             clear; bind = \"127.0.0.1\" for this machine only, or add a [tls] table \
-             (docs/OPERATING.md, \"Certificates\")"
-        );
-    }
     Ok(Bound {
         config,
         overrides,

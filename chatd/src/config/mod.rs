@@ -168,7 +168,7 @@ struct FileConfig {
     private_request_timeout: Option<Spanned<i64>>,
     threads: Option<Spanned<i64>>,
     limits: Option<FileLimits>,
-    tls: Option<Spanned<FileTls>>,
+    tls: Option<FileTls>,
 }
 
 #[derive(Deserialize)]
@@ -228,6 +228,28 @@ impl Checker<'_> {
         format!("{}:{line}", self.path.display())
     }
 
+    /// toml's refusal, or, for a key that belongs in another table, a message saying where:
+    /// `config.toml:5: limits.timeout = 60: timeout belongs at the top level, ...`.
+    fn parse_error(&self, e: &toml::de::Error) -> ConfigError {
+        let hint = e
+            .span()
+            .filter(|_| e.message().starts_with("unknown field"))
+            .and_then(|span| {
+                let (key, value, reason) =
+                    keys::misplaced(self.text, span.clone(), &keys::tables::<FileConfig>())?;
+                Some(ConfigError::Invalid {
+                    origin: self.origin(span),
+                    key,
+                    value,
+                    reason,
+                })
+            });
+        hint.unwrap_or_else(|| ConfigError::Parse {
+            path: self.path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
     fn int(&self, key: &str, v: &Spanned<i64>, min: i64, max: i64) -> Result<i64, ConfigError> {
         in_range(key, *v.get_ref(), min, max).map_err(|reason| ConfigError::Invalid {
             origin: self.origin(v.span()),
@@ -240,9 +262,20 @@ impl Checker<'_> {
 
 /// Validates `[tls]`: `cert` and `key` are required, `port` defaults to
 /// [`DEFAULT_TLS_PORT`], `bind` to every interface (TLS is what serves the network).
-fn tls_table(c: &Checker<'_>, base: &Path, t: &Spanned<FileTls>) -> Result<TlsConfig, ConfigError> {
-    let table = c.origin(t.span());
-    let t = t.get_ref();
+fn tls_table(c: &Checker<'_>, base: &Path, t: &FileTls) -> Result<TlsConfig, ConfigError> {
+    // The line of the `[tls]` header, for a key missing from it. (The table is not read as
+    // `Spanned`: `config::keys` must see it as a table.)
+    let header = c
+        .text
+        .split_inclusive('\n')
+        .scan(0, |pos, line| {
+            let start = *pos;
+            *pos += line.len();
+            Some((start, line))
+        })
+        .find(|(_, line)| line.trim_start().starts_with("[tls]"))
+        .map_or(0, |(start, _)| start);
+    let table = c.origin(header..header);
     let path = |key: &str, v: &Option<Spanned<String>>| -> Result<(PathBuf, String), ConfigError> {
         let Some(v) = v else {
             return Err(ConfigError::Invalid {
@@ -336,15 +369,12 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the key, value and line.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let c = Checker { text, path };
+        let file: FileConfig = toml::from_str(text).map_err(|e| c.parse_error(&e))?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let c = Checker { text, path };
         let mut cfg = Config {
             source: Some(path.to_path_buf()),
             ..Config::default()
@@ -474,5 +504,6 @@ impl Config {
     }
 }
 
+mod keys;
 #[cfg(test)]
 mod tests;
