@@ -96,6 +96,13 @@ pub(crate) struct TlsSocket {
     out: AsyncMutex<Vec<u8>>,
 }
 
+/// The client's address, for a log line.
+fn peer(tcp: &Async<TcpStream>) -> String {
+    tcp.get_ref()
+        .peer_addr()
+        .map_or_else(|_| "a closed socket".to_string(), |a| a.to_string())
+}
+
 fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(ErrorKind::InvalidData, e)
 }
@@ -184,6 +191,7 @@ impl TlsSocket {
         let mut r = &self.tcp;
         let n = r.read(buf).await?;
         if let Err(e) = self.feed(&buf[..n]) {
+            log::debug!("TLS error from {}: {e}", peer(&self.tcp));
             let _ = self.flush().await;
             return Err(e);
         }
@@ -222,6 +230,7 @@ impl TlsSocket {
                 return Err(ErrorKind::UnexpectedEof.into());
             }
             if let Err(e) = self.feed(&buf[..n]) {
+                log::debug!("TLS error from {}: {e}", peer(&self.tcp));
                 let _ = self.flush().await;
                 return Err(e);
             }

@@ -1,7 +1,7 @@
 //! The real `chatd` binary and `[tls]`: a certificate or key that cannot be used is refused at
 //! start like any config error (exit 2, file and line); serving a network without TLS is
 //! warned about, loopback or TLS is not; SIGHUP reloads the certificate as `chatctl reload`
-//! does.
+//! does; a connection refused over TLS still gets its reason.
 
 mod common;
 
@@ -154,5 +154,23 @@ fn sighup_reloads_the_certificate_without_dropping_sessions() {
             break;
         }
     }
+    chatd.stop();
+}
+
+#[test]
+fn a_refused_tls_connection_is_told_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = certs::self_signed(dir.path(), "server", &["127.0.0.1"]);
+    let config = format!(
+        "[limits]\nmax_connections_per_ip = 1\n{}",
+        certs::tls_table(&pem)
+    );
+    let mut chatd = ChatdProcess::start(&config);
+    let port = chatd.tls_port();
+    let roots = proto::tls::load_certs(&pem.cert).unwrap();
+    let _hans = tls_login(port, &roots, "hans").unwrap();
+    // The refusal completes the handshake first, so the reason arrives, encrypted.
+    let e = tls_login(port, &roots, "yoda").expect_err("one connection per address");
+    assert!(e.contains("Too many connections from your address"), "{e}");
     chatd.stop();
 }
