@@ -21,6 +21,23 @@ pub enum AuthError {
         /// Why.
         source: std::io::Error,
     },
+    /// Two account names differ only in case; names are unique regardless of case.
+    #[error(
+        "{path}:{second}: user {second_name} is user {first_name} of line {first} in another \
+         case (names are unique regardless of case); remove or rename one of the two lines"
+    )]
+    CaseDuplicate {
+        /// The credentials file.
+        path: PathBuf,
+        /// The earlier line.
+        first: usize,
+        /// The name on it.
+        first_name: String,
+        /// The later line.
+        second: usize,
+        /// The name on it.
+        second_name: String,
+    },
     /// Hashing failed (should not happen with valid parameters).
     #[error("password hashing failed: {0}")]
     Hash(String),
