@@ -132,7 +132,11 @@ impl Shared {
             match smol::block_on(purge) {
                 Ok(()) => log::info!(
                     "account {user} is no longer in the credentials file: removed{}",
-                    if online { " (it was online: disconnected)" } else { "" }
+                    if online {
+                        " (it was online: disconnected)"
+                    } else {
+                        ""
+                    }
                 ),
                 Err(e) => log::error!("account {user} removed, but its stored data stays: {e}"),
             }

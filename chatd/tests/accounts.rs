@@ -105,7 +105,10 @@ fn any_case_reaches_the_account_and_no_lookalike_can_register() {
         }),
         ErrorCode::CannotPrivateSelf
     );
-    assert_eq!(chatctl(dir.path(), &["kick", "HANS"]).ok(), "hans was disconnected\n");
+    assert_eq!(
+        chatctl(dir.path(), &["kick", "HANS"]).ok(),
+        "hans was disconnected\n"
+    );
 }
 
 #[test]
@@ -113,7 +116,11 @@ fn names_differing_only_in_case_are_refused_at_start_and_at_reload() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), "");
     let path = dir.path().join("credentials.txt");
-    std::fs::write(&path, "hans falcon*solo\n# a comment\nyoda wise@!man\nHans other\n").unwrap();
+    std::fs::write(
+        &path,
+        "hans falcon*solo\n# a comment\nyoda wise@!man\nHans other\n",
+    )
+    .unwrap();
     let (code, log) = run_chatd(dir.path(), &[]);
     assert_ne!(code, Some(0), "{log}");
     assert!(
@@ -128,7 +135,9 @@ fn names_differing_only_in_case_are_refused_at_start_and_at_reload() {
     let reload = chatctl(dir.path(), &["reload"]);
     assert_eq!(reload.code, 1, "{reload:?}");
     assert!(
-        reload.err.contains("credentials.txt:11: user LUKE is user luke of line 8"),
+        reload
+            .err
+            .contains("credentials.txt:11: user LUKE is user luke of line 8"),
         "{reload:?}"
     );
     chatd.signal(libc::SIGHUP);
@@ -154,11 +163,17 @@ fn change_password_rewrites_the_file_and_a_wrong_old_one_counts_toward_the_lock(
         hans.error_code(change("wrong", "n3w#pass")),
         ErrorCode::InvalidPassword
     );
-    assert_eq!(hans.request(change(password("hans"), "n3w#pass")), Response::Ok);
+    assert_eq!(
+        hans.request(change(password("hans"), "n3w#pass")),
+        Response::Ok
+    );
     let text = credentials(dir.path());
     assert!(text.starts_with("hans $argon2id$"), "{text}");
     assert!(!text.contains("falcon*solo"), "{text}");
-    assert!(text.contains("yoda wise@!man\n"), "other lines stay: {text}");
+    assert!(
+        text.contains("yoda wise@!man\n"),
+        "other lines stay: {text}"
+    );
     let mode = std::fs::metadata(dir.path().join("credentials.txt"))
         .unwrap()
         .permissions()
@@ -212,7 +227,10 @@ fn change_password_rewrites_the_file_and_a_wrong_old_one_counts_toward_the_lock(
     assert!(hans.users(Request::Whoelse).is_empty());
     chatd.wait_log("hans locked for 3600s after failed logins addr=127.0.0.1");
     chatd.wait_log("login refused: hans is locked addr=127.0.0.1");
-    assert!(chatd.log.iter().all(|l| !l.contains("n3w#pass") && !l.contains("nope")));
+    assert!(chatd
+        .log
+        .iter()
+        .all(|l| !l.contains("n3w#pass") && !l.contains("nope")));
 }
 
 /// What an account leaves behind, set up for `yoda` while it is offline: a message stored for
@@ -320,7 +338,10 @@ fn a_deleted_account_leaves_nothing_for_a_later_one_of_that_name() {
             online: false
         }
     );
-    assert_eq!(hans.error_code(msg("leia", "gone?")), ErrorCode::InvalidUser);
+    assert_eq!(
+        hans.error_code(msg("leia", "gone?")),
+        ErrorCode::InvalidUser
+    );
     hans.request(Request::Logout);
 
     assert_eq!(
@@ -329,7 +350,10 @@ fn a_deleted_account_leaves_nothing_for_a_later_one_of_that_name() {
     );
     let text = credentials(dir.path());
     assert!(!text.contains("yoda") && !text.contains("leia"), "{text}");
-    assert!(text.contains("hans falcon*solo\nvader sithlord**\n"), "{text}");
+    assert!(
+        text.contains("hans falcon*solo\nvader sithlord**\n"),
+        "{text}"
+    );
     let again = chatctl(dir.path(), &["--json", "user", "del", "yoda"]);
     assert_eq!(
         (again.code, again.json_error_code().as_str()),
@@ -376,10 +400,7 @@ fn a_line_removed_by_hand_and_a_reload_delete_the_account_the_same_way() {
 #[test]
 fn registrations_are_limited_per_address() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chatd = start(
-        dir.path(),
-        "[limits]\nregistrations_per_ip_per_hour = 2\n",
-    );
+    let mut chatd = start(dir.path(), "[limits]\nregistrations_per_ip_per_hour = 2\n");
     for name in ["rey", "finn"] {
         let mut c = Client::connect(chatd.addr);
         assert_eq!(
@@ -389,9 +410,7 @@ fn registrations_are_limited_per_address() {
         welcome(&mut c, "pw#1");
     }
     let mut c = Client::connect(chatd.addr);
-    match c.request(Request::Login {
-        user: "poe".into(),
-    }) {
+    match c.request(Request::Login { user: "poe".into() }) {
         Response::Error { code, message } => {
             assert_eq!(code, ErrorCode::RegistrationLimited);
             assert_eq!(
@@ -418,7 +437,11 @@ fn registrations_are_limited_per_address() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    add.stdin.take().unwrap().write_all(b"bb-8#rolls\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"bb-8#rolls\n")
+        .unwrap();
     let out = wait_output(add);
     assert!(out.status.success(), "{out:?}");
     Client::login(chatd.addr, "poe", "bb-8#rolls");

@@ -34,10 +34,7 @@ fn failregexes(conf: &str) -> Vec<Regex> {
     patterns
         .iter()
         .map(|p| {
-            let p = p.replace(
-                "<HOST>",
-                r"(?P<host>\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:]+)",
-            );
+            let p = p.replace("<HOST>", r"(?P<host>\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:]+)");
             Regex::new(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
         })
         .collect()

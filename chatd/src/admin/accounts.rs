@@ -99,7 +99,9 @@ pub(super) async fn del(shared: &Shared, user: &str) -> AdminResponse {
         log::error!("admin: deleted account {name}, but its stored data stays: {e}");
         return AdminResponse::error(
             AdminErrorCode::Internal,
-            format!("account {name} deleted{online}, but the store refused to forget its data: {e}"),
+            format!(
+                "account {name} deleted{online}, but the store refused to forget its data: {e}"
+            ),
         );
     }
     log::info!("admin: deleted account {name}{online}");

@@ -50,7 +50,11 @@ pub(crate) fn edit_text(text: &str, user: &str, edit: &Edit<'_>) -> (String, usi
 ///
 /// # Errors
 /// [`AuthError::Io`]; the file is then as it was.
-pub(crate) fn rewrite_account(path: &Path, user: &str, edit: &Edit<'_>) -> Result<usize, AuthError> {
+pub(crate) fn rewrite_account(
+    path: &Path,
+    user: &str,
+    edit: &Edit<'_>,
+) -> Result<usize, AuthError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| AuthError::Io { path, source }
@@ -105,7 +109,8 @@ mod tests {
 
     #[test]
     fn edits_one_account_and_keeps_every_other_byte() {
-        let text = "# accounts\r\nhans falcon*solo\r\n\nbad line\nHANS? no\nyoda wise@!man\nnoeol pw";
+        let text =
+            "# accounts\r\nhans falcon*solo\r\n\nbad line\nHANS? no\nyoda wise@!man\nnoeol pw";
         let (new, n) = edit_text(text, "HANS", &Edit::Password("$argon2id$x"));
         assert_eq!(n, 1);
         assert_eq!(
@@ -118,7 +123,10 @@ mod tests {
             new,
             "# accounts\r\nhans falcon*solo\r\n\nbad line\nHANS? no\nyoda wise@!man\n"
         );
-        assert_eq!(edit_text(text, "luke", &Edit::Remove), (text.to_string(), 0));
+        assert_eq!(
+            edit_text(text, "luke", &Edit::Remove),
+            (text.to_string(), 0)
+        );
     }
 
     #[test]
@@ -128,7 +136,10 @@ mod tests {
         std::fs::write(&path, "hans falcon*solo\nyoda wise@!man\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(rewrite_account(&path, "yoda", &Edit::Remove).unwrap(), 1);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "hans falcon*solo\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "hans falcon*solo\n"
+        );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

@@ -18,10 +18,7 @@ pub(super) async fn run(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<A
         Err(typed) => (typed, false),
     };
     if shared.lockout.is_locked(&user, shared.clock.now_ms()) {
-        log::warn!(
-            "login refused: {user} is locked addr={}",
-            s.addr.ip()
-        );
+        log::warn!("login refused: {user} is locked addr={}", s.addr.ip());
         return Err(Failure::AccountLocked);
     }
     if shared.hub.is_online(&user) {

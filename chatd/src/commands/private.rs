@@ -54,7 +54,11 @@ pub(super) async fn answer(
     user: String,
     accept: bool,
 ) -> Result<Answer, Failure> {
-    let user = cx.shared.accounts.resolve(user).unwrap_or_else(|typed| typed);
+    let user = cx
+        .shared
+        .accounts
+        .resolve(user)
+        .unwrap_or_else(|typed| typed);
     match cx.shared.hub.answer_private(s.user(), &user, accept) {
         Ok(()) => Ok(Answer::Reply(Response::Ok)),
         Err(error) => Err(Failure::Private { error, user }),
@@ -62,7 +66,11 @@ pub(super) async fn answer(
 }
 
 pub(super) async fn ended(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Failure> {
-    let user = cx.shared.accounts.resolve(user).unwrap_or_else(|typed| typed);
+    let user = cx
+        .shared
+        .accounts
+        .resolve(user)
+        .unwrap_or_else(|typed| typed);
     cx.shared.hub.end_private(s.user(), &user);
     Ok(Answer::Reply(Response::Ok))
 }
