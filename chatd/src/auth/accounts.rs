@@ -123,6 +123,27 @@ fn parse_credentials(text: &str, path: &Path) -> Result<HashMap<String, Account>
     Ok(map)
 }
 
+/// The lines that name a user but were skipped (a damaged hash, a malformed password), as
+/// (line number, name). A reload must not take such an account as removed.
+fn unreadable_lines(text: &str) -> Vec<(usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') {
+                return None;
+            }
+            match account_line(line) {
+                Some((_, secret)) if !is_damaged_hash(secret) => None,
+                _ => {
+                    let name = line.split(' ').next().unwrap_or_default();
+                    proto::valid_username(name).then_some((n + 1, name))
+                }
+            }
+        })
+        .collect()
+}
+
 impl Accounts {
     /// Loads the credentials file; a missing file is created empty.
     ///
@@ -161,8 +182,9 @@ impl Accounts {
     /// new account, not the old one renamed), by their old name.
     ///
     /// # Errors
-    /// [`AuthError::Io`] when the file cannot be read, [`AuthError::CaseDuplicate`]; the old
-    /// accounts stay.
+    /// [`AuthError::Io`] when the file cannot be read, [`AuthError::CaseDuplicate`], and
+    /// [`AuthError::Unreadable`] when an account would go only because its line cannot be
+    /// read (a typo must not delete an account and its data); the old accounts stay.
     pub fn reload(&self) -> Result<(usize, Vec<String>), AuthError> {
         let _appending = self.append.lock().unwrap_or_else(|e| e.into_inner());
         let text = std::fs::read_to_string(&self.path).map_err(|source| AuthError::Io {
@@ -178,6 +200,17 @@ impl Accounts {
             .map(|(_, old)| old.name.clone())
             .collect();
         gone.sort();
+        if !gone.is_empty() {
+            for (line, name) in unreadable_lines(&text) {
+                if let Some(user) = gone.iter().find(|g| g.eq_ignore_ascii_case(name)) {
+                    return Err(AuthError::Unreadable {
+                        path: self.path.clone(),
+                        line,
+                        user: user.clone(),
+                    });
+                }
+            }
+        }
         *map = new;
         Ok((n, gone))
     }
@@ -415,6 +448,36 @@ mod tests {
         assert!(!text.contains("p@ss"));
         let again = Arc::new(Accounts::load(&path).unwrap());
         assert_eq!(smol::block_on(again.verify("rey", "p@ss")), Verdict::Ok);
+    }
+
+    #[test]
+    fn reload_reports_removed_accounts_and_refuses_to_lose_one_to_a_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.txt");
+        std::fs::write(&path, "hans a\nyoda b\nluke c\nleia d\n").unwrap();
+        let acc = Accounts::load(&path).unwrap();
+        // yoda removed, luke now spelled Luke (a new account), hans in a bad line.
+        std::fs::write(&path, "hans has space\nLuke c\nleia d\n").unwrap();
+        let e = acc.reload().unwrap_err().to_string();
+        assert!(
+            e.contains("credentials.txt:1: the line of account hans cannot be read"),
+            "{e}"
+        );
+        assert!(acc.exists("yoda"), "the old accounts stay");
+        std::fs::write(&path, "hans a\n# comment\nLuke c\nleia d\n").unwrap();
+        assert_eq!(
+            acc.reload().unwrap(),
+            (3, vec!["luke".to_string(), "yoda".to_string()])
+        );
+        assert_eq!(acc.canonical("LUKE").as_deref(), Some("Luke"));
+        // Duplicates by case are refused, naming both lines.
+        std::fs::write(&path, "hans a\nLuke c\nHANS x\n").unwrap();
+        let e = acc.reload().unwrap_err().to_string();
+        assert!(
+            e.contains("credentials.txt:3: user HANS is user hans of line 1"),
+            "{e}"
+        );
+        assert_eq!(acc.names(), ["Luke", "hans", "leia"]);
     }
 
     #[test]

@@ -38,6 +38,20 @@ pub enum AuthError {
         /// The name on it.
         second_name: String,
     },
+    /// A reload would drop an account only because its line cannot be read.
+    #[error(
+        "{path}:{line}: the line of account {user} cannot be read (a malformed password or a \
+         damaged hash); a reload would delete the account and everything kept for it: fix the \
+         line, or remove it to delete the account"
+    )]
+    Unreadable {
+        /// The credentials file.
+        path: PathBuf,
+        /// The line.
+        line: usize,
+        /// The account.
+        user: String,
+    },
     /// Hashing failed (should not happen with valid parameters).
     #[error("password hashing failed: {0}")]
     Hash(String),
