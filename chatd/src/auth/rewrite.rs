@@ -59,8 +59,9 @@ pub(crate) fn rewrite_account(
         let path = path.to_path_buf();
         move |source| AuthError::Io { path, source }
     };
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    let text = String::from_utf8_lossy(&bytes);
+    // Not UTF-8 (a hand edit since the start): refused rather than "repaired", which would
+    // change bytes of other lines.
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
     let (new, touched) = edit_text(&text, user, edit);
     if touched == 0 {
         return Ok(0);
