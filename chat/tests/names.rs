@@ -1,6 +1,6 @@
-//! User names in any case (issue 11) through the real `chat` and `chatd`: a name typed in
-//! another case is the account as registered, in the server's commands and in the client's
-//! own (`private`, `stopprivate`); a look-alike name cannot register.
+//! Accounts (issue 11) through the real `chat` and `chatd`: a name typed in another case is
+//! the account as registered, in the server's commands and in the client's own (`private`,
+//! `stopprivate`); a look-alike name cannot register; a deleted account's session is told.
 
 mod common;
 
@@ -39,4 +39,28 @@ fn a_name_in_any_case_is_the_registered_account() {
     let mut other = Piped::script("Hans", server.port(), "Hans\nnot-the-password\n");
     assert_eq!(other.finish(), 2);
     assert_eq!(other.lines, ["Invalid Password. Please try again"]);
+}
+
+#[test]
+fn a_deleted_account_is_told_and_its_session_ends() {
+    let server = ChatdProcess::start("");
+    let mut leia = online(&server, "leia");
+    let del = testkit::chatctl(server.dir(), &["user", "del", "leia"]);
+    assert_eq!(
+        del.ok(),
+        "account leia deleted (it was online: disconnected)\n"
+    );
+    leia.expect("You have been disconnected by the administrator");
+    leia.expect("Reason: Your account has been deleted");
+    assert_eq!(leia.finish(), 3);
+    // The name is free again: a new account.
+    let mut again = Piped::script("leia", server.port(), "leia\nnew#leia\n");
+    assert_eq!(again.finish(), 0);
+    assert_eq!(
+        again.lines,
+        [
+            "This is a new user. Enter a password: ",
+            "Welcome to the greatest messaging application ever!"
+        ]
+    );
 }
