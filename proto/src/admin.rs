@@ -200,7 +200,7 @@ pub enum AdminResponse {
     Stats(Stats),
     /// Answer to `users`.
     Users {
-        /// Sorted by name.
+        /// Sorted by name, regardless of case.
         users: Vec<Account>,
     },
 }

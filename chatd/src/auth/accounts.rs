@@ -247,7 +247,7 @@ impl Accounts {
             .contains_key(&*key(user))
     }
 
-    /// Every account name, as registered, sorted.
+    /// Every account name, as registered, sorted regardless of case.
     pub fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .map
@@ -256,7 +256,7 @@ impl Accounts {
             .values()
             .map(|a| a.name.clone())
             .collect();
-        v.sort();
+        v.sort_by_cached_key(|name| name.to_ascii_lowercase());
         v
     }
 
@@ -477,7 +477,7 @@ mod tests {
             e.contains("credentials.txt:3: user HANS is user hans of line 1"),
             "{e}"
         );
-        assert_eq!(acc.names(), ["Luke", "hans", "leia"]);
+        assert_eq!(acc.names(), ["hans", "leia", "Luke"]);
     }
 
     #[test]
