@@ -5,6 +5,7 @@ pub mod kick;
 mod password;
 pub mod reload;
 pub mod stats;
+pub mod status;
 pub mod unlock;
 pub mod user_add;
 pub mod user_del;
