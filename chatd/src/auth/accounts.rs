@@ -1,15 +1,18 @@
 //! The accounts, loaded from the credentials file: lookups, password checks off the executor,
-//! registration (appended and fsynced before it is answered) and reload.
+//! registration and reload. A registration's line is in the file whole and durable, or not at
+//! all ([`append_line`]); at load, what a registration cut short could have left is not an
+//! account.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::hashing::{hashing, hash_with, spend_one_check};
 use super::secret::{
-    account_line, equalize_timing, hash_password, hashing, is_damaged_hash, sync_parent, AuthError,
-    Secret,
+    account_line, is_damaged_hash, is_torn_registration, sync_parent, AuthError, Secret,
 };
+use crate::files;
 
 /// Result of a password check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,16 @@ pub enum Registered {
     Exists,
 }
 
+/// What a reload found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Accounts now in force.
+    pub accounts: usize,
+    /// Line numbers (1-based) of the lines that are not accounts (malformed, damaged, torn);
+    /// each is logged with its reason.
+    pub skipped: Vec<usize>,
+}
+
 /// The accounts, loaded from the credentials file. Registration appends to it.
 pub struct Accounts {
     path: PathBuf,
@@ -40,43 +53,162 @@ pub struct Accounts {
     append: Mutex<()>,
 }
 
+/// The credentials file as read: its accounts and the lines that are not accounts.
+struct Parsed {
+    map: HashMap<String, Secret>,
+    skipped: Vec<usize>,
+}
+
 /// Parses credentials text: `username password` per line; blank lines and `#` comments are
 /// skipped; malformed lines are reported by number (never with their content, which may hold a
-/// password) and skipped.
-fn parse_credentials(text: &str, path: &Path) -> HashMap<String, Secret> {
+/// password) and skipped. A last line without a line ending whose password field starts with
+/// `$` is a registration cut short (chatd appends whole lines only), never an account.
+fn parse_credentials(text: &str, path: &Path) -> Parsed {
     let mut map = HashMap::new();
+    let mut skipped = Vec::new();
+    let complete = text.is_empty() || text.ends_with('\n');
+    let count = text.lines().count();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
+        let at = format!("{}:{}", path.display(), n + 1);
+        if !complete && n + 1 == count && is_torn_registration(line) {
+            log::warn!(
+                "{at}: the last line has no line end (a registration cut short); \
+                 not an account"
+            );
+            skipped.push(n + 1);
+            continue;
+        }
         match account_line(line) {
-            Some((user, secret)) if is_damaged_hash(secret) => log::warn!(
-                "{}:{}: the password hash of {user} is damaged (an interrupted write?); \
-                 line skipped, the account must be registered again",
-                path.display(),
-                n + 1
-            ),
+            Some((user, secret)) if is_damaged_hash(secret) => {
+                log::warn!(
+                    "{at}: the password hash of {user} is damaged (an interrupted write?); \
+                     line skipped, the account must be registered again"
+                );
+                skipped.push(n + 1);
+            }
             Some((user, secret)) => {
                 if map
                     .insert(user.to_string(), Secret::parse(secret))
                     .is_some()
                 {
-                    log::warn!(
-                        "{}:{}: user {user} appears again; the later line wins",
-                        path.display(),
-                        n + 1
-                    );
+                    log::warn!("{at}: user {user} appears again; the later line wins");
                 }
             }
-            _ => log::warn!(
-                "{}:{}: not a `username password` line; skipped",
-                path.display(),
-                n + 1
-            ),
+            None => {
+                if line.starts_with('-') {
+                    log::warn!(
+                        "{at}: user names cannot start with `-` (they would read as options \
+                         in chatctl); line skipped"
+                    );
+                } else {
+                    log::warn!("{at}: not a `username password` line; skipped");
+                }
+                skipped.push(n + 1);
+            }
         }
     }
-    map
+    Parsed { map, skipped }
+}
+
+/// What [`append_line`] needs of the credentials file; a trait so that tests can make writes
+/// and syncs fail part-way (a full file system).
+pub(crate) trait LineFile {
+    /// The file's length in bytes.
+    fn len(&mut self) -> io::Result<u64>;
+    /// The bytes from `offset` to the end.
+    fn read_from(&mut self, offset: u64) -> io::Result<Vec<u8>>;
+    /// Writes at the end, as `write(2)` does: possibly fewer bytes than given.
+    fn write_end(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Makes the content durable (`fsync`).
+    fn sync(&mut self) -> io::Result<()>;
+    /// Cuts the file to `len` bytes.
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl LineFile for std::fs::File {
+    fn len(&mut self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+    fn read_from(&mut self, offset: u64) -> io::Result<Vec<u8>> {
+        self.seek(SeekFrom::Start(offset))?;
+        let mut out = Vec::new();
+        self.read_to_end(&mut out)?;
+        Ok(out)
+    }
+    fn write_end(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Opened in append mode: every write goes to the end.
+        self.write(buf)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_all()
+    }
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.set_len(len)
+    }
+}
+
+/// The longest tail [`append_line`] inspects for a last line without a line ending.
+const TAIL: u64 = 4096;
+
+/// Appends `line` (without its newline) to the credentials file so that it is there whole and
+/// durable, or not at all:
+///
+/// - a torn last line (a registration cut short, see [`is_torn_registration`]) is cut off
+///   first; any other last line without a line ending gets one;
+/// - the line and its newline are written, then fsynced;
+/// - if a write comes up short or fails, or the fsync fails, the file is cut back to the length
+///   it had before this write and fsynced, and the error is returned.
+///
+/// The caller serializes appends (one writer at a time).
+///
+/// # Errors
+/// The first I/O error; the file then holds no part of `line`.
+pub(crate) fn append_line(file: &mut impl LineFile, line: &str) -> io::Result<()> {
+    let mut start = file.len()?;
+    let tail_at = start.saturating_sub(TAIL);
+    let tail = file.read_from(tail_at)?;
+    let mut out = Vec::with_capacity(line.len() + 2);
+    if !tail.is_empty() && !tail.ends_with(b"\n") {
+        let last_start = tail
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let last = String::from_utf8_lossy(&tail[last_start..]);
+        if is_torn_registration(last.trim_end_matches('\r')) {
+            start = tail_at + last_start as u64;
+            file.truncate(start)?;
+            log::warn!("removed a registration line cut short at the end of the credentials file");
+        } else {
+            out.push(b'\n');
+        }
+    }
+    out.extend_from_slice(line.as_bytes());
+    out.push(b'\n');
+    let written = (|| {
+        let mut done = 0;
+        while done < out.len() {
+            match file.write_end(&out[done..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        file.sync()
+    })();
+    if let Err(e) = written {
+        if let Err(undo) = file.truncate(start).and_then(|()| file.sync()) {
+            // Whatever is left is a last line without a line end: never an account at load,
+            // and cut off by the next append.
+            log::error!("cannot cut the credentials file back after a failed write: {undo}");
+        }
+        return Err(e);
+    }
+    Ok(())
 }
 
 impl Accounts {
@@ -90,9 +222,12 @@ impl Accounts {
             source,
         };
         let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+            Ok(t) => {
+                files::tighten(path).map_err(io)?;
+                t
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::OpenOptions::new()
+                files::owner_only_options()
                     .create(true)
                     .append(true)
                     .open(path)
@@ -104,7 +239,7 @@ impl Accounts {
             }
             Err(e) => return Err(io(e)),
         };
-        let map = parse_credentials(&text, path);
+        let Parsed { map, .. } = parse_credentials(&text, path);
         Ok(Accounts {
             path: path.to_path_buf(),
             map: Mutex::new(map),
@@ -112,20 +247,21 @@ impl Accounts {
         })
     }
 
-    /// Re-reads the file, replacing the accounts in memory. Returns how many there are.
+    /// Re-reads the file, replacing the accounts in memory. Returns how many there are and
+    /// which lines were skipped.
     ///
     /// # Errors
     /// [`AuthError::Io`] when the file cannot be read; the old accounts stay.
-    pub fn reload(&self) -> Result<usize, AuthError> {
+    pub fn reload(&self) -> Result<Reloaded, AuthError> {
         let _appending = self.append.lock().unwrap_or_else(|e| e.into_inner());
         let text = std::fs::read_to_string(&self.path).map_err(|source| AuthError::Io {
             path: self.path.clone(),
             source,
         })?;
-        let map = parse_credentials(&text, &self.path);
-        let n = map.len();
+        let Parsed { map, skipped } = parse_credentials(&text, &self.path);
+        let accounts = map.len();
         *self.map.lock().unwrap_or_else(|e| e.into_inner()) = map;
-        Ok(n)
+        Ok(Reloaded { accounts, skipped })
     }
 
     /// Whether `user` has an account.
@@ -146,7 +282,8 @@ impl Accounts {
         (map.len(), plain)
     }
 
-    /// Checks `password` for `user` off the executor threads.
+    /// Checks `password` for `user` in a hashing slot, off the executor threads. Every answer
+    /// (unknown account, plain-text or hashed password, right or wrong) costs one argon2 check.
     pub async fn verify(self: &Arc<Self>, user: &str, password: &str) -> Verdict {
         let secret = self
             .map
@@ -154,20 +291,16 @@ impl Accounts {
             .unwrap_or_else(|e| e.into_inner())
             .get(user)
             .cloned();
-        let Some(secret) = secret else {
-            equalize_timing(password).await;
-            return Verdict::Unknown;
-        };
         let password = password.to_string();
-        let ok = match secret {
-            Secret::Plain(_) => secret.check(&password),
-            Secret::Hash(_) => hashing(move || secret.check(&password)).await,
-        };
-        if ok {
-            Verdict::Ok
-        } else {
-            Verdict::Wrong
-        }
+        hashing(move |memory| match secret {
+            None => {
+                spend_one_check(memory, &password);
+                Verdict::Unknown
+            }
+            Some(secret) if secret.check(memory, &password) => Verdict::Ok,
+            Some(_) => Verdict::Wrong,
+        })
+        .await
     }
 
     /// Creates `user` with an argon2id hash of `password`, appended to the file and flushed
@@ -185,8 +318,8 @@ impl Accounts {
         }
         let me = Arc::clone(self);
         let (user, password) = (user.to_string(), password.to_string());
-        hashing(move || {
-            let hash = hash_password(&password)?;
+        hashing(move |memory| {
+            let hash = hash_with(memory, &password)?;
             let _appending = me.append.lock().unwrap_or_else(|e| e.into_inner());
             if me.exists(&user) {
                 return Ok(Registered::Exists);
@@ -201,35 +334,156 @@ impl Accounts {
         .await
     }
 
-    /// Appends one line (adding a newline before it if the file does not end in one) and fsyncs.
+    /// Appends one line with [`append_line`] (whole and fsynced, or not at all).
     fn append_line(&self, line: &str) -> Result<(), AuthError> {
         let io = |source| AuthError::Io {
             path: self.path.clone(),
             source,
         };
-        let needs_newline = match std::fs::read(&self.path) {
-            Ok(bytes) => !bytes.is_empty() && !bytes.ends_with(b"\n"),
-            Err(_) => false,
-        };
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
+        let mut f = files::owner_only_options()
+            .read(true)
             .append(true)
+            .create(true)
             .open(&self.path)
             .map_err(io)?;
-        let mut out = String::with_capacity(line.len() + 2);
-        if needs_newline {
-            out.push('\n');
-        }
-        out.push_str(line);
-        out.push('\n');
-        f.write_all(out.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)
+        append_line(&mut f, line).map_err(io)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::hashing::hash_password;
+
+    /// A credentials file in memory on a file system with `room` bytes left: a write past it
+    /// is cut short, then fails with ENOSPC; `sync_fails` makes every fsync fail.
+    struct FullDisk {
+        bytes: Vec<u8>,
+        room: usize,
+        sync_fails: bool,
+        truncations: usize,
+    }
+
+    impl LineFile for FullDisk {
+        fn len(&mut self) -> io::Result<u64> {
+            Ok(self.bytes.len() as u64)
+        }
+        fn read_from(&mut self, offset: u64) -> io::Result<Vec<u8>> {
+            Ok(self.bytes[offset as usize..].to_vec())
+        }
+        fn write_end(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = buf.len().min(self.room);
+            self.bytes.extend_from_slice(&buf[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+        fn sync(&mut self) -> io::Result<()> {
+            if self.sync_fails {
+                Err(io::Error::from_raw_os_error(libc::EIO))
+            } else {
+                Ok(())
+            }
+        }
+        fn truncate(&mut self, len: u64) -> io::Result<()> {
+            self.room += self.bytes.len().saturating_sub(len as usize);
+            self.bytes.truncate(len as usize);
+            self.truncations += 1;
+            Ok(())
+        }
+    }
+
+    fn accounts_in(bytes: &[u8]) -> (Vec<String>, Vec<usize>) {
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let parsed = parse_credentials(&text, Path::new("credentials.txt"));
+        let mut names: Vec<String> = parsed.map.into_keys().collect();
+        names.sort();
+        (names, parsed.skipped)
+    }
+
+    #[test]
+    fn a_line_cut_short_at_any_byte_leaves_the_file_as_it_was() {
+        let hash = hash_password("p@ss").unwrap();
+        let line = format!("newbie {hash}");
+        for before in ["hans falcon*solo\n", "hans falcon*solo", ""] {
+            for room in 0..=line.len() + 1 {
+                let mut f = FullDisk {
+                    bytes: before.as_bytes().to_vec(),
+                    room,
+                    sync_fails: false,
+                    truncations: 0,
+                };
+                let needed = line.len() + 1 + usize::from(!before.is_empty() && !before.ends_with('\n'));
+                let result = append_line(&mut f, &line);
+                if room >= needed {
+                    result.unwrap();
+                    let (names, skipped) = accounts_in(&f.bytes);
+                    assert!(names.contains(&"newbie".to_string()), "{room}");
+                    assert!(skipped.is_empty());
+                } else {
+                    assert!(result.is_err(), "room {room} of {needed}");
+                    assert_eq!(f.bytes, before.as_bytes(), "room {room}");
+                    let (names, _) = accounts_in(&f.bytes);
+                    assert!(!names.contains(&"newbie".to_string()));
+                }
+            }
+        }
+        // A failed fsync: cut back as well.
+        let mut f = FullDisk {
+            bytes: b"hans falcon*solo\n".to_vec(),
+            room: 1 << 20,
+            sync_fails: true,
+            truncations: 0,
+        };
+        assert!(append_line(&mut f, &line).is_err());
+        assert_eq!(f.bytes, b"hans falcon*solo\n");
+        assert_eq!(f.truncations, 1);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_not_an_account_and_is_cut_off_by_the_next_append() {
+        let hash = hash_password("p@ss").unwrap();
+        let whole = format!("newbie {hash}");
+        // Every cut after the space: not an account, whether or not the hash text parses.
+        for cut in "newbie ".len()..whole.len() {
+            let text = format!("hans falcon*solo\n{}", &whole[..cut]);
+            let (names, skipped) = accounts_in(text.as_bytes());
+            assert_eq!(names, ["hans"], "cut at {cut}");
+            assert_eq!(skipped, [2], "cut at {cut}");
+            let mut f = FullDisk {
+                bytes: text.into_bytes(),
+                room: 1 << 20,
+                sync_fails: false,
+                truncations: 0,
+            };
+            append_line(&mut f, "rey p@ss").unwrap();
+            assert_eq!(f.bytes, b"hans falcon*solo\nrey p@ss\n", "cut at {cut}");
+        }
+        // The whole line without its line end (as `hash-credentials` leaves a seed file's last
+        // line): an account.
+        let (names, skipped) = accounts_in(format!("hans falcon*solo\n{whole}").as_bytes());
+        assert_eq!(names, ["hans", "newbie"]);
+        assert!(skipped.is_empty());
+        // Cuts before the space are malformed lines, as ever.
+        let (names, skipped) = accounts_in(b"hans falcon*solo\nnewb");
+        assert_eq!((names, skipped), (vec!["hans".to_string()], vec![2]));
+        // A seed file's last line without a line end is still an account.
+        let (names, skipped) = accounts_in(b"hans falcon*solo\nluke jedi");
+        assert_eq!(names, ["hans", "luke"]);
+        assert!(skipped.is_empty());
+        // The start of a hash in the middle of a file (left by an older chatd) is not a
+        // password either.
+        let (names, skipped) = accounts_in(b"newbie $arg\nhans falcon*solo\n");
+        assert_eq!((names, skipped), (vec!["hans".to_string()], vec![1]));
+    }
+
+    #[test]
+    fn names_starting_with_a_dash_are_skipped() {
+        let (names, skipped) = accounts_in(b"-h pw\nhans falcon*solo\n--all x\n");
+        assert_eq!((names, skipped), (vec!["hans".to_string()], vec![1, 3]));
+    }
 
     #[test]
     fn seed_file_and_registration() {
