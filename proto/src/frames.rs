@@ -536,9 +536,11 @@ impl ClientFrame {
     }
 
     /// Decodes just the request id of a line that failed to decode, so the error reply can
-    /// still echo it.
+    /// still echo it. Invalid UTF-8 (inside a string: anywhere else the line is no JSON
+    /// object anyway) does not hide the id.
     pub fn peek_id(line: &[u8]) -> Option<u64> {
-        let value: Value = serde_json::from_slice(line).ok()?;
+        let text = String::from_utf8_lossy(line);
+        let value: Value = serde_json::from_str(&text).ok()?;
         value.get("id")?.as_u64()
     }
 

@@ -13,18 +13,26 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use super::secret::AuthError;
 
 /// One slot's argon2 memory.
-pub(crate) struct Memory(Vec<Block>);
+pub(crate) struct Memory {
+    blocks: Vec<Block>,
+    /// argon2 computations run in this memory, so tests can count them.
+    pub(crate) runs: u64,
+}
 
 impl Memory {
-    fn new() -> Memory {
-        Memory(vec![Block::default(); Params::DEFAULT.block_count()])
+    pub(crate) fn new() -> Memory {
+        Memory {
+            blocks: vec![Block::default(); Params::DEFAULT.block_count()],
+            runs: 0,
+        }
     }
 
     /// At least `blocks` blocks: the slot's own memory, or (for a hash made with a larger
     /// memory cost than chatd's, only possible in an operator's file) a temporary one.
     fn blocks(&mut self, blocks: usize) -> TempOr<'_> {
-        if blocks <= self.0.len() {
-            TempOr::Slot(&mut self.0[..blocks])
+        self.runs += 1;
+        if blocks <= self.blocks.len() {
+            TempOr::Slot(&mut self.blocks[..blocks])
         } else {
             TempOr::Temp(vec![Block::default(); blocks])
         }

@@ -123,3 +123,32 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
 pub(crate) fn sync_parent(path: &Path) -> std::io::Result<()> {
     File::open(parent_dir(path))?.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::hashing::{hash_password, spend_one_check};
+
+    /// Every check costs one argon2 computation, whatever the account and the password: a wrong
+    /// password does not tell a plain-text account from a hashed one, nor from no account.
+    #[test]
+    fn every_check_costs_one_argon2_computation() {
+        let mut memory = Memory::new();
+        let hashed = Secret::parse(&hash_password("falcon*solo").unwrap());
+        let plain = Secret::parse("falcon*solo");
+        assert!(matches!(plain, Secret::Plain(_)));
+        for (secret, password, right) in [
+            (&plain, "falcon*solo", true),
+            (&plain, "wrong", false),
+            (&hashed, "falcon*solo", true),
+            (&hashed, "wrong", false),
+        ] {
+            let before = memory.runs;
+            assert_eq!(secret.check(&mut memory, password), right);
+            assert_eq!(memory.runs - before, 1, "{secret:?} {password}");
+        }
+        let before = memory.runs;
+        spend_one_check(&mut memory, "anything");
+        assert_eq!(memory.runs - before, 1);
+    }
+}

@@ -101,7 +101,7 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
         ),
         F::InvalidUsername => fixed(
             C::InvalidUsername,
-            "Invalid username: use 1-32 letters, digits, '_', '-' or '.'",
+            "Invalid username: use 1-32 letters, digits, '_', '-' or '.', not starting with '-'",
         ),
         F::AccountLocked => fixed(
             C::AccountLocked,
