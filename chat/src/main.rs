@@ -10,6 +10,7 @@
 //! listener and peer connections).
 
 mod cli;
+mod diag;
 mod commands;
 mod conn;
 mod inbox;
@@ -26,6 +27,7 @@ use std::sync::mpsc;
 
 use clap::Parser;
 
+use crate::diag::report;
 use crate::render::{EXIT_LOGIN, EXIT_SERVER};
 
 fn env_string(name: &str) -> Option<String> {
@@ -36,7 +38,7 @@ fn run(args: cli::Args) -> i32 {
     let addr = match args.address() {
         Ok(addr) => addr,
         Err(problem) => {
-            eprintln!("chat: {problem}");
+            report!("{problem}");
             return EXIT_LOGIN;
         }
     };
@@ -45,7 +47,7 @@ fn run(args: cli::Args) -> i32 {
     let conn = match conn::open(&addr, inbox_tx.clone()) {
         Ok(conn) => conn,
         Err(e) => {
-            eprintln!("chat: {e}");
+            report!("{e}");
             return EXIT_SERVER;
         }
     };
@@ -58,7 +60,7 @@ fn run(args: cli::Args) -> i32 {
     let listener = match listener {
         Ok(listener) => Some(listener),
         Err(e) => {
-            eprintln!("chat: private messaging is unavailable: cannot listen: {e}");
+            report!("private messaging is unavailable: cannot listen: {e}");
             None
         }
     };
@@ -78,7 +80,7 @@ fn run(args: cli::Args) -> i32 {
     let (asks, screen) = match started {
         Ok(started) => started,
         Err(e) => {
-            eprintln!("chat: cannot start: {e}");
+            report!("cannot start: {e}");
             conn.shutdown();
             return EXIT_LOGIN;
         }

@@ -21,6 +21,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, ExternalPrinter as _, Helper};
 
+use crate::diag::report;
 use crate::commands::COMMANDS;
 use crate::inbox::{Ask, Input};
 
@@ -263,13 +264,13 @@ fn load_history(editor: &mut Editor<ChatHelper, DefaultHistory>, path: &Path) {
                 .mode(0o700)
                 .create(dir)
             {
-                eprintln!("chat: cannot create {}: {e}", dir.display());
+                report!("cannot create {}: {e}", dir.display());
             }
         }
     }
     if path.exists() {
         if let Err(e) = editor.load_history(path) {
-            eprintln!("chat: cannot read history {}: {e}", path.display());
+            report!("cannot read history {}: {e}", path.display());
         }
     }
 }
@@ -288,7 +289,7 @@ fn editor_loop(
                 Ok(crate::tty::Secret::Interrupted) => Input::Interrupted,
                 Ok(crate::tty::Secret::EndOfInput) => Input::EndOfInput,
                 Err(e) => {
-                    eprintln!("chat: cannot read the password: {e}");
+                    report!("cannot read the password: {e}");
                     Input::EndOfInput
                 }
             },
@@ -309,7 +310,7 @@ fn editor_loop(
                         if added {
                             if let Err(e) = editor.append_history(path) {
                                 if !history_error_shown {
-                                    eprintln!("chat: cannot save history {}: {e}", path.display());
+                                    report!("cannot save history {}: {e}", path.display());
                                     history_error_shown = true;
                                 }
                             }
@@ -340,7 +341,7 @@ fn readline(editor: &mut Editor<ChatHelper, DefaultHistory>, prompt: &str) -> In
         Err(ReadlineError::Interrupted) => Input::Interrupted,
         Err(ReadlineError::Eof) => Input::EndOfInput,
         Err(e) => {
-            eprintln!("chat: cannot read the terminal: {e}");
+            report!("cannot read the terminal: {e}");
             Input::EndOfInput
         }
     }
