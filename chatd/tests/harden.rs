@@ -361,3 +361,32 @@ fn a_wrong_password_flood_gives_the_hashing_memory_back() {
     );
     chatd.stop();
 }
+
+#[test]
+fn a_private_listen_host_must_be_a_host_name_or_an_ip_address() {
+    let mut chatd = ChatdProcess::start("");
+    let mut c = Client::connect(chatd.addr);
+    let long = ["abc"; 64].join(".");
+    for host in [
+        "\u{1b}]0;pwned\u{7}\u{1b}[2J",
+        "evil host",
+        "host:1234",
+        long.as_str(),
+        "",
+    ] {
+        let r = c.request(Request::PrivateListen {
+            port: 4000,
+            host: Some(host.into()),
+        });
+        assert!(is_error(&r, ErrorCode::InvalidHost), "{host:?}: {r:?}");
+    }
+    for host in ["127.0.0.1", "::1", "chat.example.org"] {
+        let r = c.request(Request::PrivateListen {
+            port: 4000,
+            host: Some(host.into()),
+        });
+        assert_eq!(r, Response::Ok, "{host}");
+    }
+    c.log_in("hans", password("hans"));
+    chatd.stop();
+}

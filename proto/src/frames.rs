@@ -332,6 +332,9 @@ error_codes! {
         NoPrivateRequest = "no_private_request",
         /// The other side has no private listener.
         PrivateUnavailable = "private_unavailable",
+        /// `private_listen` with a `host` that is not a host name or an IP address (see
+        /// [`crate::valid_host`]).
+        InvalidHost = "invalid_host",
         /// The server has too many connections (from this address, or in all).
         TooManyConnections = "too_many_connections",
         /// The login took longer than the server allows; the connection is closed.
@@ -1092,6 +1095,7 @@ mod tests {
             (PrivateAlreadyActive, "private_already_active"),
             (NoPrivateRequest, "no_private_request"),
             (PrivateUnavailable, "private_unavailable"),
+            (InvalidHost, "invalid_host"),
             (TooManyConnections, "too_many_connections"),
             (LoginTimeout, "login_timeout"),
             (Internal, "internal"),

@@ -55,6 +55,28 @@ pub fn valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// The longest `host` a `private_listen` may advertise: the longest DNS name.
+pub const MAX_HOST_LEN: usize = 253;
+
+/// Validates the `host` of a `private_listen`: an IPv4 or IPv6 address (without brackets), or
+/// a host name of at most [`MAX_HOST_LEN`] characters made of dot-separated labels of 1-63
+/// ASCII letters, digits and `-`, none starting or ending with `-` (a final dot is allowed).
+/// Anything else (spaces, control characters, escape sequences, a port) is refused, so what
+/// peers are told to connect to is always an address.
+pub fn valid_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    (1..=MAX_HOST_LEN).contains(&host.len())
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// Validates a password: 1-1024 bytes of printable characters without spaces (so the
 /// `username password` line of `credentials.txt` stays unambiguous): no white space, no
 /// control character, and nothing [`invisible`] (format characters such as U+200B or U+202E,
@@ -129,6 +151,39 @@ mod tests {
         assert!(!valid_username("-h"));
         assert!(!valid_username("--all"));
         assert!(valid_username("a-"));
+    }
+
+    #[test]
+    fn hosts() {
+        for good in [
+            "127.0.0.1",
+            "::1",
+            "fe80::1",
+            "localhost",
+            "chat.example.org",
+            "chat.example.org.",
+            "a-b.c0",
+            &"a".repeat(63),
+        ] {
+            assert!(valid_host(good), "{good}");
+        }
+        let long = ["abc"; 64].join(".");
+        for bad in [
+            "",
+            ".",
+            "\u{1b}]0;pwned\u{7}\u{1b}[2J",
+            "host name",
+            "host:80",
+            "[::1]",
+            "-lead.example",
+            "trail-.example",
+            "a..b",
+            "ünï.example",
+            &"a".repeat(64),
+            long.as_str(),
+        ] {
+            assert!(!valid_host(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub(crate) enum Failure {
     CannotPrivateSelf,
     /// A private-messaging request refused, about `user`.
     Private { error: PrivateError, user: String },
+    /// `private_listen` with a host that is no host name or IP address.
+    InvalidHost,
 }
 
 /// The wire code and text of `failure`.
@@ -158,6 +160,13 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
         F::CannotPrivateSelf => fixed(
             C::CannotPrivateSelf,
             "Cannot start private messaging with self",
+        ),
+        F::InvalidHost => (
+            C::InvalidHost,
+            format!(
+                "Invalid host: give a host name (at most {} characters) or an IP address",
+                proto::MAX_HOST_LEN
+            ),
         ),
         F::Private { error, user } => match error {
             PrivateError::UserOffline => (C::UserOffline, format!("{user} is offline")),

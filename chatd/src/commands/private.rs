@@ -1,4 +1,5 @@
-//! The private-messaging requests: `private_listen` (where this client accepts peers),
+//! The private-messaging requests: `private_listen` (where this client accepts peers; the
+//! host it advertises must be a host name or an IP address),
 //! `startprivate` (ask the target, with an expiry), the target's answer, and the end of a
 //! session. The hub brokers; the messages themselves go between the clients.
 
@@ -13,6 +14,9 @@ pub(super) async fn listen(
     port: u16,
     host: Option<String>,
 ) -> Result<Answer, Failure> {
+    if host.as_deref().is_some_and(|h| !proto::valid_host(h)) {
+        return Err(Failure::InvalidHost);
+    }
     let id: ConnId = s.id;
     cx.shared.hub.set_private_listen(id, host, port);
     Ok(Answer::Reply(Response::Ok))
