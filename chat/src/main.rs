@@ -10,9 +10,9 @@
 //! listener and peer connections).
 
 mod cli;
-mod diag;
 mod commands;
 mod conn;
+mod diag;
 mod inbox;
 mod p2p;
 mod render;

@@ -739,7 +739,12 @@ mod tests {
         let (waiting, flag) = (Arc::clone(&registry), Arc::clone(&closed));
         let claim = std::thread::spawn(move || {
             // Far beyond any test's patience: only the flag can end this wait.
-            waiting.claim("never", "luke", Instant::now() + Duration::from_secs(3600), &flag)
+            waiting.claim(
+                "never",
+                "luke",
+                Instant::now() + Duration::from_secs(3600),
+                &flag,
+            )
         });
         closed.store(true, Ordering::Release);
         assert_eq!(claim.join().unwrap(), None);
@@ -763,7 +768,9 @@ mod tests {
             let closed = admitted[i].0.closed.load(Ordering::Acquire);
             assert_eq!(closed, i < 3, "connection {i}");
             if closed {
-                client.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                client
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
                 assert_eq!(client.read(&mut [0u8; 8]).unwrap(), 0, "connection {i}");
             }
         }

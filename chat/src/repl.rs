@@ -21,8 +21,8 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, ExternalPrinter as _, Helper};
 
-use crate::diag::report;
 use crate::commands::COMMANDS;
+use crate::diag::report;
 use crate::inbox::{Ask, Input};
 
 /// The prompt for commands.

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use proto::client::Writer;
 use proto::{ErrorCode, Event, Request, Response, ServerFrame};
 
-use crate::diag::report;
 use crate::commands::{self, Command};
+use crate::diag::report;
 use crate::inbox::{Ask, Input};
 use crate::p2p::Listener;
 use crate::render::{self, EXIT_LOGIN, EXIT_OK, EXIT_SCRIPT, EXIT_SERVER};

@@ -243,12 +243,19 @@ fn terminal_escapes_from_the_network_never_reach_stderr_raw() {
     c.close_stdin();
     assert_eq!(c.finish(), 0, "stderr: {}", c.stderr());
     let stderr = c.stderr();
-    assert!(!stderr.contains('\u{1b}') && !stderr.contains('\u{7}'), "{stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
     assert!(
         stderr.contains("\\x1b]0;pwned\\x07\\x1b[2J:1"),
         "the address is shown escaped: {stderr}"
     );
     assert!(stderr.contains("still \\x1b]0;pwned\\x07 no"), "{stderr}");
-    assert!(!c.lines.iter().any(|l| l.contains('\u{1b}')), "{:?}", c.lines);
+    assert!(
+        !c.lines.iter().any(|l| l.contains('\u{1b}')),
+        "{:?}",
+        c.lines
+    );
     server.join().unwrap();
 }

@@ -264,7 +264,12 @@ fn invisible_passwords_and_dash_names_are_refused() {
             "{name}"
         );
     }
-    for password in ["pass\u{200B}word", "\u{202E}drowssap", "pw\u{FEFF}", "pw\u{2066}x"] {
+    for password in [
+        "pass\u{200B}word",
+        "\u{202E}drowssap",
+        "pw\u{FEFF}",
+        "pw\u{2066}x",
+    ] {
         let r = try_register(chatd.addr, "newbie", password);
         assert!(
             is_error(&r, ErrorCode::InvalidPasswordFormat),

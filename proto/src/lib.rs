@@ -73,7 +73,9 @@ pub fn valid_host(host: &str) -> bool {
             (1..=63).contains(&label.len())
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -194,8 +196,18 @@ mod tests {
         assert!(!valid_password(""));
         assert!(!valid_password("two words"));
         assert!(!valid_password("tab\t"));
-        for invisible in ["\u{200B}", "\u{202E}", "\u{FEFF}", "\u{2066}", "\u{E0041}", "\u{00AD}"] {
-            assert!(!valid_password(&format!("pass{invisible}word")), "{invisible:?}");
+        for invisible in [
+            "\u{200B}",
+            "\u{202E}",
+            "\u{FEFF}",
+            "\u{2066}",
+            "\u{E0041}",
+            "\u{00AD}",
+        ] {
+            assert!(
+                !valid_password(&format!("pass{invisible}word")),
+                "{invisible:?}"
+            );
         }
         assert!(!valid_password("pw\u{E000}"));
         assert!(!valid_password("pw\u{FFFF}"));

@@ -8,7 +8,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::hashing::{hashing, hash_with, spend_one_check};
+use super::hashing::{hash_with, hashing, spend_one_check};
 use super::secret::{
     account_line, is_damaged_hash, is_torn_registration, sync_parent, AuthError, Secret,
 };
@@ -173,10 +173,7 @@ pub(crate) fn append_line(file: &mut impl LineFile, line: &str) -> io::Result<()
     let tail = file.read_from(tail_at)?;
     let mut out = Vec::with_capacity(line.len() + 2);
     if !tail.is_empty() && !tail.ends_with(b"\n") {
-        let last_start = tail
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let last_start = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let last = String::from_utf8_lossy(&tail[last_start..]);
         if is_torn_registration(last.trim_end_matches('\r')) {
             start = tail_at + last_start as u64;
@@ -415,7 +412,8 @@ mod tests {
                     sync_fails: false,
                     truncations: 0,
                 };
-                let needed = line.len() + 1 + usize::from(!before.is_empty() && !before.ends_with('\n'));
+                let needed =
+                    line.len() + 1 + usize::from(!before.is_empty() && !before.ends_with('\n'));
                 let result = append_line(&mut f, &line);
                 if room >= needed {
                     result.unwrap();

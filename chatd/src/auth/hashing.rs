@@ -213,12 +213,17 @@ mod tests {
     fn hashes_interoperate_with_the_argon2_crate() {
         let mut memory = Memory::new();
         let ours = hash_with(&mut memory, "falcon*solo").unwrap();
-        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(Argon2::default()
             .verify_password(b"falcon*solo", &parsed)
             .is_ok());
-        assert!(Argon2::default().verify_password(b"falcon", &parsed).is_err());
+        assert!(Argon2::default()
+            .verify_password(b"falcon", &parsed)
+            .is_err());
 
         let salt = SaltString::generate(&mut OsRng);
         let theirs = Argon2::default()
@@ -247,7 +252,11 @@ mod tests {
         for cut in [10, 20, 31, good.len() - 5, good.len() - 1] {
             assert!(!verify_with(&mut memory, &good[..cut], "pw"), "{cut}");
         }
-        assert!(!verify_with(&mut memory, "$argon2id$v=19$m=1,t=1,p=1$c2FsdHNhbHQ$aGFzaA", "pw"));
+        assert!(!verify_with(
+            &mut memory,
+            "$argon2id$v=19$m=1,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+            "pw"
+        ));
     }
 
     #[test]

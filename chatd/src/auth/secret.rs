@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use argon2::password_hash::PasswordHash;
 
-use super::hashing::{spend_one_check, verify_with, Memory};
 pub use super::hashing::{equalize_timing, hash_password};
+use super::hashing::{spend_one_check, verify_with, Memory};
 
 /// An accounts-file failure.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +61,8 @@ pub(crate) fn is_torn_registration(last_line: &str) -> bool {
     last_line.split_once(' ').is_some_and(|(_, field)| {
         field.is_empty()
             || (field.starts_with('$')
-                && !PasswordHash::new(field).is_ok_and(|h| {
-                    h.salt.is_some() && h.hash.is_some_and(|out| out.len() == 32)
-                }))
+                && !PasswordHash::new(field)
+                    .is_ok_and(|h| h.salt.is_some() && h.hash.is_some_and(|out| out.len() == 32)))
     })
 }
 
