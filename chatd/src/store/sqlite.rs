@@ -138,20 +138,6 @@ impl SqliteStore {
         }
     }
 
-    /// [`Store::store_offline`], without the trait in scope (`examples/bench_offline.rs`).
-    ///
-    /// # Errors
-    /// [`StoreError`] if it could not be committed.
-    pub fn store_offline(
-        &self,
-        recipient: &str,
-        sender: &str,
-        text: &str,
-        cap: u64,
-    ) -> StoreJob<StoreOutcome> {
-        <Self as Store>::store_offline(self, recipient, sender, text, cap)
-    }
-
     /// Finishes queued jobs, stops the thread and closes the database. Later calls fail with
     /// [`StoreError::Closed`].
     pub fn close(&self) {
