@@ -84,7 +84,7 @@ impl UserNames {
         let names = self.lock();
         let all: BTreeSet<&String> = names.online.iter().chain(&names.peers).collect();
         all.into_iter()
-            .filter(|n| n.starts_with(prefix))
+            .filter(|n| n.starts_with(prefix) && printable(n))
             .cloned()
             .collect()
     }
@@ -94,10 +94,17 @@ impl UserNames {
         self.lock()
             .peers
             .iter()
-            .filter(|n| n.starts_with(prefix))
+            .filter(|n| n.starts_with(prefix) && printable(n))
             .cloned()
             .collect()
     }
+}
+
+/// Whether a name from the network can be offered as a completion: the editor shows
+/// candidates as they are, so one that [`sanitize`](crate::render::sanitize) would change
+/// (control characters, terminal escapes, invisible characters) is never offered.
+fn printable(name: &str) -> bool {
+    crate::render::sanitize(name) == name
 }
 
 /// The editor's helper: completion only (no hints, highlighting or validation).
@@ -410,5 +417,15 @@ mod tests {
         assert!(replacements("private luke l", &names).1.is_empty());
         names.remove_peer("luke");
         assert_eq!(replacements("private l", &names).1, vec!["lando "]);
+    }
+
+    #[test]
+    fn names_with_escapes_are_never_offered() {
+        let names = UserNames::default();
+        names.replace(&["luke".to_string(), "l\u{1b}[2J".to_string()]);
+        names.insert("l\u{202e}x");
+        names.insert_peer("l\u{7}");
+        assert_eq!(replacements("message l", &names).1, vec!["luke "]);
+        assert!(replacements("private l", &names).1.is_empty());
     }
 }
