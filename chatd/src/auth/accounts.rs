@@ -61,8 +61,8 @@ struct Parsed {
 
 /// Parses credentials text: `username password` per line; blank lines and `#` comments are
 /// skipped; malformed lines are reported by number (never with their content, which may hold a
-/// password) and skipped. A last line without a line ending whose password field starts with
-/// `$` is a registration cut short (chatd appends whole lines only), never an account.
+/// password) and skipped. A last line without a line ending that is what a registration cut
+/// short leaves ([`is_torn_registration`]) is never an account.
 fn parse_credentials(text: &str, path: &Path) -> Parsed {
     let mut map = HashMap::new();
     let mut skipped = Vec::new();
@@ -467,9 +467,13 @@ mod tests {
         // Cuts before the space are malformed lines, as ever.
         let (names, skipped) = accounts_in(b"hans falcon*solo\nnewb");
         assert_eq!((names, skipped), (vec!["hans".to_string()], vec![2]));
-        // A seed file's last line without a line end is still an account.
+        // A seed file's last line without a line end is still an account, even with a
+        // password starting with `$`.
         let (names, skipped) = accounts_in(b"hans falcon*solo\nluke jedi");
         assert_eq!(names, ["hans", "luke"]);
+        assert!(skipped.is_empty());
+        let (names, skipped) = accounts_in(b"hans falcon*solo\nleia $blasterpistol$");
+        assert_eq!(names, ["hans", "leia"]);
         assert!(skipped.is_empty());
         // The start of a hash in the middle of a file (left by an older chatd) is not a
         // password either.

@@ -53,16 +53,19 @@ pub(crate) fn is_damaged_hash(field: &str) -> bool {
 
 /// Whether the last line of a file, which has no line ending, is what a registration cut short
 /// leaves. chatd appends `user $argon2id$...` lines, each with its line end in the same write,
-/// so a cut after the space leaves an empty field or the start of a hash: one that does not
-/// parse, or whose output is shorter than the 32 bytes chatd writes. A whole hash (as
-/// `hash-credentials` writes for a seed file's last line) and a plain-text password (a
-/// hand-written seed file without a final line end) are accounts.
+/// so a cut after the space leaves an empty field, the start of `$argon2id$`, or an `$argon2`
+/// string that does not parse or whose output is shorter than the 32 bytes chatd writes. A
+/// whole hash (as `hash-credentials` writes for a seed file's last line) and a plain-text
+/// password (a hand-written seed file without a final line end, even one starting with `$`)
+/// are accounts.
 pub(crate) fn is_torn_registration(last_line: &str) -> bool {
     last_line.split_once(' ').is_some_and(|(_, field)| {
         field.is_empty()
-            || (field.starts_with('$')
-                && !PasswordHash::new(field)
-                    .is_ok_and(|h| h.salt.is_some() && h.hash.is_some_and(|out| out.len() == 32)))
+            || "$argon2id$".starts_with(field)
+            || (field.starts_with("$argon2")
+                && !PasswordHash::new(field).is_ok_and(|h| {
+                    h.salt.is_some() && h.hash.is_some_and(|out| out.len() == 32)
+                }))
     })
 }
 
