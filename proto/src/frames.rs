@@ -290,9 +290,10 @@ error_codes! {
         NotLoggedIn = "not_logged_in",
         /// `login`/`password` after the session is logged in.
         AlreadyAuthenticated = "already_authenticated",
-        /// The user name is not 1-32 of letters, digits, `_`, `-`, `.`.
+        /// The user name is not 1-32 of letters, digits, `_`, `-`, `.`, or starts with `-`.
         InvalidUsername = "invalid_username",
-        /// A password is empty, too long or contains spaces or control characters.
+        /// A password is empty, too long or contains spaces, control characters or invisible
+        /// ones ([`crate::valid_password`]).
         InvalidPasswordFormat = "invalid_password_format",
         /// The account is logged in on another connection.
         AlreadyLoggedIn = "already_logged_in",
