@@ -63,9 +63,8 @@ pub(crate) fn is_torn_registration(last_line: &str) -> bool {
         field.is_empty()
             || "$argon2id$".starts_with(field)
             || (field.starts_with("$argon2")
-                && !PasswordHash::new(field).is_ok_and(|h| {
-                    h.salt.is_some() && h.hash.is_some_and(|out| out.len() == 32)
-                }))
+                && !PasswordHash::new(field)
+                    .is_ok_and(|h| h.salt.is_some() && h.hash.is_some_and(|out| out.len() == 32)))
     })
 }
 
