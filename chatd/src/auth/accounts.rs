@@ -1,14 +1,22 @@
 //! The accounts, loaded from the credentials file: lookups, password checks off the executor,
-//! registration and reload. A registration's line is in the file whole and durable, or not at
-//! all ([`append_line`]); at load, what a registration cut short could have left is not an
-//! account.
+//! registration, password changes and deletions (the file rewritten atomically, see
+//! [`super::rewrite`]) and reload. A registration's line is in the file whole and durable, or
+//! not at all ([`append_line`]); at load, what a registration cut short could have left is not
+//! an account.
+//!
+//! Names are unique regardless of ASCII case: the map is keyed by the lower-case name and
+//! keeps the name as registered for display. Every lookup ([`Accounts::canonical`]) takes any
+//! case and gives the registered name, which is what the rest of the server uses; a file with
+//! two names differing only in case is refused.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::hashing::{hash_with, hashing, spend_one_check};
+use super::rewrite::{rewrite_account, Edit};
 use super::secret::{
     account_line, is_damaged_hash, is_torn_registration, sync_parent, AuthError, Secret,
 };
@@ -42,30 +50,64 @@ pub struct Reloaded {
     /// Line numbers (1-based) of the lines that are not accounts (malformed, damaged, torn);
     /// each is logged with its reason.
     pub skipped: Vec<usize>,
+    /// The accounts that are gone: no longer in the file, or now spelled in another case (a
+    /// new account, not the old one renamed), by their old name, sorted.
+    pub gone: Vec<String>,
+}
+
+/// One account in memory.
+#[derive(Debug, Clone)]
+struct Account {
+    /// The name as registered.
+    name: String,
+    secret: Secret,
+    /// Its line in the file (1-based), for error messages.
+    line: usize,
+}
+
+/// The map key of a name: names are unique regardless of ASCII case. Borrowed when the name
+/// is lower case already (the common case: no allocation on the hot path).
+fn key(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// The accounts, loaded from the credentials file. Registration appends to it.
 pub struct Accounts {
     path: PathBuf,
-    /// Held briefly to look up or insert; never across an `.await`.
-    map: Mutex<HashMap<String, Secret>>,
-    /// Serializes appends to the file, so two registrations never interleave bytes.
+    /// By [`key`]. Held briefly to look up or insert; never across an `.await`.
+    map: Mutex<HashMap<String, Account>>,
+    /// Serializes writes to the file (appends and rewrites), so none interleave or get lost.
     append: Mutex<()>,
 }
 
 /// The credentials file as read: its accounts and the lines that are not accounts.
 struct Parsed {
-    map: HashMap<String, Secret>,
+    /// By [`key`].
+    map: HashMap<String, Account>,
+    /// Every skipped line (1-based), whatever the reason.
     skipped: Vec<usize>,
+    /// The skipped lines that name a user (a damaged hash, a malformed password, a torn last
+    /// line), as (line, name): a reload must not take such an account as removed.
+    unreadable: Vec<(usize, String)>,
 }
 
 /// Parses credentials text: `username password` per line; blank lines and `#` comments are
 /// skipped; malformed lines are reported by number (never with their content, which may hold a
 /// password) and skipped. A last line without a line ending that is what a registration cut
-/// short leaves ([`is_torn_registration`]) is never an account.
-fn parse_credentials(text: &str, path: &Path) -> Parsed {
-    let mut map = HashMap::new();
+/// short leaves ([`is_torn_registration`]) is never an account. The same name twice: the later
+/// line wins (with a warning).
+///
+/// # Errors
+/// [`AuthError::CaseDuplicate`] when two names differ only in case (`Hans` and `hans`): which
+/// one is the account is not for chatd to guess.
+fn parse_credentials(text: &str, path: &Path) -> Result<Parsed, AuthError> {
+    let mut map: HashMap<String, Account> = HashMap::new();
     let mut skipped = Vec::new();
+    let mut unreadable = Vec::new();
     let complete = text.is_empty() || text.ends_with('\n');
     let count = text.lines().count();
     for (n, line) in text.lines().enumerate() {
@@ -74,12 +116,19 @@ fn parse_credentials(text: &str, path: &Path) -> Parsed {
             continue;
         }
         let at = format!("{}:{}", path.display(), n + 1);
+        let mut skip = |n: usize| {
+            skipped.push(n);
+            let name = line.split(' ').next().unwrap_or_default();
+            if proto::valid_username(name) {
+                unreadable.push((n, name.to_string()));
+            }
+        };
         if !complete && n + 1 == count && is_torn_registration(line) {
             log::warn!(
                 "{at}: the last line has no line end (a registration cut short); \
                  not an account"
             );
-            skipped.push(n + 1);
+            skip(n + 1);
             continue;
         }
         match account_line(line) {
@@ -88,14 +137,26 @@ fn parse_credentials(text: &str, path: &Path) -> Parsed {
                     "{at}: the password hash of {user} is damaged (an interrupted write?); \
                      line skipped, the account must be registered again"
                 );
-                skipped.push(n + 1);
+                skip(n + 1);
             }
             Some((user, secret)) => {
-                if map
-                    .insert(user.to_string(), Secret::parse(secret))
-                    .is_some()
-                {
-                    log::warn!("{at}: user {user} appears again; the later line wins");
+                let account = Account {
+                    name: user.to_string(),
+                    secret: Secret::parse(secret),
+                    line: n + 1,
+                };
+                match map.insert(key(user).into_owned(), account) {
+                    Some(earlier) if earlier.name != user => {
+                        return Err(AuthError::CaseDuplicate {
+                            path: path.to_path_buf(),
+                            first: earlier.line,
+                            first_name: earlier.name,
+                            second: n + 1,
+                            second_name: user.to_string(),
+                        })
+                    }
+                    Some(_) => log::warn!("{at}: user {user} appears again; the later line wins"),
+                    None => {}
                 }
             }
             None => {
@@ -107,11 +168,15 @@ fn parse_credentials(text: &str, path: &Path) -> Parsed {
                 } else {
                     log::warn!("{at}: not a `username password` line; skipped");
                 }
-                skipped.push(n + 1);
+                skip(n + 1);
             }
         }
     }
-    Parsed { map, skipped }
+    Ok(Parsed {
+        map,
+        skipped,
+        unreadable,
+    })
 }
 
 /// What [`append_line`] needs of the credentials file; a trait so that tests can make writes
@@ -209,10 +274,11 @@ pub(crate) fn append_line(file: &mut impl LineFile, line: &str) -> io::Result<()
 }
 
 impl Accounts {
-    /// Loads the credentials file; a missing file is created empty.
+    /// Loads the credentials file; a missing file is created empty (owner-only).
     ///
     /// # Errors
-    /// [`AuthError::Io`] when the file cannot be read or created.
+    /// [`AuthError::Io`] when the file cannot be read or created, [`AuthError::CaseDuplicate`]
+    /// when two names differ only in case.
     pub fn load(path: &Path) -> Result<Accounts, AuthError> {
         let io = |source| AuthError::Io {
             path: path.to_path_buf(),
@@ -236,7 +302,7 @@ impl Accounts {
             }
             Err(e) => return Err(io(e)),
         };
-        let Parsed { map, .. } = parse_credentials(&text, path);
+        let Parsed { map, .. } = parse_credentials(&text, path)?;
         Ok(Accounts {
             path: path.to_path_buf(),
             map: Mutex::new(map),
@@ -244,29 +310,93 @@ impl Accounts {
         })
     }
 
-    /// Re-reads the file, replacing the accounts in memory. Returns how many there are and
-    /// which lines were skipped.
+    /// Re-reads the file, replacing the accounts in memory. Returns how many there are, which
+    /// lines were skipped, and the accounts that are gone (see [`Reloaded`]).
     ///
     /// # Errors
-    /// [`AuthError::Io`] when the file cannot be read; the old accounts stay.
+    /// [`AuthError::Io`] when the file cannot be read, [`AuthError::CaseDuplicate`], and
+    /// [`AuthError::Unreadable`] when an account would go only because its line cannot be
+    /// read (a typo, a damaged hash or a line cut short must not delete an account and its
+    /// data); the old accounts stay.
     pub fn reload(&self) -> Result<Reloaded, AuthError> {
         let _appending = self.append.lock().unwrap_or_else(|e| e.into_inner());
         let text = std::fs::read_to_string(&self.path).map_err(|source| AuthError::Io {
             path: self.path.clone(),
             source,
         })?;
-        let Parsed { map, skipped } = parse_credentials(&text, &self.path);
-        let accounts = map.len();
-        *self.map.lock().unwrap_or_else(|e| e.into_inner()) = map;
-        Ok(Reloaded { accounts, skipped })
+        let Parsed {
+            map: new,
+            skipped,
+            unreadable,
+        } = parse_credentials(&text, &self.path)?;
+        let accounts = new.len();
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gone: Vec<String> = map
+            .iter()
+            .filter(|(k, old)| !matches!(new.get(*k), Some(a) if a.name == old.name))
+            .map(|(_, old)| old.name.clone())
+            .collect();
+        gone.sort();
+        for (line, name) in &unreadable {
+            if let Some(user) = gone.iter().find(|g| g.eq_ignore_ascii_case(name)) {
+                return Err(AuthError::Unreadable {
+                    path: self.path.clone(),
+                    line: *line,
+                    user: user.clone(),
+                });
+            }
+        }
+        *map = new;
+        Ok(Reloaded {
+            accounts,
+            skipped,
+            gone,
+        })
     }
 
-    /// Whether `user` has an account.
+    /// The registered spelling of `user` (given in any case), if it has an account.
+    pub fn canonical(&self, user: &str) -> Option<String> {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&*key(user))
+            .map(|a| a.name.clone())
+    }
+
+    /// [`Accounts::canonical`] of an owned name: `Ok` with the registered spelling (the same
+    /// string, without allocating, when it is spelled so already), or `Err` giving the name
+    /// back when there is no such account.
+    ///
+    /// # Errors
+    /// The name itself, when no account has it.
+    pub fn resolve(&self, user: String) -> Result<String, String> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&*key(&user)) {
+            Some(account) if account.name == user => Ok(user),
+            Some(account) => Ok(account.name.clone()),
+            None => Err(user),
+        }
+    }
+
+    /// Whether `user` (in any case) has an account.
     pub fn exists(&self, user: &str) -> bool {
         self.map
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(user)
+            .contains_key(&*key(user))
+    }
+
+    /// Every account name, as registered, sorted regardless of case.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|a| a.name.clone())
+            .collect();
+        v.sort_by_cached_key(|name| name.to_ascii_lowercase());
+        v
     }
 
     /// Number of accounts, and how many of them still have plain-text passwords.
@@ -274,20 +404,21 @@ impl Accounts {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let plain = map
             .values()
-            .filter(|s| matches!(s, Secret::Plain(_)))
+            .filter(|a| matches!(a.secret, Secret::Plain(_)))
             .count();
         (map.len(), plain)
     }
 
-    /// Checks `password` for `user` in a hashing slot, off the executor threads. Every answer
-    /// (unknown account, plain-text or hashed password, right or wrong) costs one argon2 check.
+    /// Checks `password` for `user` (any case) in a hashing slot, off the executor threads.
+    /// Every answer (unknown account, plain-text or hashed password, right or wrong) costs one
+    /// argon2 check.
     pub async fn verify(self: &Arc<Self>, user: &str, password: &str) -> Verdict {
         let secret = self
             .map
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(user)
-            .cloned();
+            .get(&*key(user))
+            .map(|a| a.secret.clone());
         let password = password.to_string();
         hashing(move |memory| match secret {
             None => {
@@ -301,7 +432,8 @@ impl Accounts {
     }
 
     /// Creates `user` with an argon2id hash of `password`, appended to the file and flushed
-    /// to disk before this returns.
+    /// to disk before this returns ([`append_line`]). A name taken in any case is
+    /// [`Registered::Exists`].
     ///
     /// # Errors
     /// [`AuthError`] when the hash or the write fails; the account then does not exist.
@@ -322,11 +454,73 @@ impl Accounts {
                 return Ok(Registered::Exists);
             }
             me.append_line(&format!("{user} {hash}"))?;
+            let account = Account {
+                name: user.clone(),
+                secret: Secret::Hash(hash),
+                line: 0,
+            };
             me.map
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(user, Secret::Hash(hash));
+                .insert(key(&user).into_owned(), account);
             Ok(Registered::Created)
+        })
+        .await
+    }
+
+    /// Sets the password of `user` (any case) to an argon2id hash of `password`: the file is
+    /// rewritten atomically before this returns. Returns the registered name, `None` if there
+    /// is no such account.
+    ///
+    /// # Errors
+    /// [`AuthError`] when the hash or the write fails; the old password then stays.
+    pub async fn set_password(
+        self: &Arc<Self>,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<String>, AuthError> {
+        let me = Arc::clone(self);
+        let (user, password) = (user.to_string(), password.to_string());
+        hashing(move |memory| {
+            let hash = hash_with(memory, &password)?;
+            let _writing = me.append.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(name) = me.canonical(&user) else {
+                return Ok(None);
+            };
+            rewrite_account(&me.path, &name, &Edit::Password(&hash))?;
+            if let Some(a) = me
+                .map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&*key(&name))
+            {
+                a.secret = Secret::Hash(hash);
+            }
+            Ok(Some(name))
+        })
+        .await
+    }
+
+    /// Deletes `user` (any case): its lines leave the file (rewritten atomically) and the
+    /// account leaves memory. Returns the registered name, `None` if there is no such account.
+    /// Runs on the blocking pool.
+    ///
+    /// # Errors
+    /// [`AuthError`] when the write fails; the account then still exists.
+    pub async fn delete(self: &Arc<Self>, user: &str) -> Result<Option<String>, AuthError> {
+        let me = Arc::clone(self);
+        let user = user.to_string();
+        smol::unblock(move || {
+            let _writing = me.append.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(name) = me.canonical(&user) else {
+                return Ok(None);
+            };
+            rewrite_account(&me.path, &name, &Edit::Remove)?;
+            me.map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&*key(&name));
+            Ok(Some(name))
         })
         .await
     }
@@ -394,8 +588,8 @@ mod tests {
 
     fn accounts_in(bytes: &[u8]) -> (Vec<String>, Vec<usize>) {
         let text = String::from_utf8(bytes.to_vec()).unwrap();
-        let parsed = parse_credentials(&text, Path::new("credentials.txt"));
-        let mut names: Vec<String> = parsed.map.into_keys().collect();
+        let parsed = parse_credentials(&text, Path::new("credentials.txt")).unwrap();
+        let mut names: Vec<String> = parsed.map.into_values().map(|a| a.name).collect();
         names.sort();
         (names, parsed.skipped)
     }
@@ -518,6 +712,153 @@ mod tests {
         assert!(!text.contains("p@ss"));
         let again = Arc::new(Accounts::load(&path).unwrap());
         assert_eq!(smol::block_on(again.verify("rey", "p@ss")), Verdict::Ok);
+    }
+
+    #[test]
+    fn reload_reports_removed_accounts_and_refuses_to_lose_one_to_a_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.txt");
+        std::fs::write(&path, "hans a\nyoda b\nluke c\nleia d\n").unwrap();
+        let acc = Accounts::load(&path).unwrap();
+        // yoda removed, luke now spelled Luke (a new account), hans in a bad line.
+        std::fs::write(&path, "hans has space\nLuke c\nleia d\n").unwrap();
+        let e = acc.reload().unwrap_err().to_string();
+        assert!(
+            e.contains("credentials.txt:1: the line of account hans cannot be read"),
+            "{e}"
+        );
+        assert!(acc.exists("yoda"), "the old accounts stay");
+        std::fs::write(&path, "hans a\n# comment\nLuke c\nleia d\n").unwrap();
+        assert_eq!(
+            acc.reload().unwrap(),
+            Reloaded {
+                accounts: 3,
+                skipped: vec![],
+                gone: vec!["luke".to_string(), "yoda".to_string()],
+            }
+        );
+        assert_eq!(acc.canonical("LUKE").as_deref(), Some("Luke"));
+        // Duplicates by case are refused, naming both lines.
+        std::fs::write(&path, "hans a\nLuke c\nHANS x\n").unwrap();
+        let e = acc.reload().unwrap_err().to_string();
+        assert!(
+            e.contains("credentials.txt:3: user HANS is user hans of line 1"),
+            "{e}"
+        );
+        assert_eq!(acc.names(), ["hans", "leia", "Luke"]);
+    }
+
+    #[test]
+    fn reload_reports_skipped_lines_and_gone_accounts_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.txt");
+        std::fs::write(
+            &path,
+            "hans a
+yoda b
+luke c
+",
+        )
+        .unwrap();
+        let acc = Accounts::load(&path).unwrap();
+        // yoda removed; a malformed line and a `-` name that were never accounts are skipped
+        // without holding the reload back.
+        std::fs::write(
+            &path,
+            "hans a
+bad line here
+-h pw
+luke c
+",
+        )
+        .unwrap();
+        assert_eq!(
+            acc.reload().unwrap(),
+            Reloaded {
+                accounts: 2,
+                skipped: vec![2, 3],
+                gone: vec!["yoda".to_string()],
+            }
+        );
+        assert!(!acc.exists("yoda"));
+    }
+
+    #[test]
+    fn reload_refuses_to_lose_an_account_to_its_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.txt");
+        let hash = hash_password("p@ss").unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "hans a
+rey {hash}
+"
+            ),
+        )
+        .unwrap();
+        let acc = Accounts::load(&path).unwrap();
+        // rey's line cut short (no line end): not an account at load, and not taken as a
+        // removal by a reload either.
+        let cut = &hash[..hash.len() - 5];
+        std::fs::write(
+            &path,
+            format!(
+                "hans a
+rey {cut}"
+            ),
+        )
+        .unwrap();
+        let e = acc.reload().unwrap_err().to_string();
+        assert!(
+            e.contains("credentials.txt:2: the line of account rey cannot be read"),
+            "{e}"
+        );
+        assert!(acc.exists("rey"), "the old accounts stay");
+        // A torn line of a name that was never an account is only skipped.
+        std::fs::write(
+            &path,
+            format!(
+                "hans a
+rey {hash}
+newbie {cut}"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            acc.reload().unwrap(),
+            Reloaded {
+                accounts: 2,
+                skipped: vec![3],
+                gone: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn registration_is_refused_for_a_name_taken_in_another_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.txt");
+        std::fs::write(
+            &path, "hans a
+",
+        )
+        .unwrap();
+        let acc = Arc::new(Accounts::load(&path).unwrap());
+        assert_eq!(
+            smol::block_on(acc.register("Hans", "p@ss")).unwrap(),
+            Registered::Exists
+        );
+        assert_eq!(
+            smol::block_on(acc.register("Rey", "p@ss")).unwrap(),
+            Registered::Created
+        );
+        assert_eq!(
+            smol::block_on(acc.register("rey", "p@ss")).unwrap(),
+            Registered::Exists
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+        assert_eq!(acc.canonical("REY").as_deref(), Some("Rey"));
     }
 
     #[test]
