@@ -145,3 +145,34 @@ fn refuses_newer_schema() {
     let err = SqliteStore::open(dir.path()).err().unwrap().to_string();
     assert!(err.contains("newer than this chatd supports"), "{err}");
 }
+
+#[test]
+fn a_job_that_fails_part_way_leaves_none_of_its_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SqliteStore::open(dir.path()).unwrap();
+    let insert = |blocker: &'static str, fail: bool| {
+        store.call(move |c| {
+            c.execute(
+                "INSERT INTO blocks (blocker, blocked) VALUES (?1, 'x')",
+                [blocker],
+            )?;
+            if fail {
+                // A second write that fails after the first one succeeded.
+                c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            }
+            Ok(())
+        })
+    };
+    // Queued together, so they usually share one transaction; either way the failed job's
+    // first insert must not be committed.
+    let (a, b, c) = (insert("a", false), insert("b", true), insert("c", false));
+    smol::block_on(async {
+        assert!(a.await.is_ok());
+        assert!(b.await.is_err());
+        assert!(c.await.is_ok());
+    });
+    drop(store);
+    let (_, snap) = SqliteStore::open(dir.path()).unwrap();
+    let blockers: Vec<_> = snap.blocks.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(blockers, ["a", "c"]);
+}
