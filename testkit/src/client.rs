@@ -6,6 +6,9 @@
 //! The method names follow the protocol client in `proto` (connect, request, next_event,
 //! send_raw, login), so this can become a thin wrapper over it that adds the panics tests
 //! want. It does not start servers: see [`crate::server`].
+//!
+//! Events come with their time stamp (`ts`) cleared, so tests about what was said compare
+//! whole events; a test about the time stamps turns that off with [`Client::keep_times`].
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -24,6 +27,8 @@ pub struct Client {
     events: VecDeque<Event>,
     /// The server's greeting.
     pub hello: Hello,
+    /// Keep the events' `ts` (otherwise cleared).
+    keep_times: bool,
 }
 
 impl Client {
@@ -44,7 +49,13 @@ impl Client {
             next_id: 1,
             events: VecDeque::new(),
             hello,
+            keep_times: false,
         }
+    }
+
+    /// From now on, events keep their time stamps (`ts`).
+    pub fn keep_times(&mut self) {
+        self.keep_times = true;
     }
 
     /// Connects and logs in as `user`; panics unless welcomed.
@@ -73,7 +84,10 @@ impl Client {
     /// Reads one frame; `None` at end of stream (or a line cut off by it). Panics if none
     /// arrives within [`DEADLINE`] or it is not a valid frame.
     pub fn read_frame(&mut self) -> Option<ServerFrame> {
-        read_frame(&mut self.reader)
+        match read_frame(&mut self.reader)? {
+            ServerFrame::Event(e) if !self.keep_times => Some(ServerFrame::Event(without_ts(e))),
+            frame => Some(frame),
+        }
     }
 
     /// Sends raw bytes.
@@ -165,6 +179,17 @@ impl Client {
             other => panic!("expected an error, got {other:?}"),
         }
     }
+}
+
+/// `event` with its time stamp cleared.
+pub fn without_ts(mut event: Event) -> Event {
+    match &mut event {
+        Event::Message { ts, .. } | Event::Broadcast { ts, .. } | Event::Presence { ts, .. } => {
+            *ts = None
+        }
+        _ => {}
+    }
+    event
 }
 
 /// Shorthand for a `message` request.

@@ -136,6 +136,19 @@ impl Accounts {
             .contains_key(user)
     }
 
+    /// Every account name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     /// Number of accounts, and how many of them still have plain-text passwords.
     pub fn counts(&self) -> (usize, usize) {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::seams::ConnId;
 use crate::state::Shared;
 
+mod accounts;
 mod activity;
 mod block;
 mod broadcast;
@@ -171,6 +172,7 @@ commands! {
     StartPrivate { user }              => LoggedIn,  true,  private::start;
     PrivateAnswer { user, accept }     => LoggedIn,  true,  private::answer;
     PrivateEnded { user }              => LoggedIn,  true,  private::ended;
+    Accounts {}                        => LoggedIn,  false, accounts::run;
 }
 
 /// Runs one request for session `s`: checks the table, notes activity, calls the handler.
@@ -185,10 +187,12 @@ pub(crate) async fn dispatch(
         (Phase::In { user, .. }, When::LoggedOut) => {
             return Err(Failure::AlreadyAuthenticated { user: user.clone() })
         }
-        (Phase::In { .. }, _) if spec.activity => {
-            s.last_valid = shared.clock.now();
-            s.last_active
-                .store(shared.clock.now_ms(), Ordering::Relaxed);
+        (Phase::In { .. }, _) => {
+            if spec.activity {
+                s.last_valid = shared.clock.now();
+                s.last_active
+                    .store(shared.clock.now_ms(), Ordering::Relaxed);
+            }
         }
         (_, When::LoggedIn) => {
             return Err(Failure::NotLoggedIn {
