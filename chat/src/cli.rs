@@ -28,7 +28,11 @@ Modes:
   Piped otherwise: stdin gives the user name, the password, then one command per line; each
   command's result is printed before the next line is read; end of input logs out.
   Script lines: `# comment`, `.sleep SECONDS`, `.wait TEXT [SECONDS]` (wait until a printed
-  line contains TEXT; default 10 seconds).
+  line contains TEXT; default 10 seconds). `-f FILE` reads the script from FILE instead;
+  `-c COMMAND` (repeatable) logs in (from --user/CHAT_PASSWORD or stdin), runs the commands
+  and logs out. A script that fails says where on stderr: `chat: <stdin>:3: ...`.
+  On a terminal, incoming lines start with their local time; --timestamps does the same when
+  piped. Colours on a terminal unless NO_COLOR is set.
 
 Private messaging:
   `startprivate USER` asks USER (who answers y or n); then `private USER MESSAGE` goes
@@ -39,6 +43,8 @@ Environment:
   CHAT_PASSWORD    the password (used for the first attempt)
   CHAT_HISTFILE    history file (empty: no history); default
                    $XDG_STATE_HOME/chat/history or ~/.local/state/chat/history
+  NO_COLOR         (non-empty) no colours
+  TZ               the time zone of the times shown
 
 Exit status:
   0 logged out, 1 script failed, 2 login failed (or bad arguments),
@@ -68,6 +74,42 @@ pub struct Args {
     /// of the address the server sees this client come from (behind a known NAT).
     #[arg(long, value_name = "HOST")]
     pub advertise: Option<String>,
+
+    /// Piped mode: start incoming lines with their local time, as on a terminal.
+    #[arg(long)]
+    pub timestamps: bool,
+
+    /// Log in, run COMMAND (repeatable: each in turn), log out. The login comes from --user
+    /// and CHAT_PASSWORD, or from stdin.
+    #[arg(short = 'c', long = "command", value_name = "COMMAND", conflicts_with = "file")]
+    pub commands: Vec<String>,
+
+    /// Run the script in FILE (user name, password, commands), as if piped to stdin.
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+
+    /// Print a completion script for SHELL and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    pub manpage: bool,
+}
+
+/// Writes what `--completions SHELL` prints.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut command = <Args as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "chat", out);
+}
+
+/// Writes what `--manpage` prints.
+///
+/// # Errors
+/// Writing failed.
+pub fn write_manpage(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let command = <Args as clap::CommandFactory>::command();
+    clap_mangen::Man::new(command).render(out)
 }
 
 /// A host and port to connect to.
@@ -233,6 +275,22 @@ mod tests {
         assert_eq!(args.advertise, None);
         let args = Args::try_parse_from(["chat", "--advertise", "203.0.113.5"]).unwrap();
         assert_eq!(args.advertise.as_deref(), Some("203.0.113.5"));
+        let args = Args::try_parse_from(["chat", "-c", "whoelse", "-c", "logout"]).unwrap();
+        assert_eq!(args.commands, ["whoelse", "logout"]);
+        assert!(Args::try_parse_from(["chat", "-c", "whoelse", "-f", "x"]).is_err());
+        assert!(Args::try_parse_from(["chat", "--manpage", "6000"]).is_err());
+    }
+
+    #[test]
+    fn completions_and_man_page() {
+        let mut out = Vec::new();
+        write_completions(clap_complete::Shell::Bash, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("--timestamps") && text.contains("complete"), "{text}");
+        let mut out = Vec::new();
+        write_manpage(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(".TH chat") && text.contains("CHAT_PASSWORD"), "{text}");
     }
 
     #[test]

@@ -26,13 +26,26 @@ use std::sync::mpsc;
 
 use clap::Parser;
 
-use crate::render::{EXIT_LOGIN, EXIT_SERVER};
+use crate::render::{EXIT_LOGIN, EXIT_OK, EXIT_SERVER};
 
 fn env_string(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 fn run(args: cli::Args) -> i32 {
+    if let Some(shell) = args.completions {
+        cli::write_completions(shell, &mut std::io::stdout());
+        return EXIT_OK;
+    }
+    if args.manpage {
+        return match cli::write_manpage(&mut std::io::stdout()) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprintln!("chat: {e}");
+                EXIT_LOGIN
+            }
+        };
+    }
     let addr = match args.address() {
         Ok(addr) => addr,
         Err(problem) => {
@@ -40,7 +53,30 @@ fn run(args: cli::Args) -> i32 {
             return EXIT_LOGIN;
         }
     };
-    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let source = match (&args.file, args.commands.is_empty()) {
+        (Some(path), _) => match std::fs::File::open(path) {
+            Ok(file) => script::Source::File {
+                name: path.display().to_string(),
+                file,
+            },
+            Err(e) => {
+                eprintln!("chat: cannot read {}: {e}", path.display());
+                return EXIT_LOGIN;
+            }
+        },
+        (None, false) => script::Source::Commands(args.commands.clone()),
+        (None, true) => script::Source::Stdin,
+    };
+    let scripted = !matches!(source, script::Source::Stdin);
+    let place = source.place();
+    let interactive =
+        !scripted && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let color = interactive && env_string("NO_COLOR").is_none_or(|v| v.is_empty());
+    let style = render::Style {
+        times: interactive || args.timestamps,
+        color,
+        terminal: interactive,
+    };
     let (inbox_tx, inbox_rx) = mpsc::channel();
     let conn = match conn::open(&addr, inbox_tx.clone()) {
         Ok(conn) => conn,
@@ -70,12 +106,15 @@ fn run(args: cli::Args) -> i32 {
             env_string("XDG_STATE_HOME"),
             env_string("HOME"),
         );
-        repl::start(inbox_tx.clone(), names.clone(), history)
-            .map(|i| (i.asks, screen::Screen::interactive(i.printer, terminal)))
+        repl::start(inbox_tx.clone(), names.clone(), history).map(|i| {
+            let screen = screen::Screen::interactive(i.printer, terminal, style);
+            (i.asks, screen, Some(i.suspender))
+        })
     } else {
-        script::spawn_reader(inbox_tx.clone()).map(|asks| (asks, screen::Screen::piped()))
+        script::spawn_reader(inbox_tx.clone(), source)
+            .map(|asks| (asks, screen::Screen::piped(), None))
     };
-    let (asks, screen) = match started {
+    let (asks, screen, suspender) = match started {
         Ok(started) => started,
         Err(e) => {
             eprintln!("chat: cannot start: {e}");
@@ -89,6 +128,9 @@ fn run(args: cli::Args) -> i32 {
         user: args.user,
         password: env_string("CHAT_PASSWORD"),
         advertise: args.advertise,
+        style,
+        place,
+        suspender,
     };
     let inbox = session::Inbox {
         rx: inbox_rx,
