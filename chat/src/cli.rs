@@ -81,7 +81,12 @@ pub struct Args {
 
     /// Log in, run COMMAND (repeatable: each in turn), log out. The login comes from --user
     /// and CHAT_PASSWORD, or from stdin.
-    #[arg(short = 'c', long = "command", value_name = "COMMAND", conflicts_with = "file")]
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "COMMAND",
+        conflicts_with = "file"
+    )]
     pub commands: Vec<String>,
 
     /// Run the script in FILE (user name, password, commands), as if piped to stdin.
@@ -286,11 +291,17 @@ mod tests {
         let mut out = Vec::new();
         write_completions(clap_complete::Shell::Bash, &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("--timestamps") && text.contains("complete"), "{text}");
+        assert!(
+            text.contains("--timestamps") && text.contains("complete"),
+            "{text}"
+        );
         let mut out = Vec::new();
         write_manpage(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains(".TH chat") && text.contains("CHAT_PASSWORD"), "{text}");
+        assert!(
+            text.contains(".TH chat") && text.contains("CHAT_PASSWORD"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -56,11 +56,7 @@ impl Style {
             .and_then(|ms| Timestamp::from_millisecond(ms).ok())
             .unwrap_or(now);
         let time = time_prefix(at, now, &local_zone());
-        let time = if sent {
-            format!("(sent {time})")
-        } else {
-            time
-        };
+        let time = if sent { format!("(sent {time})") } else { time };
         if self.color {
             format!("{DIM}{time}{RESET} {line}")
         } else {
@@ -123,7 +119,10 @@ pub const INVALID_COMMAND_HINT: &str = "Error. Invalid command (type help for th
 
 /// `help <word>` for a word that is no command.
 pub fn no_such_command(word: &str) -> String {
-    format!("Error. No command {} (type help for the list)", sanitize(word))
+    format!(
+        "Error. No command {} (type help for the list)",
+        sanitize(word)
+    )
 }
 
 /// On a terminal, after a message was stored for an offline recipient.
@@ -133,7 +132,8 @@ pub fn stored_for_offline(to: &str) -> String {
 
 /// The warning that the server will log this session out for inactivity.
 pub fn idle_warning(seconds: u64) -> String {
-    format!("You will be logged out in {seconds} seconds due to inactivity")
+    let unit = if seconds == 1 { "second" } else { "seconds" };
+    format!("You will be logged out in {seconds} {unit} due to inactivity")
 }
 
 /// The line for a typed line that is not a command.
@@ -293,9 +293,10 @@ pub fn event(event: &Event, style: &Style) -> EventLines {
             let line = format!("{} {verb}", style.name(&sanitize(user)));
             (vec![style.stamped(*ts, false, line)], None)
         }
-        Event::IdleWarning { seconds } if style.terminal => {
-            (vec![style.stamped(None, false, idle_warning(*seconds))], None)
-        }
+        Event::IdleWarning { seconds } if style.terminal => (
+            vec![style.stamped(None, false, idle_warning(*seconds))],
+            None,
+        ),
         // Scripts keep the SPEC's lines: the warning is for people.
         Event::IdleWarning { .. } => (Vec::new(), None),
         Event::Inactive => (

@@ -211,16 +211,14 @@ pub fn complete(line: &str, pos: usize, names: &UserNames) -> (usize, Vec<Pair>)
             .filter(|c| c.name.starts_with(word))
             .map(|c| pair(c.name))
             .collect(),
-        [command, args @ ..] => {
-            match crate::commands::info(command) {
-                Some(c) if args.is_empty() => names
-                    .starting_with(c.users, word)
-                    .iter()
-                    .map(|n| pair(n))
-                    .collect(),
-                _ => Vec::new(),
-            }
-        }
+        [command, args @ ..] => match crate::commands::info(command) {
+            Some(c) if args.is_empty() => names
+                .starting_with(c.users, word)
+                .iter()
+                .map(|n| pair(n))
+                .collect(),
+            _ => Vec::new(),
+        },
     };
     (start, candidates)
 }
@@ -526,8 +524,14 @@ mod tests {
         let names = UserNames::default();
         names.replace(&["luke".to_string()]);
         names.set_accounts(&["vader".to_string(), "yoda".to_string()]);
-        assert_eq!(replacements("message v", &names), (8, vec!["vader ".into()]));
-        assert_eq!(replacements("block ", &names).1, ["luke ", "vader ", "yoda "]);
+        assert_eq!(
+            replacements("message v", &names),
+            (8, vec!["vader ".into()])
+        );
+        assert_eq!(
+            replacements("block ", &names).1,
+            ["luke ", "vader ", "yoda "]
+        );
         assert_eq!(replacements("unblock y", &names).1, ["yoda "]);
         // startprivate needs someone online.
         assert!(replacements("startprivate v", &names).1.is_empty());

@@ -270,7 +270,10 @@ mod tests {
     #[test]
     fn places() {
         assert_eq!(Place::Stdin.describe(true, 3, 0), "<stdin>:3");
-        assert_eq!(Place::File("s.chat".into()).describe(true, 4, 0), "s.chat:4");
+        assert_eq!(
+            Place::File("s.chat".into()).describe(true, 4, 0),
+            "s.chat:4"
+        );
         assert_eq!(Place::Commands.describe(false, 2, 0), "<stdin>:2");
         assert_eq!(Place::Commands.describe(true, 2, 1), "-c 1");
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chatd::ManualClock;
 use common::*;
-use testkit::client::without_ts;
 use proto::{ErrorCode, Event, Request, Response};
+use testkit::client::without_ts;
 
 fn message_event(from: &str, text: &str) -> Event {
     Event::Message {

@@ -245,7 +245,8 @@ impl Session {
             PeerEvent::Text(text) if current_link => {
                 let line = render::private_text(&peer, &text);
                 // Straight from the peer: no server time, so the time it arrived.
-                self.screen.line(self.options.style.stamped(None, false, line));
+                self.screen
+                    .line(self.options.style.stamped(None, false, line));
             }
             PeerEvent::Stop if current_link => {
                 self.end_link(&peer);
