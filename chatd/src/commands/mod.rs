@@ -187,13 +187,13 @@ pub(crate) async fn dispatch(
         (Phase::In { user, .. }, When::LoggedOut) => {
             return Err(Failure::AlreadyAuthenticated { user: user.clone() })
         }
-        (Phase::In { .. }, _) => {
-            if spec.activity {
-                s.last_valid = shared.clock.now();
-                s.last_active
-                    .store(shared.clock.now_ms(), Ordering::Relaxed);
-            }
+        (Phase::In { .. }, _) if spec.activity => {
+            s.last_valid = shared.clock.now();
+            s.last_active
+                .store(shared.clock.now_ms(), Ordering::Relaxed);
         }
+        // Logged in, and the request is not activity (`accounts`).
+        (Phase::In { .. }, _) => {}
         (_, When::LoggedIn) => {
             return Err(Failure::NotLoggedIn {
                 request: request.type_name(),
