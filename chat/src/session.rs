@@ -571,10 +571,13 @@ impl Session {
 
     fn command_loop(&mut self) -> Flow<std::convert::Infallible> {
         if !self.options.piped {
-            // Learn who is online and every account, for completion. The answers are not
-            // shown.
+            // Learn every account and who is online, for completion; the answers are not
+            // shown. The accounts before the first prompt, so that Tab knows them at once
+            // (an older server without `accounts` answers an error: no account list).
+            if let Response::Users { users } = self.request(Request::Accounts)? {
+                self.names.set_accounts(&users);
+            }
             self.send_silent_as(Request::Whoelse, Silent::Online)?;
-            self.refresh_accounts()?;
         }
         loop {
             let ask = self.next_ask();

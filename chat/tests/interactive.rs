@@ -365,11 +365,13 @@ fn incoming_lines_show_their_time_and_the_prompt_names_the_user() {
     assert_eq!(hans.finish(), 0);
     // vader gets it at login, saying when it was sent.
     let mut vader = interactive(server.port(), &dir.path().join("history2"));
+    // (Shown right after the welcome, before the prompt `login` waits for.)
     login(&mut vader, "vader", "sithlord**");
-    let shown = vader.expect("hans: for later");
-    let sent = shown.rfind("(sent ").expect("the sent time");
+    let shown = vader.text();
+    let end = shown.find("hans: for later").expect("the stored message") + 15;
+    let sent = shown[..end].rfind("(sent ").expect("the sent time");
     assert_eq!(
-        shown[sent..].len(),
+        shown[sent..end].len(),
         "(sent 14:02) hans: for later".len(),
         "{shown:?}"
     );
