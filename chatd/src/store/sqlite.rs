@@ -131,21 +131,6 @@ impl SqliteStore {
         }
     }
 
-    /// [`Store::store_offline`], without the trait in scope (`examples/bench_offline.rs`).
-    ///
-    /// # Errors
-    /// [`StoreError`] if it could not be committed.
-    pub fn store_offline(
-        &self,
-        recipient: &str,
-        sender: &str,
-        text: &str,
-        cap: u64,
-        sent_ms: i64,
-    ) -> StoreJob<StoreOutcome> {
-        <Self as Store>::store_offline(self, recipient, sender, text, cap, sent_ms)
-    }
-
     /// Finishes queued jobs, stops the thread and closes the database. Later calls fail with
     /// [`StoreError::Closed`].
     pub fn close(&self) {
