@@ -117,12 +117,14 @@ pub const INVALID_COMMAND: &str = "Error. Invalid command";
 /// Unknown command word, on a terminal.
 pub const INVALID_COMMAND_HINT: &str = "Error. Invalid command (type help for the list)";
 
-/// `help <word>` for a word that is no command.
-pub fn no_such_command(word: &str) -> String {
-    format!(
-        "Error. No command {} (type help for the list)",
-        sanitize(word)
-    )
+/// `help <word>` for a word that is no command (`hint`: on a terminal, say what to type).
+pub fn no_such_command(word: &str, hint: bool) -> String {
+    let hint = if hint {
+        " (type help for the list)"
+    } else {
+        ""
+    };
+    format!("Error. No command {}{hint}", sanitize(word))
 }
 
 /// On a terminal, after a message was stored for an offline recipient.
@@ -476,6 +478,7 @@ mod tests {
     fn unknown_commands() {
         for line in ["", "   ", "dance", "Message yoda hi", ".wait x", "whoelse_"] {
             assert_eq!(usage(line), "Error. Invalid command", "{line:?}");
+            assert_eq!(no_such_command("x", false), "Error. No command x");
         }
     }
 

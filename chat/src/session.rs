@@ -657,9 +657,8 @@ impl Session {
         let Some(request) = command.request() else {
             // `help`, the only other command the client answers itself.
             let lines = match &command {
-                Command::Help { about: Some(word) } => {
-                    commands::help_for(word).unwrap_or_else(|| vec![render::no_such_command(word)])
-                }
+                Command::Help { about: Some(word) } => commands::help_for(word)
+                    .unwrap_or_else(|| vec![render::no_such_command(word, terminal)]),
                 _ => commands::help_lines(),
             };
             self.screen.lines(lines);

@@ -435,6 +435,8 @@ fn help_for_one_command_and_familiar_words() {
     hans.send("?\r");
     hans.expect("Commands:");
     hans.expect("help <command>");
+    hans.send("help dance\r");
+    hans.expect("Error. No command dance (type help for the list)");
     hans.send("dance\r");
     hans.expect("Error. Invalid command (type help for the list)");
     hans.send("quit\r");
@@ -498,4 +500,25 @@ fn names_and_errors_are_coloured_unless_no_color() {
     hans.send("logout\r");
     assert_eq!(hans.finish(), 0);
     luke.close_stdin();
+}
+
+#[test]
+fn dash_c_on_a_terminal_asks_for_the_login_and_runs_the_commands() {
+    let server = ChatdProcess::start("");
+    let _luke = online(&server, "luke", "light==saber");
+    let mut cmd = Command::new(chat_bin());
+    cmd.arg(server.port().to_string())
+        .args(["-c", "whoelse", "-c", "help whoelse"])
+        .env("CHAT_HISTFILE", "")
+        .env_remove("CHAT_PASSWORD");
+    let mut hans = Pty::spawn(cmd);
+    hans.expect("Username: ");
+    hans.send("hans\r");
+    hans.expect("Password: ");
+    hans.send("falcon*solo\r");
+    hans.expect(WELCOME);
+    hans.expect("luke");
+    hans.expect("Usage: whoelse");
+    assert_eq!(hans.finish(), 0);
+    assert!(!hans.text().contains("falcon"), "{:?}", hans.text());
 }
