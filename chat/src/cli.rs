@@ -102,19 +102,21 @@ pub struct Args {
     pub manpage: bool,
 }
 
-/// Writes what `--completions SHELL` prints.
-pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+/// What `--completions SHELL` prints.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     let mut command = <Args as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut command, "chat", out);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "chat", &mut script);
+    script
 }
 
-/// Writes what `--manpage` prints.
-///
-/// # Errors
-/// Writing failed.
-pub fn write_manpage(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+/// What `--manpage` prints: chat(1) in roff.
+pub fn manpage() -> Vec<u8> {
     let command = <Args as clap::CommandFactory>::command();
-    clap_mangen::Man::new(command).render(out)
+    let mut page = Vec::new();
+    // Rendering into memory cannot fail.
+    let _ = clap_mangen::Man::new(command).render(&mut page);
+    page
 }
 
 /// A host and port to connect to.
@@ -288,16 +290,12 @@ mod tests {
 
     #[test]
     fn completions_and_man_page() {
-        let mut out = Vec::new();
-        write_completions(clap_complete::Shell::Bash, &mut out);
-        let text = String::from_utf8(out).unwrap();
+        let text = String::from_utf8(completions(clap_complete::Shell::Bash)).unwrap();
         assert!(
             text.contains("--timestamps") && text.contains("complete"),
             "{text}"
         );
-        let mut out = Vec::new();
-        write_manpage(&mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let text = String::from_utf8(manpage()).unwrap();
         assert!(
             text.contains(".TH chat") && text.contains("CHAT_PASSWORD"),
             "{text}"

@@ -34,17 +34,10 @@ fn env_string(name: &str) -> Option<String> {
 
 fn run(args: cli::Args) -> i32 {
     if let Some(shell) = args.completions {
-        cli::write_completions(shell, &mut std::io::stdout());
-        return EXIT_OK;
+        return write_stdout(&cli::completions(shell), "the completion script");
     }
     if args.manpage {
-        return match cli::write_manpage(&mut std::io::stdout()) {
-            Ok(()) => EXIT_OK,
-            Err(e) => {
-                eprintln!("chat: {e}");
-                EXIT_LOGIN
-            }
-        };
+        return write_stdout(&cli::manpage(), "the man page");
     }
     let addr = match args.address() {
         Ok(addr) => addr,
@@ -139,6 +132,20 @@ fn run(args: cli::Args) -> i32 {
     session::Session::new(conn, inbox, asks, screen, names, options)
         .with_listener(listener)
         .run()
+}
+
+/// Writes `bytes` to stdout; a closed pipe or a full disk is reported (exit status 2), not
+/// a panic.
+fn write_stdout(bytes: &[u8], what: &str) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("chat: cannot write {what}: {e}");
+            EXIT_LOGIN
+        }
+    }
 }
 
 fn main() {
