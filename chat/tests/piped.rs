@@ -559,4 +559,20 @@ fn completions_and_man_page_are_printed() {
         "{text}"
     );
     assert!(text.contains("\\-\\-completions"), "{text}");
+    // Output that cannot be written is an error, not a panic.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(testkit::chat_bin())
+        .arg("--manpage")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("chat: cannot write the man page: "),
+        "{err}"
+    );
 }
