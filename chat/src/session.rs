@@ -29,6 +29,9 @@ use crate::script::{self, Directive, Place};
 
 /// How often the session asks the line editor again to set the line aside, until it does.
 const SUSPEND_RETRY: Duration = Duration::from_millis(100);
+/// How old the account list (for completion) may get: after this it is asked for again at
+/// the next command prompt, so accounts deleted meanwhile stop being offered.
+const ACCOUNTS_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// The session is over: the exit status and the last lines to show.
 #[derive(Debug)]
@@ -139,6 +142,9 @@ pub struct Session {
     line_no: usize,
     /// Command lines read after login, for script error messages (`-c N`).
     command_no: usize,
+    /// When the account list was last received; `None` until then (or with a server that
+    /// has no `accounts`).
+    accounts_at: Option<Instant>,
     /// A `.wait` missed or a directive was wrong: the exit status will be 1.
     script_failed: bool,
     /// Private sessions, requests and the listener.
@@ -171,6 +177,7 @@ impl Session {
             user: String::new(),
             line_no: 0,
             command_no: 0,
+            accounts_at: None,
             script_failed: false,
             private: private::Private::default(),
         }
@@ -280,7 +287,7 @@ impl Session {
             Event::Presence { user, online, .. } => {
                 if *online {
                     self.names.insert(user);
-                    if !self.options.piped && !self.names.is_account(user) {
+                    if self.accounts_at.is_some() && !self.names.is_account(user) {
                         // A name the account list does not have: a new account, most
                         // likely. Learn it for completion.
                         self.refresh_accounts()?;
@@ -314,7 +321,10 @@ impl Session {
         if let Response::Users { users } = response {
             match kind {
                 Silent::Online => self.names.replace(&users),
-                Silent::Accounts => self.names.set_accounts(&users),
+                Silent::Accounts => {
+                    self.names.set_accounts(&users);
+                    self.accounts_at = Some(Instant::now());
+                }
                 Silent::Ignored => {}
             }
         }
@@ -576,10 +586,19 @@ impl Session {
             // (an older server without `accounts` answers an error: no account list).
             if let Response::Users { users } = self.request(Request::Accounts)? {
                 self.names.set_accounts(&users);
+                self.accounts_at = Some(Instant::now());
             }
             self.send_silent_as(Request::Whoelse, Silent::Online)?;
         }
         loop {
+            if self
+                .accounts_at
+                .is_some_and(|at| at.elapsed() >= ACCOUNTS_MAX_AGE)
+            {
+                // Counted from the asking, so a failing answer is not asked again at once.
+                self.accounts_at = Some(Instant::now());
+                self.refresh_accounts()?;
+            }
             let ask = self.next_ask();
             let answering = matches!(ask, Ask::Answer(_));
             let line = match self.ask(ask)? {
