@@ -361,6 +361,7 @@ fn incoming_lines_show_their_time_and_the_prompt_names_the_user() {
     // A message for someone offline is stored, and the terminal says so.
     hans.send("message vader for later\r");
     hans.expect("(vader is offline: stored)");
+    hans.expect("hans> ");
     hans.send("logout\r");
     assert_eq!(hans.finish(), 0);
     // vader gets it at login, saying when it was sent.
@@ -391,6 +392,7 @@ fn tab_completes_an_offline_account_for_message() {
     hans.expect("der ");
     hans.send("see you later\r");
     hans.expect("(vader is offline: stored)");
+    hans.expect("hans> ");
     hans.send("logout\r");
     assert_eq!(hans.finish(), 0);
 }
@@ -415,6 +417,7 @@ fn the_consent_question_gives_the_half_typed_line_back() {
     hans.send(", indeed\r");
     assert_eq!(yoda.expect("hans: "), "hans: an important note, indeed");
     luke.expect("Start private messaging with hans");
+    hans.expect("hans> ");
     hans.send("logout\r");
     assert_eq!(hans.finish(), 0);
     luke.close_stdin();
@@ -430,15 +433,20 @@ fn help_for_one_command_and_familiar_words() {
     hans.send("help message\r");
     hans.expect("Usage: message <user> <message>");
     hans.expect("Example: message yoda Hey Dude");
+    hans.expect("hans> ");
     hans.send("? block\r");
     hans.expect("Usage: block <user>");
+    hans.expect("hans> ");
     hans.send("?\r");
     hans.expect("Commands:");
     hans.expect("help <command>");
+    hans.expect("hans> ");
     hans.send("help dance\r");
     hans.expect("Error. No command dance (type help for the list)");
+    hans.expect("hans> ");
     hans.send("dance\r");
     hans.expect("Error. Invalid command (type help for the list)");
+    hans.expect("hans> ");
     hans.send("quit\r");
     assert_eq!(hans.finish(), 0);
 }
@@ -457,6 +465,7 @@ fn a_multi_line_paste_runs_each_line_as_a_command() {
     assert_eq!(luke.expect("hans: "), "hans: one");
     assert_eq!(luke.expect("hans: "), "hans: two");
     hans.expect("hans> message luke two");
+    hans.expect("hans> ");
     hans.send("logout\r");
     assert_eq!(hans.finish(), 0);
     let history = std::fs::read_to_string(dir.path().join("history")).unwrap();
@@ -497,6 +506,7 @@ fn names_and_errors_are_coloured_unless_no_color() {
     hans.expect("\x1b[1;36mluke\x1b[0m: hi");
     hans.send("message nobody x\r");
     hans.expect("\x1b[31mError. Invalid user\x1b[0m");
+    hans.expect("hans> ");
     hans.send("logout\r");
     assert_eq!(hans.finish(), 0);
     luke.close_stdin();
@@ -521,4 +531,28 @@ fn dash_c_on_a_terminal_asks_for_the_login_and_runs_the_commands() {
     hans.expect("Usage: whoelse");
     assert_eq!(hans.finish(), 0);
     assert!(!hans.text().contains("falcon"), "{:?}", hans.text());
+}
+
+#[test]
+fn a_new_account_is_learned_for_completion_when_it_logs_in() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    // newbie registers, then leaves: only the refreshed account list knows the name.
+    let mut newbie = Piped::script("newbie", server.port(), "newbie\nfirst*pass\n");
+    assert_eq!(newbie.finish(), 0);
+    hans.expect("newbie logged out");
+    // A round trip: the account list, asked for before it, has arrived. (Keys are typed once
+    // the next prompt shows.)
+    hans.send("whoelsesince 600\r");
+    hans.expect("newbie\r\n");
+    hans.expect("hans> ");
+    hans.send("message newb\t");
+    hans.expect("ie ");
+    hans.send("welcome!\r");
+    hans.expect("(newbie is offline: stored)");
+    hans.expect("hans> ");
+    hans.send("logout\r");
+    assert_eq!(hans.finish(), 0);
 }
