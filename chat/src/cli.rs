@@ -1,5 +1,7 @@
 //! Command-line arguments and the environment: which server to reach, which user to log in as,
-//! where the history file lives. Only parsing and resolution; nothing here opens a socket.
+//! where the history file lives, and the shell completions and man page generated from the
+//! same definition. Only parsing, resolution and generation; nothing here opens a socket or
+//! writes anywhere.
 
 use std::path::PathBuf;
 

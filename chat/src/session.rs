@@ -7,6 +7,11 @@
 //! session is a plain sequential loop, and what it prints comes out in the order things
 //! happened. It decides nothing about wording: that is [`crate::render`].
 //!
+//! On a terminal it also keeps completion's names current (the account list after login and
+//! when it grows or ages, online users from presence), turns the terminal-only words (`?`,
+//! `quit`, `exit`) into commands, and sets a half-typed command line aside when a question
+//! must be asked first. In piped mode it counts lines so a failing script says where.
+//!
 //! Private messaging (SPEC section 4) is in the submodule `private`: the consent question,
 //! the state of each private session, and the `startprivate`/`private`/`stopprivate` commands.
 
