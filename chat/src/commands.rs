@@ -41,6 +41,8 @@ pub enum Command {
     },
     /// `logout`.
     Logout,
+    /// `passwd`: the passwords are asked for afterwards, never on the command line.
+    Passwd,
     /// `help [command]` (answered by the client).
     Help {
         /// The command asked about, as typed.
@@ -165,6 +167,13 @@ pub const COMMANDS: &[CommandInfo] = &[
         about: "end a private session",
         example: "stopprivate luke",
         users: Users::Peers,
+    },
+    CommandInfo {
+        name: "passwd",
+        usage: "passwd",
+        about: "change your password (asks the old one, then the new one)",
+        example: "passwd",
+        users: Users::None,
     },
     CommandInfo {
         name: "logout",
@@ -293,6 +302,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         "block" => Ok(Command::Block { user: one_word()? }),
         "unblock" => Ok(Command::Unblock { user: one_word()? }),
         "logout" => no_args(Command::Logout),
+        "passwd" => no_args(Command::Passwd),
         "help" => match next_word(rest) {
             None => Ok(Command::Help { about: None }),
             Some((about, "")) => Ok(Command::Help {
@@ -306,7 +316,8 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
 
 impl Command {
     /// The request that carries this command, or `None` for one the client handles itself
-    /// (`help`, and `private`/`stopprivate`, which go to the peer).
+    /// (`help`, and `private`/`stopprivate`, which go to the peer), or that needs more input
+    /// first (`passwd`).
     pub fn request(&self) -> Option<Request> {
         Some(match self {
             Command::Message { to, text } => Request::Message {
@@ -320,9 +331,10 @@ impl Command {
             Command::Unblock { user } => Request::Unblock { user: user.clone() },
             Command::Logout => Request::Logout,
             Command::StartPrivate { user } => Request::StartPrivate { user: user.clone() },
-            Command::Help { .. } | Command::Private { .. } | Command::StopPrivate { .. } => {
-                return None
-            }
+            Command::Help { .. }
+            | Command::Passwd
+            | Command::Private { .. }
+            | Command::StopPrivate { .. } => return None,
         })
     }
 }
@@ -372,6 +384,8 @@ mod tests {
             })
         );
         assert_eq!(parse("logout"), Ok(Command::Logout));
+        assert_eq!(parse("passwd"), Ok(Command::Passwd));
+        assert_eq!(parse("passwd hunter2"), Err(ParseError::Usage("passwd")));
         assert_eq!(parse("help"), Ok(Command::Help { about: None }));
         assert_eq!(
             parse("help message"),

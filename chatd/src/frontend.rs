@@ -191,6 +191,10 @@ pub(crate) async fn writer_loop(
     if !in_flight.is_empty() {
         let cap = shared.config().limits.max_offline_per_user;
         for d in in_flight {
+            // A deleted account keeps nothing (its session is closing because of that).
+            if !shared.accounts.exists(&d.to) {
+                continue;
+            }
             if d.store_offline(&shared.store, cap) {
                 shared.hub.count_offline(StoreOutcome::Stored);
             }

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use smol::Executor;
 
-use crate::auth::{Accounts, Lockout};
+use crate::auth::{Accounts, Lockout, Registrations};
 use crate::clock::AnyClock;
 use crate::config::{Config, Overrides};
 use crate::hub::Hub;
@@ -27,6 +27,8 @@ pub struct Shared {
     pub(crate) accounts: Arc<Accounts>,
     /// Login failures and locks.
     pub(crate) lockout: Lockout,
+    /// Recent registrations per address (`limits.registrations_per_ip_per_hour`).
+    pub(crate) registrations: Registrations,
     /// Durable state (the [`Store`](crate::seams::Store) chosen at start).
     pub(crate) store: SqliteStore,
     /// Routing.
@@ -59,6 +61,7 @@ impl Shared {
             overrides: p.overrides,
             accounts: p.accounts,
             lockout: p.lockout,
+            registrations: Registrations::default(),
             store: p.store,
             hub: p.hub,
             clock: p.clock,
@@ -120,9 +123,28 @@ impl Shared {
         new.admin_socket = old.admin_socket.clone();
         new.credentials = old.credentials.clone();
         new.threads = old.threads;
-        let accounts = self.accounts.reload().map_err(|e| e.to_string())?;
+        let (accounts, gone) = self.accounts.reload().map_err(|e| e.to_string())?;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        // Accounts removed from the file by hand leave nothing behind, as `chatctl user del`.
+        // A reload runs off the executor (signal thread, blocking pool), so it may wait here.
+        for user in &gone {
+            let (online, purge) = self.forget_account(user, ACCOUNT_REMOVED);
+            match smol::block_on(purge) {
+                Ok(()) => log::info!(
+                    "account {user} is no longer in the credentials file: removed{}",
+                    if online {
+                        " (it was online: disconnected)"
+                    } else {
+                        ""
+                    }
+                ),
+                Err(e) => log::error!("account {user} removed, but its stored data stays: {e}"),
+            }
+        }
         let mut msg = format!("reloaded configuration and {accounts} accounts");
+        if !gone.is_empty() {
+            msg.push_str(&format!("; removed {}", gone.join(", ")));
+        }
         if !notes.is_empty() {
             msg.push_str(&format!(
                 "; changes to {} take effect after a restart",
@@ -131,6 +153,23 @@ impl Shared {
         }
         log::info!("{msg}");
         Ok(msg)
+    }
+}
+
+/// The `kicked` reason a deleted account's session is given.
+pub(crate) const ACCOUNT_REMOVED: &str = "Your account has been deleted";
+
+impl Shared {
+    /// Forgets account `user` (its registered name, already gone from the accounts) in
+    /// memory: its session is disconnected with `reason`, its lock and the hub's block lists
+    /// and history go. Returns whether it was online, and the job purging the store.
+    pub(crate) fn forget_account(
+        &self,
+        user: &str,
+        reason: &str,
+    ) -> (bool, crate::store::StoreJob<()>) {
+        self.lockout.clear(user, 0);
+        self.hub.remove_account(user, reason, &self.store)
     }
 }
 

@@ -1,6 +1,7 @@
-//! `accounts`: every account name, sorted, so a client can complete user names (offline
-//! users included: they are who offline messages are for). Not activity: a client refreshes
-//! the list on its own, and that must not keep an idle user logged in.
+//! `accounts`: every account name (as registered, sorted regardless of case), so a client can
+//! complete user names (offline users included: they are who offline messages are for). Not
+//! activity: a client refreshes the list on its own, and that must not keep an idle user
+//! logged in.
 
 use proto::Response;
 

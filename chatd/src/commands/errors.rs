@@ -30,6 +30,10 @@ pub(crate) enum Failure {
     AlreadyLoggedIn { user: String },
     /// An unknown name while registration is off.
     RegistrationDisabled { user: String },
+    /// An unknown name from an address that registered its hourly share of accounts.
+    RegistrationLimited,
+    /// `change_password` with a wrong old password, more tries left.
+    WrongOldPassword,
     /// `password` before `login`.
     PasswordBeforeName,
     /// A new password breaks the rules.
@@ -111,6 +115,14 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
         F::RegistrationDisabled { user } => (
             C::RegistrationDisabled,
             format!("Registration is disabled and {user} is not a known user"),
+        ),
+        F::RegistrationLimited => fixed(
+            C::RegistrationLimited,
+            "Too many new accounts from your address; please try again later",
+        ),
+        F::WrongOldPassword => fixed(
+            C::InvalidPassword,
+            "Invalid Password. Your password was not changed",
         ),
         F::PasswordBeforeName => fixed(
             C::NotLoggedIn,

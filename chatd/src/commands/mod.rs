@@ -6,6 +6,7 @@
 //!
 //! Adding a command: a new file here with its `run`, and one row in the table.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +25,7 @@ pub(crate) mod errors;
 mod login;
 mod logout;
 mod message;
+mod passwd;
 mod password;
 mod private;
 #[cfg(test)]
@@ -73,6 +75,8 @@ impl RateLimit {
 pub(crate) struct Session {
     /// Its connection in the hub.
     pub id: ConnId,
+    /// The client's address (in log lines an operator acts on, and the registration limit).
+    pub addr: SocketAddr,
     /// The login dialogue.
     pub phase: Phase,
     /// When the connection opened (drives the login timeout).
@@ -173,6 +177,7 @@ commands! {
     PrivateAnswer { user, accept }     => LoggedIn,  true,  private::answer;
     PrivateEnded { user }              => LoggedIn,  true,  private::ended;
     Accounts {}                        => LoggedIn,  false, accounts::run;
+    ChangePassword { old, new }        => LoggedIn,  true,  passwd::run;
 }
 
 /// Runs one request for session `s`: checks the table, notes activity, calls the handler.

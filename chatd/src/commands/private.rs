@@ -21,11 +21,11 @@ pub(super) async fn listen(
 pub(super) async fn start(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Failure> {
     let shared = cx.shared;
     let me = s.user();
+    let Ok(user) = shared.accounts.resolve(user) else {
+        return Err(Failure::InvalidUser);
+    };
     if user == me {
         return Err(Failure::CannotPrivateSelf);
-    }
-    if !shared.accounts.exists(&user) {
-        return Err(Failure::InvalidUser);
     }
     let serial = shared
         .hub
@@ -54,6 +54,11 @@ pub(super) async fn answer(
     user: String,
     accept: bool,
 ) -> Result<Answer, Failure> {
+    let user = cx
+        .shared
+        .accounts
+        .resolve(user)
+        .unwrap_or_else(|typed| typed);
     match cx.shared.hub.answer_private(s.user(), &user, accept) {
         Ok(()) => Ok(Answer::Reply(Response::Ok)),
         Err(error) => Err(Failure::Private { error, user }),
@@ -61,6 +66,11 @@ pub(super) async fn answer(
 }
 
 pub(super) async fn ended(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Failure> {
+    let user = cx
+        .shared
+        .accounts
+        .resolve(user)
+        .unwrap_or_else(|typed| typed);
     cx.shared.hub.end_private(s.user(), &user);
     Ok(Answer::Reply(Response::Ok))
 }

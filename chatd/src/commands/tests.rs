@@ -75,6 +75,7 @@ impl Fixture {
         let now = self.clock.now();
         let session = Session {
             id,
+            addr: "127.0.0.1:9".parse().unwrap(),
             phase: Phase::Name,
             opened: now,
             last_valid: now,

@@ -64,6 +64,9 @@ pub struct Limits {
     pub message_burst: u32,
     /// Stored offline messages per recipient at most.
     pub max_offline_per_user: u64,
+    /// New accounts one client address may register per hour (0: unlimited). Accounts made
+    /// with `chatctl user add` do not count.
+    pub registrations_per_ip_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -77,6 +80,7 @@ impl Default for Limits {
             message_rate: 50,
             message_burst: 200,
             max_offline_per_user: 10000,
+            registrations_per_ip_per_hour: 10,
         }
     }
 }
@@ -157,6 +161,7 @@ struct FileLimits {
     message_rate: Option<Spanned<i64>>,
     message_burst: Option<Spanned<i64>>,
     max_offline_per_user: Option<Spanned<i64>>,
+    registrations_per_ip_per_hour: Option<Spanned<i64>>,
 }
 
 /// Overrides from the command line; `None` keeps the file's value.
@@ -353,6 +358,10 @@ impl Config {
             if let Some(v) = &l.max_offline_per_user {
                 lim.max_offline_per_user =
                     c.int("limits.max_offline_per_user", v, 1, 100_000_000)? as u64;
+            }
+            if let Some(v) = &l.registrations_per_ip_per_hour {
+                lim.registrations_per_ip_per_hour =
+                    c.int("limits.registrations_per_ip_per_hour", v, 0, 1_000_000)? as u32;
             }
         }
         Ok(cfg)

@@ -125,3 +125,25 @@ fn a_key_in_the_wrong_table_gets_a_hint() {
     let e = parse("[limits]\nlimits = 3\n").unwrap_err().to_string();
     assert!(e.contains("unknown field `limits`"), "{e}");
 }
+
+#[test]
+fn registrations_per_ip_per_hour() {
+    assert_eq!(parse("").unwrap().limits.registrations_per_ip_per_hour, 10);
+    let c = parse("[limits]\nregistrations_per_ip_per_hour = 0\n").unwrap();
+    assert_eq!(c.limits.registrations_per_ip_per_hour, 0, "0 = unlimited");
+    let e = parse("[limits]\nregistrations_per_ip_per_hour = -1\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/etc/chat/config.toml:2: limits.registrations_per_ip_per_hour = -1: must be at least 0"
+    );
+}
+
+#[test]
+fn the_bundled_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let c = Config::from_toml(&text, &path).unwrap();
+    assert_eq!(c.limits.registrations_per_ip_per_hour, 10);
+}

@@ -2,8 +2,8 @@
 //! Split by concern: [`presence`] (logins, logouts, presence events, the local
 //! [`Directory`](crate::seams::Directory)), [`routing`] (direct messages, broadcasts, block
 //! lists), [`private`] (private-messaging introductions), [`views`] (`whoelse`,
-//! `whoelsesince`, `chatctl who` and `stats`), [`counters`] and [`outbox`] (a connection's
-//! queue). This file holds the shared state, connections coming and going, kicks and shutdown.
+//! `whoelsesince`, `chatctl who` and `stats`), [`accounts`] (a deleted account leaving),
+//! [`counters`] and [`outbox`] (a connection's queue). This file holds the shared state, connections coming and going, kicks and shutdown.
 //!
 //! State sits behind one `std::sync::Mutex`, held only for map lookups and non-blocking queue
 //! pushes, never across an `.await`. Store jobs that must be ordered with routing decisions
@@ -23,6 +23,7 @@ use proto::Event;
 use crate::clock::{AnyClock, Clock};
 use crate::seams::{ConnId, LocalBus};
 
+pub(crate) mod accounts;
 pub(crate) mod counters;
 pub(crate) mod outbox;
 pub(crate) mod presence;
