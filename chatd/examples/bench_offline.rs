@@ -75,7 +75,7 @@ fn raw_store(n: usize, k: usize) -> anyhow::Result<f64> {
                     let mut ok = 0usize;
                     for _ in 0..per {
                         let to = format!("r{i}");
-                        if store.store_offline(&to, "s", &text, u64::MAX).await?
+                        if store.store_offline(&to, "s", &text, u64::MAX, 0).await?
                             == StoreOutcome::Stored
                         {
                             ok += 1;

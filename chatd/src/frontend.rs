@@ -40,6 +40,11 @@ pub(crate) fn inactive() -> Outgoing {
     Outgoing::Frame(event_line(&proto::Event::Inactive))
 }
 
+/// The warning that the inactivity logout comes in `seconds`.
+pub(crate) fn idle_warning(seconds: u64) -> Outgoing {
+    Outgoing::Frame(event_line(&proto::Event::IdleWarning { seconds }))
+}
+
 /// Something and the request id its answer carries.
 pub(crate) type Framed<T> = (Option<u64>, T);
 

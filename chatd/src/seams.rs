@@ -27,12 +27,14 @@ pub trait Store: Send + Sync {
     type Job<T: Send + 'static>: Future<Output = Result<T, StoreError>> + Send + 'static;
 
     /// Stores a message for an offline recipient unless they already have `cap` waiting.
+    /// `sent_ms` is when the server accepted it (shown to the recipient as its time).
     fn store_offline(
         &self,
         recipient: &str,
         sender: &str,
         text: &str,
         cap: u64,
+        sent_ms: i64,
     ) -> Self::Job<StoreOutcome>;
     /// The offline messages waiting for `user`, oldest first.
     fn offline_for(&self, user: &str) -> Self::Job<Vec<OfflineMessage>>;
@@ -133,6 +135,8 @@ pub struct OfflineMessage {
     pub from: String,
     /// Text.
     pub text: String,
+    /// When the server accepted it (ms since the Unix epoch).
+    pub sent_ms: i64,
 }
 
 /// A persisted login lock.

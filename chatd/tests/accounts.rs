@@ -75,7 +75,8 @@ fn any_case_reaches_the_account_and_no_lookalike_can_register() {
         Event::Message {
             from: "yoda".into(),
             text: "hi".into(),
-            offline: false
+            offline: false,
+            ts: None,
         }
     );
     assert_eq!(
@@ -296,7 +297,8 @@ fn new_yoda_starts_empty(chatd: &ChatdProcess) {
         Event::Message {
             from: "vader".into(),
             text: "hello new yoda".into(),
-            offline: false
+            offline: false,
+            ts: None,
         }
     );
     // ...and luke's block of the old yoda does not apply to the new one.
@@ -335,7 +337,8 @@ fn a_deleted_account_leaves_nothing_for_a_later_one_of_that_name() {
         hans.event(),
         Event::Presence {
             user: "leia".into(),
-            online: false
+            online: false,
+            ts: None,
         }
     );
     assert_eq!(

@@ -119,6 +119,7 @@ fn sighup_changes_the_timeout_for_a_new_idle_client_without_dropping_anyone() {
     let left = Event::Presence {
         user: "luke".into(),
         online: false,
+        ts: None,
     };
     while hans.event() != left {}
     assert!(hans.users(Request::Whoelse).is_empty());

@@ -113,6 +113,9 @@ wire_enum! {
             /// The peer.
             user: String,
         },
+        /// Every account name, for completion. Answered by [`Response::Users`] (sorted).
+        /// Does not count as activity (a client refreshes it on its own).
+        Accounts = "accounts",
         /// `passwd`: replace the logged-in account's password. Answered by [`Response::Ok`] or
         /// an error (`invalid_password`: `old` is wrong, and counts as a failed login;
         /// `account_blocked`: that wrong `old` locked the account; `account_locked`;
@@ -166,7 +169,7 @@ wire_enum! {
             /// Online users it skipped because they blocked the sender.
             skipped: u64,
         },
-        /// A list of user names (`whoelse`, `whoelsesince`), sorted.
+        /// A list of user names (`whoelse`, `whoelsesince`, `accounts`), sorted.
         Users = "users" {
             /// The names.
             users: Vec<String>,
@@ -201,6 +204,10 @@ wire_enum! {
             /// `true` when it was stored while the recipient was offline.
             #[serde(default, skip_serializing_if = "is_false")]
             offline: bool,
+            /// When the server accepted it (ms since the Unix epoch); an offline message keeps
+            /// the time it was first accepted. `None` from a server that does not stamp.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ts: Option<u64>,
         },
         /// A broadcast from another user.
         Broadcast = "broadcast" {
@@ -208,6 +215,9 @@ wire_enum! {
             from: String,
             /// Text, as sent.
             text: String,
+            /// When the server accepted it (ms since the Unix epoch).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ts: Option<u64>,
         },
         /// Someone logged in (`online: true`) or out.
         Presence = "presence" {
@@ -215,6 +225,9 @@ wire_enum! {
             user: String,
             /// New state.
             online: bool,
+            /// When it happened (ms since the Unix epoch).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ts: Option<u64>,
         },
         /// `from` asks to message privately; answer with [`Request::PrivateAnswer`].
         PrivateRequest = "private_request" {
@@ -255,6 +268,12 @@ wire_enum! {
         },
         /// The server logs this session out for inactivity; the connection closes next.
         Inactive = "inactive",
+        /// Sent once per idle stretch, `seconds` before the inactivity logout (a minute before,
+        /// or half the timeout when it is shorter than two minutes).
+        IdleWarning = "idle_warning" {
+            /// Seconds left before the logout, if nothing counting as activity comes.
+            seconds: u64,
+        },
         /// An administrator disconnected this session; the connection closes next.
         Kicked = "kicked" {
             /// The administrator's reason, if one was given.
@@ -412,14 +431,15 @@ struct Flat<'a> {
 
 /// The line of an [`Event::Message`] (live, not offline), encoded straight from borrowed
 /// strings: the server's hot path, byte for byte what encoding the event gives.
-pub fn message_line(from: &str, text: &str) -> String {
+pub fn message_line(from: &str, text: &str, ts: u64) -> String {
     #[derive(Serialize)]
     #[serde(tag = "type", rename = "message")]
     struct MessageRef<'a> {
         from: &'a str,
         text: &'a str,
+        ts: u64,
     }
-    crate::codec::encode_line(&MessageRef { from, text })
+    crate::codec::encode_line(&MessageRef { from, text, ts })
 }
 
 /// Appends the line of a reply (`"id"` first, when given) to `buf`, without an intermediate
@@ -714,6 +734,7 @@ mod tests {
                 from: "hans".into(),
                 text: "hi".into(),
                 offline: false,
+                ts: Some(1_700_000_000_000),
             }),
             ServerFrame::Event(Event::Kicked { reason: None }),
         ];
@@ -772,6 +793,7 @@ mod tests {
                 accept: true,
             },
             Request::PrivateEnded { user: "e".into() },
+            Request::Accounts,
             Request::ChangePassword {
                 old: "falcon*solo".into(),
                 new: "n3w\"pw".into(),
@@ -803,11 +825,12 @@ mod tests {
     fn hot_path_encoders_match_the_general_ones() {
         let text = "Hey \"Dude\" \u{1b}[2J\n";
         assert_eq!(
-            message_line("hans", text),
+            message_line("hans", text, 1_700_000_000_123),
             ServerFrame::Event(Event::Message {
                 from: "hans".into(),
                 text: text.into(),
                 offline: false,
+                ts: Some(1_700_000_000_123),
             })
             .encode()
         );
@@ -948,6 +971,7 @@ mod tests {
                 Request::PrivateEnded { user: "e".into() },
                 r#"{"id":5,"type":"private_ended","user":"e"}"#,
             ),
+            (Request::Accounts, r#"{"id":5,"type":"accounts"}"#),
             (
                 Request::ChangePassword {
                     old: "falcon*solo".into(),
@@ -995,7 +1019,7 @@ mod tests {
         for (request, _) in &samples {
             assert!(Request::TYPES.contains(&request.type_name()), "{request:?}");
         }
-        assert_eq!(seen.len(), 15, "one name per request variant");
+        assert_eq!(seen.len(), 16, "one name per request variant");
     }
 
     #[test]
@@ -1021,14 +1045,17 @@ mod tests {
                 from: "a".into(),
                 text: "b".into(),
                 offline: true,
+                ts: Some(1),
             },
             Event::Broadcast {
                 from: "a".into(),
                 text: "b".into(),
+                ts: Some(2),
             },
             Event::Presence {
                 user: "a".into(),
                 online: true,
+                ts: Some(3),
             },
             Event::PrivateRequest { from: "a".into() },
             Event::PrivateStart {
@@ -1041,6 +1068,7 @@ mod tests {
             Event::PrivateExpired { peer: "a".into() },
             Event::PrivateEnded { peer: "a".into() },
             Event::Inactive,
+            Event::IdleWarning { seconds: 60 },
             Event::Kicked {
                 reason: Some("r".into()),
             },
@@ -1091,6 +1119,22 @@ mod tests {
                 r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t"}"#,
             ),
             (
+                ServerFrame::Event(events[0].clone()),
+                r#"{"type":"message","from":"a","text":"b","offline":true,"ts":1}"#,
+            ),
+            (
+                ServerFrame::Event(events[1].clone()),
+                r#"{"type":"broadcast","from":"a","text":"b","ts":2}"#,
+            ),
+            (
+                ServerFrame::Event(events[2].clone()),
+                r#"{"type":"presence","user":"a","online":true,"ts":3}"#,
+            ),
+            (
+                ServerFrame::Event(Event::IdleWarning { seconds: 60 }),
+                r#"{"type":"idle_warning","seconds":60}"#,
+            ),
+            (
                 ServerFrame::Event(Event::PrivateStart {
                     peer: "a".into(),
                     addr: Some("127.0.0.1:1".into()),
@@ -1117,6 +1161,15 @@ mod tests {
                 protocol: 1,
                 server: "old".into(),
                 max_line: crate::codec::DEFAULT_MAX_LINE,
+            }))
+        );
+        // An older server's events, without `ts`.
+        assert_eq!(
+            ServerFrame::decode(br#"{"type":"broadcast","from":"a","text":"b"}"#),
+            Ok(ServerFrame::Event(Event::Broadcast {
+                from: "a".into(),
+                text: "b".into(),
+                ts: None,
             }))
         );
         assert_eq!(

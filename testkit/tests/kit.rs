@@ -69,7 +69,8 @@ fn chatd_listens_on_loopback_answers_and_stops_cleanly() {
         proto::Event::Message {
             from: "hans".into(),
             text: "hi".into(),
-            offline: false
+            offline: false,
+            ts: None,
         }
     );
     chatd.stop();

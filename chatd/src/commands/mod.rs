@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::seams::ConnId;
 use crate::state::Shared;
 
+mod accounts;
 mod activity;
 mod block;
 mod broadcast;
@@ -175,6 +176,7 @@ commands! {
     StartPrivate { user }              => LoggedIn,  true,  private::start;
     PrivateAnswer { user, accept }     => LoggedIn,  true,  private::answer;
     PrivateEnded { user }              => LoggedIn,  true,  private::ended;
+    Accounts {}                        => LoggedIn,  false, accounts::run;
     ChangePassword { old, new }        => LoggedIn,  true,  passwd::run;
 }
 
@@ -195,6 +197,8 @@ pub(crate) async fn dispatch(
             s.last_active
                 .store(shared.clock.now_ms(), Ordering::Relaxed);
         }
+        // Logged in, and the request is not activity (`accounts`).
+        (Phase::In { .. }, _) => {}
         (_, When::LoggedIn) => {
             return Err(Failure::NotLoggedIn {
                 request: request.type_name(),

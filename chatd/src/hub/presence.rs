@@ -116,6 +116,7 @@ impl Hub {
                     from: m.from.clone(),
                     text: m.text.clone(),
                     offline: true,
+                    ts: Some(m.sent_ms as u64),
                 }));
             }
             items.push(Outgoing::Frame(Arc::from(lines)));
@@ -161,6 +162,7 @@ impl Hub {
         let line = event_line(&Event::Presence {
             user: user.to_string(),
             online,
+            ts: Some(self.clock.now_ms() as u64),
         });
         let targets: Vec<ConnId> = st
             .presence

@@ -86,13 +86,19 @@ fn a_direct_message_goes_live_to_an_online_user() {
         events(&hans),
         [Event::Presence {
             user: "yoda".into(),
-            online: true
+            online: true,
+            ts: Some(f.clock.now_ms() as u64),
         }]
     );
-    let routed = f.hub.message("hans", "yoda", "hi", &f.store, 10).unwrap();
+    let routed = f
+        .hub
+        .message("hans", "yoda", "hi", &f.store, 10, 1_000)
+        .unwrap();
     assert!(matches!(routed, Routed::Live));
     match &events(&yoda)[..] {
-        [Event::Message { from, text, .. }] => assert_eq!((&**from, &**text), ("hans", "hi")),
+        [Event::Message { from, text, ts, .. }] => {
+            assert_eq!((&**from, &**text, *ts), ("hans", "hi", Some(1_000)))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(f.hub.stats().messages_delivered, 1);
@@ -102,7 +108,10 @@ fn a_direct_message_goes_live_to_an_online_user() {
 fn a_blocked_sender_is_refused_and_nothing_is_stored() {
     let f = fixture(&[("yoda", "hans")]);
     let _hans = f.login("hans");
-    let err = f.hub.message("hans", "yoda", "hi", &f.store, 10).err();
+    let err = f
+        .hub
+        .message("hans", "yoda", "hi", &f.store, 10, 1_000)
+        .err();
     assert_eq!(err, Some(RouteError::BlockedByRecipient));
     assert_eq!(f.hub.stats().messages_dropped, 1);
     let waiting = smol::block_on(crate::seams::Store::offline_for(&f.store, "yoda")).unwrap();
@@ -110,15 +119,18 @@ fn a_blocked_sender_is_refused_and_nothing_is_stored() {
 }
 
 #[test]
-fn a_message_to_an_offline_user_is_stored_and_delivered_at_login() {
+fn a_message_to_an_offline_user_is_stored_and_delivered_at_login_with_its_time() {
     let f = fixture(&[]);
-    let Ok(Routed::Offline(job)) = f.hub.message("hans", "yoda", "later", &f.store, 10) else {
+    let Ok(Routed::Offline(job)) = f.hub.message("hans", "yoda", "later", &f.store, 10, 1_000)
+    else {
         panic!("not routed to the store");
     };
     assert_eq!(
         smol::block_on(job).unwrap(),
         crate::store::StoreOutcome::Stored
     );
+    // Delivered later: it still says when it was sent.
+    f.clock.advance(Duration::from_secs(3600));
     let (_, yoda) = f.login("yoda");
     let backlog: Vec<Event> = events(&{
         // The backlog frame is followed by its `Delivered` marker.
@@ -135,7 +147,8 @@ fn a_message_to_an_offline_user_is_stored_and_delivered_at_login() {
         [Event::Message {
             from: "hans".into(),
             text: "later".into(),
-            offline: true
+            offline: true,
+            ts: Some(1_000),
         }]
     );
 }
@@ -156,7 +169,8 @@ fn presence_skips_users_blocked_either_way() {
     let seen = events(&hans);
     assert!(seen.contains(&Event::Presence {
         user: "vader".into(),
-        online: false
+        online: false,
+        ts: Some(f.clock.now_ms() as u64),
     }));
 }
 

@@ -24,7 +24,6 @@ use super::schema::{
     set_alive, DB_FILE,
 };
 use super::{LockState, OfflineMessage, Snapshot, StoreError, StoreOutcome};
-use crate::clock::wall_ms;
 use crate::seams::Store;
 
 /// Most jobs one transaction takes, so one slow batch cannot grow without bound.
@@ -161,7 +160,8 @@ impl SqliteStore {
 impl Store for SqliteStore {
     type Job<T: Send + 'static> = StoreJob<T>;
 
-    /// Stores a message for an offline recipient unless they already have `cap` waiting.
+    /// Stores a message for an offline recipient unless they already have `cap` waiting,
+    /// with the time the server accepted it.
     ///
     /// # Errors
     /// [`StoreError`] if it could not be committed.
@@ -171,6 +171,7 @@ impl Store for SqliteStore {
         sender: &str,
         text: &str,
         cap: u64,
+        sent_ms: i64,
     ) -> StoreJob<StoreOutcome> {
         let (recipient, sender, text) = (recipient.to_owned(), sender.to_owned(), text.to_owned());
         self.call(move |c| {
@@ -185,7 +186,7 @@ impl Store for SqliteStore {
             c.prepare_cached(
                 "INSERT INTO offline (recipient, sender, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![recipient, sender, text, wall_ms()])?;
+            .execute(params![recipient, sender, text, sent_ms])?;
             Ok(StoreOutcome::Stored)
         })
     }
@@ -198,13 +199,14 @@ impl Store for SqliteStore {
         let user = user.to_owned();
         self.call(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, sender, text FROM offline WHERE recipient = ?1 ORDER BY id",
+                "SELECT id, sender, text, sent_at FROM offline WHERE recipient = ?1 ORDER BY id",
             )?;
             let rows = stmt.query_map([&user], |r| {
                 Ok(OfflineMessage {
                     id: r.get(0)?,
                     from: r.get(1)?,
                     text: r.get(2)?,
+                    sent_ms: r.get(3)?,
                 })
             })?;
             rows.collect()

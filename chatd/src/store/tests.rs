@@ -14,7 +14,7 @@ fn offline_messages_survive_reopen_in_order() {
         smol::block_on(async {
             for i in 0..5 {
                 let r = store
-                    .store_offline("yoda", "hans", &format!("m{i}"), 3)
+                    .store_offline("yoda", "hans", &format!("m{i}"), 3, 1_000 + i)
                     .await
                     .unwrap();
                 assert_eq!(r == StoreOutcome::Stored, i < 3);
@@ -32,6 +32,9 @@ fn offline_messages_survive_reopen_in_order() {
     let msgs = smol::block_on(store.offline_for("yoda")).unwrap();
     let texts: Vec<_> = msgs.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["m0", "m1", "m2"]);
+    // Each keeps the time it was sent, not the time it was stored or read.
+    let times: Vec<_> = msgs.iter().map(|m| m.sent_ms).collect();
+    assert_eq!(times, [1_000, 1_001, 1_002]);
     smol::block_on(store.delete_offline(vec![msgs[0].id])).unwrap();
     assert_eq!(smol::block_on(store.offline_for("yoda")).unwrap().len(), 2);
 }
@@ -47,19 +50,25 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             for i in 0..3 {
                 assert_eq!(
                     store
-                        .store_offline("yoda", "hans", &format!("m{i}"), 3)
+                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 1)
                         .await
                         .unwrap(),
                     StoreOutcome::Stored
                 );
             }
             assert_eq!(
-                store.store_offline("yoda", "hans", "m3", 3).await.unwrap(),
+                store
+                    .store_offline("yoda", "hans", "m3", 3, 1)
+                    .await
+                    .unwrap(),
                 StoreOutcome::Full
             );
             // Another recipient has its own cap.
             assert_eq!(
-                store.store_offline("luke", "hans", "x", 3).await.unwrap(),
+                store
+                    .store_offline("luke", "hans", "x", 3, 1)
+                    .await
+                    .unwrap(),
                 StoreOutcome::Stored
             );
             for m in store.offline_for("yoda").await.unwrap() {
@@ -69,14 +78,17 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             for i in 4..6 {
                 assert_eq!(
                     store
-                        .store_offline("yoda", "hans", &format!("m{i}"), 3)
+                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 1)
                         .await
                         .unwrap(),
                     StoreOutcome::Stored
                 );
             }
             assert_eq!(
-                store.store_offline("yoda", "hans", "m6", 3).await.unwrap(),
+                store
+                    .store_offline("yoda", "hans", "m6", 3, 1)
+                    .await
+                    .unwrap(),
                 StoreOutcome::Full
             );
             store
