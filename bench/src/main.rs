@@ -389,6 +389,8 @@ fn print_summary(
             "concurrency": p.concurrency,
             "paced_rate": p.rate,
             "runs": sum.runs.len(),
+            "count": median(sum.runs.iter().map(|o| o.count as f64).collect()),
+            "secs": median(sum.runs.iter().map(|o| o.secs).collect()),
             "rate": sum.rate(),
             "rates": rates,
             "p50_ms": sum.latency_ms(50.0),
