@@ -255,10 +255,10 @@ if [[ -n ${PROFILE:-} ]]; then
         | record direct200 chatd-strace
     echo "chatd direct200 under perf record ..." >&2
     "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" "$@" "${args[@]:1}" \
-        --attach "perf record -q -F 999 -g -p {pid} -o $TMP/perf.data 2>/dev/null" "${args[0]}" \
+        --attach "perf record -q -F 4999 -g -p {pid} -o $TMP/perf.data 2>/dev/null" "${args[0]}" \
         | record direct200 chatd-perfrecord
     perf report -i "$TMP/perf.data" --stdio --no-children --sort dso,symbol 2>/dev/null \
-        | grep -v '^#' | grep -E '^ +[0-9.]+%' | head -40 >"$TMP/perf.top" || true
+        | grep -v '^#' | grep -E '^ +[0-9.]+%' | sed -E "s/[ -]+$//" | head -40 >"$TMP/perf.top" || true
 fi
 
 python3 - "$RESULTS" "$SERVERS" "$TMP" <<'EOF'
