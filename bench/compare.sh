@@ -19,9 +19,10 @@
 # every process started here is stopped on exit; every chat-bench run is bounded in time.
 #
 # Environment: SERVERS="ngircd" (IRC servers beside chatd: ngircd, inspircd), BIG=1 (same
-# as --big), BIG_N=15000 (clients in the big cases), CASES="direct200 ..." (a subset of the cases, by name), RUNS=1 (runs per case;
-# figures are medians), PROFILE=1 (also syscalls per message with perf stat and strace, and
-# a perf profile of chatd, in the direct N=200 case), NO_BUILD=1, CARGO_TARGET_DIR.
+# as --big), BIG_N=15000 (clients in the big cases), CASES="direct200 ..." (a subset of the
+# cases, by name; "" for none), RUNS=1 (runs per case; figures are medians), PROFILE=1 (also syscalls per message with perf stat and strace, and
+# a perf profile of chatd, in the direct N=200 case), OUT=DIR (keep the results there;
+# `bench/compare.sh --table DIR` prints their table again), NO_BUILD=1, CARGO_TARGET_DIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +33,9 @@ BIG=${BIG:-}
 BIG_N=${BIG_N:-15000}
 if [[ ${1:-} == --big ]]; then BIG=1; shift; fi
 TMP=$(mktemp -d /tmp/chat-compare.XXXXXX)
+# Results (JSON lines, perf and strace outputs, load averages): kept in OUT if given.
+RES=${OUT:-$TMP}
+mkdir -p "$RES"
 STARTED=()
 
 cleanup() {
@@ -44,224 +48,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 15,000 connections on each side need as many descriptors; children inherit this.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-# name | chat-bench scenario and sizes | timeout (s)
-CASE_TABLE=(
-    "direct200|direct --clients 200 --messages 3000 --window 16|300"
-    "direct1000|direct --clients 1000 --messages 600 --window 16|300"
-    "fanout200|broadcast --clients 200 --senders 2 --messages 1000 --window 4|300"
-    "fanout1000|broadcast --clients 1000 --senders 2 --messages 400 --window 4|300"
-    "paced200|direct --clients 200 --rate 20000|300"
-    "paced1000|direct --clients 1000 --rate 20000|300"
-    "idle200|idle --clients 200|300"
-    "idle1000|idle --clients 1000|300"
-    "idle5000|idle --clients 5000|600"
-)
-if [[ -n $BIG ]]; then
-    CASE_TABLE+=(
-        "mass$BIG_N|mass --clients $BIG_N|1500"
-        "shutdown$BIG_N|shutdown --clients $BIG_N|1500"
-    )
-fi
-CASES=${CASES:-$(printf '%s\n' "${CASE_TABLE[@]}" | cut -d'|' -f1 | tr '\n' ' ')}
-
-if [[ -z "${NO_BUILD:-}" ]]; then
-    (cd "$ROOT" && cargo build --release -q -p chatd -p chat-bench)
-fi
-
-install_if_missing() { # package binary
-    if ! command -v "$2" >/dev/null; then
-        echo "installing $1 ..." >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1 || {
-            apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null
-        }
-    fi
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() { # port pid
-    for _ in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        kill -0 "$2" 2>/dev/null || { echo "server exited before listening" >&2; return 1; }
-        sleep 0.05
-    done
-    echo "server did not listen on 127.0.0.1:$1 in 10 s" >&2
-    return 1
-}
-
-# start_SERVER PORT: starts it in the background of this shell (so that `wait` can collect
-# its exit status) and sets SERVER_PID.
-start_ngircd() { # port
-    cat >"$TMP/ngircd.conf" <<EOF
-[Global]
-Name = bench.irc.local
-Info = chat-bench
-Listen = 127.0.0.1
-Ports = $1
-MotdPhrase = "chat-bench"
-[Limits]
-MaxConnections = 0
-MaxConnectionsIP = 0
-MaxJoins = 0
-MaxNickLength = 30
-MaxPenaltyTime = 0
-PingTimeout = 3600
-PongTimeout = 3600
-[Options]
-DNS = no
-Ident = no
-PAM = no
-EOF
-    ngircd --nodaemon --config "$TMP/ngircd.conf" >"$TMP/ngircd.log" 2>&1 &
-    SERVER_PID=$!
-}
-
-start_inspircd() { # port
-    echo "chat-bench" >"$TMP/motd"
-    cat >"$TMP/inspircd.conf" <<EOF
-<server name="bench.irc.local" description="chat-bench" network="bench">
-<admin name="bench" nick="bench" email="bench@localhost">
-<bind address="127.0.0.1" port="$1" type="clients">
-<connect name="bench" allow="127.0.0.*" timeout="600" pingfreq="3600"
-         hardsendq="64M" softsendq="16M" recvq="1M"
-         threshold="100000000" commandrate="100000000" fakelag="no"
-         localmax="100000" globalmax="100000" maxchans="100" limit="100000"
-         resolvehostnames="no" useident="no">
-<channels users="100" opers="100">
-<limits maxnick="30">
-<pid file="$TMP/inspircd.pid">
-<files motd="$TMP/motd">
-<performance softlimit="50000" somaxconn="4096" clonesonconnect="no" quietbursts="yes">
-<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="$TMP/inspircd.log">
-EOF
-    local asroot=()
-    [[ $(id -u) == 0 ]] && asroot=(--runasroot)
-    inspircd --nofork "${asroot[@]}" --config="$TMP/inspircd.conf" >"$TMP/inspircd.out" 2>&1 &
-    SERVER_PID=$!
-}
-
-case_spec() { # name -> "args|timeout"
-    local c
-    for c in "${CASE_TABLE[@]}"; do
-        if [[ ${c%%|*} == "$1" ]]; then echo "${c#*|}"; return 0; fi
-    done
-    echo "unknown case $1 (known: $(printf '%s ' "${CASE_TABLE[@]%%|*}"))" >&2
-    return 1
-}
-
-RESULTS="$TMP/results.jsonl"
-: >"$RESULTS"
-# Every login 8 at a time: more overflows ngIRCd's listen backlog of 10, and then the
-# kernel's 1 s SYN retries would be measured instead of the server.
-COMMON=(--json --runs "$RUNS" --concurrency 8)
-
-record() { # case server -> tags each JSON line of stdin with the case
-    python3 -c '
-import json, sys
-for l in sys.stdin:
-    if l.strip():
-        v = json.loads(l); v["case"] = sys.argv[1]; v["server"] = sys.argv[2]; print(json.dumps(v))
-' "$1" "$2" >>"$RESULTS"
-}
-
-run_chatd() { # case [extra chat-bench args...]
-    local name=$1 spec args timeout
-    shift
-    spec=$(case_spec "$name")
-    read -r -a args <<<"${spec%|*}"
-    timeout=${spec##*|}
-    echo "chatd $name ..." >&2
-    "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" --timeout "$timeout" "$@" \
-        "${args[@]:1}" "${args[0]}" | record "$name" chatd
-}
-
-run_irc() { # server case [extra chat-bench args...]
-    local server=$1 name=$2 spec args timeout port pid status
-    shift 2
-    spec=$(case_spec "$name")
-    read -r -a args <<<"${spec%|*}"
-    timeout=${spec##*|}
-    port=$(free_port)
-    "start_$server" "$port"
-    pid=$SERVER_PID
-    STARTED+=("$pid")
-    wait_port "$port" "$pid"
-    echo "$server $name ..." >&2
-    "$BIN/chat-bench" --irc "127.0.0.1:$port" --pid "$pid" --label "$server" "${COMMON[@]}" \
-        --timeout "$timeout" "$@" "${args[@]:1}" "${args[0]}" | record "$name" "$server"
-    if [[ ${args[0]} == shutdown ]]; then
-        status=0
-        wait "$pid" || status=$?
-        echo "{\"case\":\"$name\",\"server\":\"$server\",\"exit_status\":$status}" >>"$RESULTS"
-    else
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-}
-
-for server in $SERVERS; do
-    case $server in
-        ngircd) install_if_missing ngircd ngircd ;;
-        inspircd) install_if_missing inspircd inspircd ;;
-        *) echo "unknown IRC server $server (ngircd, inspircd)" >&2; exit 2 ;;
-    esac
-done
-
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >"$TMP/load"
-for name in $CASES; do
-    run_chatd "$name" "$@"
-    for server in $SERVERS; do
-        run_irc "$server" "$name" "$@"
-    done
-done
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$TMP/load"
-
-if [[ -n ${PROFILE:-} ]]; then
-    install_if_missing strace strace
-    install_if_missing linux-perf perf
-    spec=$(case_spec direct200)
-    read -r -a args <<<"${spec%|*}"
-    events="raw_syscalls:sys_enter"
-    for s in read recvfrom write writev sendto sendmsg epoll_wait epoll_pwait epoll_ctl \
-             futex accept4 sched_yield clock_gettime fdatasync fsync; do
-        events+=",syscalls:sys_enter_$s"
-    done
-    echo "chatd direct200 under perf stat ..." >&2
-    "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" "$@" "${args[@]:1}" \
-        --attach "perf stat -x, -e '$events' -p {pid} -o $TMP/perfstat.chatd" "${args[0]}" \
-        | record direct200 chatd-perfstat
-    for server in $SERVERS; do
-        port=$(free_port)
-        "start_$server" "$port"
-        pid=$SERVER_PID
-        STARTED+=("$pid")
-        wait_port "$port" "$pid"
-        echo "$server direct200 under perf stat ..." >&2
-        "$BIN/chat-bench" --irc "127.0.0.1:$port" --pid "$pid" --label "$server" "${COMMON[@]}" \
-            "$@" "${args[@]:1}" \
-            --attach "perf stat -x, -e '$events' -p {pid} -o $TMP/perfstat.$server" "${args[0]}" \
-            | record direct200 "$server-perfstat"
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    echo "chatd direct200 under strace -c ..." >&2
-    "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" "$@" "${args[@]:1}" --timeout 300 \
-        --attach "strace -c -f -p {pid} -o $TMP/strace.chatd" "${args[0]}" \
-        | record direct200 chatd-strace
-    echo "chatd direct200 under perf record ..." >&2
-    "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" "$@" "${args[@]:1}" \
-        --attach "perf record -q -F 4999 -g -p {pid} -o $TMP/perf.data 2>/dev/null" "${args[0]}" \
-        | record direct200 chatd-perfrecord
-    perf report -i "$TMP/perf.data" --stdio --no-children --sort dso,symbol 2>/dev/null \
-        | grep -v '^#' | grep -E '^ +[0-9.]+%' | sed -E "s/[ -]+$//" | head -40 >"$TMP/perf.top" || true
-fi
-
-python3 - "$RESULTS" "$SERVERS" "$TMP" <<'EOF'
+# print_table DIR SERVERS: the table of DIR/results.jsonl (and DIR's perf/strace outputs).
+print_table() {
+python3 - "$1/results.jsonl" "$2" "$1" <<'EOF'
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 servers = sys.argv[2].split()
@@ -368,3 +157,231 @@ if os.path.exists(os.path.join(tmp, "perf.top")):
     print("\nperf record of chatd, direct N=200, top symbols (self):")
     print(open(os.path.join(tmp, "perf.top")).read().rstrip())
 EOF
+}
+
+if [[ ${1:-} == --table ]]; then
+    [[ -f ${2:-}/results.jsonl ]] || { echo "usage: $0 --table DIR (a kept OUT dir)" >&2; exit 2; }
+    print_table "$2" "$SERVERS"
+    exit 0
+fi
+
+
+# 15,000 connections on each side need as many descriptors; children inherit this.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# name | chat-bench scenario and sizes | timeout (s)
+CASE_TABLE=(
+    "direct200|direct --clients 200 --messages 3000 --window 16|300"
+    "direct1000|direct --clients 1000 --messages 600 --window 16|300"
+    "fanout200|broadcast --clients 200 --senders 2 --messages 1000 --window 4|300"
+    "fanout1000|broadcast --clients 1000 --senders 2 --messages 400 --window 4|300"
+    "paced200|direct --clients 200 --rate 20000|300"
+    "paced1000|direct --clients 1000 --rate 20000|300"
+    "idle200|idle --clients 200|300"
+    "idle1000|idle --clients 1000|300"
+    "idle5000|idle --clients 5000|600"
+)
+if [[ -n $BIG ]]; then
+    CASE_TABLE+=(
+        "mass$BIG_N|mass --clients $BIG_N|1500"
+        "shutdown$BIG_N|shutdown --clients $BIG_N|1500"
+    )
+fi
+CASES=${CASES-$(printf '%s\n' "${CASE_TABLE[@]}" | cut -d'|' -f1 | tr '\n' ' ')}
+
+if [[ -z "${NO_BUILD:-}" ]]; then
+    (cd "$ROOT" && cargo build --release -q -p chatd -p chat-bench)
+fi
+
+install_if_missing() { # package binary
+    if ! command -v "$2" >/dev/null; then
+        echo "installing $1 ..." >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1 || {
+            apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null
+        }
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # port pid
+    for _ in $(seq 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        kill -0 "$2" 2>/dev/null || { echo "server exited before listening" >&2; return 1; }
+        sleep 0.05
+    done
+    echo "server did not listen on 127.0.0.1:$1 in 10 s" >&2
+    return 1
+}
+
+# start_SERVER PORT: starts it in the background of this shell (so that `wait` can collect
+# its exit status) and sets SERVER_PID.
+start_ngircd() { # port
+    cat >"$TMP/ngircd.conf" <<EOF
+[Global]
+Name = bench.irc.local
+Info = chat-bench
+Listen = 127.0.0.1
+Ports = $1
+MotdPhrase = "chat-bench"
+[Limits]
+MaxConnections = 0
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 30
+MaxPenaltyTime = 0
+PingTimeout = 3600
+PongTimeout = 3600
+[Options]
+DNS = no
+Ident = no
+PAM = no
+EOF
+    ngircd --nodaemon --config "$TMP/ngircd.conf" >"$TMP/ngircd.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+start_inspircd() { # port
+    echo "chat-bench" >"$TMP/motd"
+    cat >"$TMP/inspircd.conf" <<EOF
+<server name="bench.irc.local" description="chat-bench" network="bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="127.0.0.1" port="$1" type="clients">
+<connect name="bench" allow="127.0.0.*" timeout="600" pingfreq="3600"
+         hardsendq="64M" softsendq="16M" recvq="1M"
+         threshold="100000000" commandrate="100000000" fakelag="no"
+         localmax="100000" globalmax="100000" maxchans="100" limit="100000"
+         resolvehostnames="no" useident="no">
+<channels users="100" opers="100">
+<limits maxnick="30">
+<pid file="$TMP/inspircd.pid">
+<files motd="$TMP/motd">
+<performance softlimit="50000" somaxconn="4096" clonesonconnect="no" quietbursts="yes">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="$TMP/inspircd.log">
+EOF
+    local asroot=()
+    [[ $(id -u) == 0 ]] && asroot=(--runasroot)
+    inspircd --nofork "${asroot[@]}" --config="$TMP/inspircd.conf" >"$TMP/inspircd.out" 2>&1 &
+    SERVER_PID=$!
+}
+
+case_spec() { # name -> "args|timeout"
+    local c
+    for c in "${CASE_TABLE[@]}"; do
+        if [[ ${c%%|*} == "$1" ]]; then echo "${c#*|}"; return 0; fi
+    done
+    echo "unknown case $1 (known: $(printf '%s ' "${CASE_TABLE[@]%%|*}"))" >&2
+    return 1
+}
+
+RESULTS="$RES/results.jsonl"
+: >"$RESULTS"
+# Every login 8 at a time: more overflows ngIRCd's listen backlog of 10, and then the
+# kernel's 1 s SYN retries would be measured instead of the server.
+COMMON=(--json --runs "$RUNS" --concurrency 8)
+
+record() { # case server -> tags each JSON line of stdin with the case
+    python3 -c '
+import json, sys
+for l in sys.stdin:
+    if l.strip():
+        v = json.loads(l); v["case"] = sys.argv[1]; v["server"] = sys.argv[2]; print(json.dumps(v))
+' "$1" "$2" >>"$RESULTS"
+}
+
+run_chatd() { # case [extra chat-bench args...]
+    local name=$1 spec args timeout
+    shift
+    spec=$(case_spec "$name")
+    read -r -a args <<<"${spec%|*}"
+    timeout=${spec##*|}
+    echo "chatd $name ..." >&2
+    "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" --timeout "$timeout" "$@" \
+        "${args[@]:1}" "${args[0]}" | record "$name" chatd
+}
+
+run_irc() { # server case [extra chat-bench args...]
+    local server=$1 name=$2 spec args timeout port pid status
+    shift 2
+    spec=$(case_spec "$name")
+    read -r -a args <<<"${spec%|*}"
+    timeout=${spec##*|}
+    port=$(free_port)
+    "start_$server" "$port"
+    pid=$SERVER_PID
+    STARTED+=("$pid")
+    wait_port "$port" "$pid"
+    echo "$server $name ..." >&2
+    "$BIN/chat-bench" --irc "127.0.0.1:$port" --pid "$pid" --label "$server" "${COMMON[@]}" \
+        --timeout "$timeout" "$@" "${args[@]:1}" "${args[0]}" | record "$name" "$server"
+    if [[ ${args[0]} == shutdown ]]; then
+        status=0
+        wait "$pid" || status=$?
+        echo "{\"case\":\"$name\",\"server\":\"$server\",\"exit_status\":$status}" >>"$RESULTS"
+    else
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+}
+
+for server in $SERVERS; do
+    case $server in
+        ngircd) install_if_missing ngircd ngircd ;;
+        inspircd) install_if_missing inspircd inspircd ;;
+        *) echo "unknown IRC server $server (ngircd, inspircd)" >&2; exit 2 ;;
+    esac
+done
+
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >"$RES/load"
+for name in $CASES; do
+    echo "load at $name: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/load"
+    run_chatd "$name" "$@"
+    for server in $SERVERS; do
+        run_irc "$server" "$name" "$@"
+    done
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/load"
+
+if [[ -n ${PROFILE:-} ]]; then
+    install_if_missing strace strace
+    install_if_missing linux-perf perf
+    spec=$(case_spec direct200)
+    read -r -a args <<<"${spec%|*}"
+    events="raw_syscalls:sys_enter"
+    for s in read recvfrom write writev sendto sendmsg epoll_wait epoll_pwait epoll_ctl \
+             futex accept4 sched_yield clock_gettime fdatasync fsync; do
+        events+=",syscalls:sys_enter_$s"
+    done
+    echo "chatd direct200 under perf stat ..." >&2
+    "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" "$@" "${args[@]:1}" \
+        --attach "perf stat -x, -e '$events' -p {pid} -o $RES/perfstat.chatd" "${args[0]}" \
+        | record direct200 chatd-perfstat
+    for server in $SERVERS; do
+        port=$(free_port)
+        "start_$server" "$port"
+        pid=$SERVER_PID
+        STARTED+=("$pid")
+        wait_port "$port" "$pid"
+        echo "$server direct200 under perf stat ..." >&2
+        "$BIN/chat-bench" --irc "127.0.0.1:$port" --pid "$pid" --label "$server" "${COMMON[@]}" \
+            "$@" "${args[@]:1}" \
+            --attach "perf stat -x, -e '$events' -p {pid} -o $RES/perfstat.$server" "${args[0]}" \
+            | record direct200 "$server-perfstat"
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "chatd direct200 under strace -c ..." >&2
+    "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" "$@" "${args[@]:1}" --timeout 300 \
+        --attach "strace -c -f -p {pid} -o $RES/strace.chatd" "${args[0]}" \
+        | record direct200 chatd-strace
+    echo "chatd direct200 under perf record ..." >&2
+    "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" "$@" "${args[@]:1}" \
+        --attach "perf record -q -F 4999 -g -p {pid} -o $RES/perf.data 2>/dev/null" "${args[0]}" \
+        | record direct200 chatd-perfrecord
+    perf report -i "$RES/perf.data" --stdio --no-children --sort dso,symbol 2>/dev/null \
+        | grep -v '^#' | grep -E '^ +[0-9.]+%' | sed -E "s/[ -]+$//" | head -40 >"$RES/perf.top" || true
+fi
+
+print_table "$RES" "$SERVERS"
