@@ -20,9 +20,10 @@
 #
 # Environment: SERVERS="ngircd" (IRC servers beside chatd: ngircd, inspircd), BIG=1 (same
 # as --big), BIG_N=15000 (clients in the big cases), CASES="direct200 ..." (a subset of the
-# cases, by name; "" for none), RUNS=1 (runs per case; figures are medians), PROFILE=1 (also syscalls per message with perf stat and strace, and
-# a perf profile of chatd, in the direct N=200 case), OUT=DIR (keep the results there;
-# `bench/compare.sh --table DIR` prints their table again), NO_BUILD=1, CARGO_TARGET_DIR.
+# cases, by name; "" for none), RUNS=1 (runs per case; figures are medians), PROFILE=1
+# (also syscalls per message with perf stat and strace, and a perf profile of chatd, in the
+# direct N=200 case), OUT=DIR (keep the results there; `bench/compare.sh --table DIR`
+# prints their table again), NO_BUILD=1, CARGO_TARGET_DIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -183,8 +184,8 @@ CASE_TABLE=(
 )
 if [[ -n $BIG ]]; then
     CASE_TABLE+=(
-        "mass$BIG_N|mass --clients $BIG_N|1500"
-        "shutdown$BIG_N|shutdown --clients $BIG_N|1500"
+        "mass$BIG_N|mass --clients $BIG_N --send-queue 1000000|1500"
+        "shutdown$BIG_N|shutdown --clients $BIG_N --send-queue 1000000|1500"
     )
 fi
 CASES=${CASES-$(printf '%s\n' "${CASE_TABLE[@]}" | cut -d'|' -f1 | tr '\n' ' ')}
@@ -299,7 +300,8 @@ run_chatd() { # case [extra chat-bench args...]
     timeout=${spec##*|}
     echo "chatd $name ..." >&2
     "$BIN/chat-bench" --chatd "$BIN/chatd" "${COMMON[@]}" --timeout "$timeout" "$@" \
-        "${args[@]:1}" "${args[0]}" | record "$name" chatd
+        "${args[@]:1}" "${args[0]}" | record "$name" chatd ||
+        echo "chatd $name FAILED (see above); going on" >&2
 }
 
 run_irc() { # server case [extra chat-bench args...]
@@ -315,7 +317,8 @@ run_irc() { # server case [extra chat-bench args...]
     wait_port "$port" "$pid"
     echo "$server $name ..." >&2
     "$BIN/chat-bench" --irc "127.0.0.1:$port" --pid "$pid" --label "$server" "${COMMON[@]}" \
-        --timeout "$timeout" "$@" "${args[@]:1}" "${args[0]}" | record "$name" "$server"
+        --timeout "$timeout" "$@" "${args[@]:1}" "${args[0]}" | record "$name" "$server" ||
+        echo "$server $name FAILED (see above); going on" >&2
     if [[ ${args[0]} == shutdown ]]; then
         status=0
         wait "$pid" || status=$?

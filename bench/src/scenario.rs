@@ -269,6 +269,8 @@ pub struct Watch {
     left: Cell<u64>,
     /// The server announced it is closing the connection (chatd `shutdown`, IRC `ERROR`).
     closing: Cell<u64>,
+    /// Connections watching this that have ended.
+    ended: Cell<u64>,
     changed: Option<(Sender<()>, Receiver<()>)>,
 }
 
@@ -351,11 +353,22 @@ async fn reader_loop(
     role: Rc<RefCell<Role>>,
 ) -> u64 {
     let mut errors = 0;
+    let ended = |role: &Rc<RefCell<Role>>| {
+        if let Role::Watch(w) = &*role.borrow() {
+            w.bump(&w.ended);
+        }
+    };
     loop {
         let line = match reader.next().await {
             Ok(Some(line)) => line,
-            Ok(None) => return errors,
-            Err(_) => return errors + 1,
+            Ok(None) => {
+                ended(&role);
+                return errors;
+            }
+            Err(_) => {
+                ended(&role);
+                return errors + 1;
+            }
         };
         let incoming = match kind {
             Kind::Chat => client::parse_chat(line),
@@ -399,6 +412,7 @@ async fn reader_loop(
         }
         if let Some(pong) = pong {
             if client::send(&writer, pong.as_bytes()).await.is_err() {
+                ended(&role);
                 return errors + 1;
             }
         }
@@ -1092,10 +1106,19 @@ pub async fn mass(
         deadline,
     )
     .await?;
-    if !watch.wait(deadline, |w| w.joined.get() >= others).await {
+    if !watch
+        .wait(deadline, |w| w.joined.get() >= others || w.ended.get() > 0)
+        .await
+        || watch.ended.get() > 0
+    {
         bail!(
-            "the observer was told of {} of {others} logins in time",
-            watch.joined.get()
+            "the observer was told of {} of {others} logins{}",
+            watch.joined.get(),
+            if watch.ended.get() > 0 {
+                " before the server closed its connection"
+            } else {
+                " in time"
+            }
         );
     }
     let login_settled = t0.elapsed();
@@ -1109,7 +1132,17 @@ pub async fn mass(
         let _ = client::send(&c.writer, client::logout_line(target.kind).as_bytes()).await;
     }
     let written = t1.elapsed();
-    let told = watch.wait(deadline, |w| w.left.get() >= others).await;
+    let told = watch
+        .wait(deadline, |w| w.left.get() >= others || w.ended.get() > 0)
+        .await
+        && watch.left.get() >= others;
+    if watch.ended.get() > 0 {
+        bail!(
+            "the server closed the observer's connection after telling it of {} of {others} \
+             logouts (a full send queue? raise --send-queue)",
+            watch.left.get()
+        );
+    }
     let mut errors = 0;
     let closed = until(deadline, async {
         for c in conns {
