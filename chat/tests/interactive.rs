@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::pty::Pty;
-use common::{chat_bin, Piped, Server};
+use common::{chat_bin, ChatdProcess, Piped};
 
 const WELCOME: &str = "Welcome to the greatest messaging application ever!";
 const UP: &str = "\x1b[A";
@@ -40,8 +40,8 @@ fn login(pty: &mut Pty, user: &str, password: &str) {
 }
 
 /// A piped client that stays logged in until its stdin is closed.
-fn online(server: &Server, user: &str, password: &str) -> Piped {
-    let mut p = Piped::start(user, server.port, &[], &[]);
+fn online(server: &ChatdProcess, user: &str, password: &str) -> Piped {
+    let mut p = Piped::start(user, server.port(), &[], &[]);
     p.send(user);
     p.send(password);
     p.expect(WELCOME);
@@ -50,9 +50,9 @@ fn online(server: &Server, user: &str, password: &str) -> Piped {
 
 #[test]
 fn password_is_not_echoed_and_ctrl_d_logs_out() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let dir = tempfile::tempdir().unwrap();
-    let mut hans = interactive(server.port, &dir.path().join("history"));
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
     login(&mut hans, "hans", "falcon*solo");
     hans.send(CTRL_D);
     assert_eq!(hans.finish(), 0);
@@ -61,9 +61,9 @@ fn password_is_not_echoed_and_ctrl_d_logs_out() {
 
 #[test]
 fn wrong_password_prompts_again_without_echo() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let dir = tempfile::tempdir().unwrap();
-    let mut hans = interactive(server.port, &dir.path().join("history"));
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
     hans.expect("Username: ");
     hans.send("hans\r");
     hans.expect("Password: ");
@@ -79,10 +79,10 @@ fn wrong_password_prompts_again_without_echo() {
 
 #[test]
 fn tab_completes_commands_and_online_users() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut luke = online(&server, "luke", "light==saber");
     let dir = tempfile::tempdir().unwrap();
-    let mut hans = interactive(server.port, &dir.path().join("history"));
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
     login(&mut hans, "hans", "falcon*solo");
 
     // "whoe" + Tab completes to the command (whoelse is the only match); it runs and lists luke.
@@ -107,12 +107,12 @@ fn tab_completes_commands_and_online_users() {
 
 #[test]
 fn history_is_recalled_in_the_next_run() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut luke = online(&server, "luke", "light==saber");
     let dir = tempfile::tempdir().unwrap();
     let histfile = dir.path().join("state").join("chat").join("history");
 
-    let mut first = interactive(server.port, &histfile);
+    let mut first = interactive(server.port(), &histfile);
     login(&mut first, "hans", "falcon*solo");
     first.send("message luke from the first run\r");
     luke.expect("hans: from the first run");
@@ -129,7 +129,7 @@ fn history_is_recalled_in_the_next_run() {
     let mode = std::fs::metadata(&histfile).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "history file mode");
 
-    let mut second = interactive(server.port, &histfile);
+    let mut second = interactive(server.port(), &histfile);
     login(&mut second, "hans", "falcon*solo");
     second.send(UP);
     second.expect("from the first run");
@@ -144,10 +144,10 @@ fn history_is_recalled_in_the_next_run() {
 
 #[test]
 fn incoming_message_keeps_the_half_typed_line() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut luke = online(&server, "luke", "light==saber");
     let dir = tempfile::tempdir().unwrap();
-    let mut hans = interactive(server.port, &dir.path().join("history"));
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
     login(&mut hans, "hans", "falcon*solo");
 
     hans.send("message luke hel");
@@ -168,10 +168,10 @@ fn incoming_message_keeps_the_half_typed_line() {
 
 #[test]
 fn escapes_are_shown_not_obeyed() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut luke = online(&server, "luke", "light==saber");
     let dir = tempfile::tempdir().unwrap();
-    let mut hans = interactive(server.port, &dir.path().join("history"));
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
     login(&mut hans, "hans", "falcon*solo");
 
     luke.send_raw(b"message hans clear \x1b[2J\x1b[31mred\x07 done\n");
@@ -195,10 +195,10 @@ fn escapes_are_shown_not_obeyed() {
 
 #[test]
 fn ctrl_c_clears_the_line() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut luke = online(&server, "luke", "light==saber");
     let dir = tempfile::tempdir().unwrap();
-    let mut hans = interactive(server.port, &dir.path().join("history"));
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
     login(&mut hans, "hans", "falcon*solo");
 
     hans.send("message luke never sent");
@@ -216,9 +216,9 @@ fn ctrl_c_clears_the_line() {
 
 #[test]
 fn shutdown_while_typing_exits_3() {
-    let mut server = Server::start();
+    let mut server = ChatdProcess::start("");
     let dir = tempfile::tempdir().unwrap();
-    let mut hans = interactive(server.port, &dir.path().join("history"));
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
     login(&mut hans, "hans", "falcon*solo");
     hans.send("half a line");
     hans.expect("half a line");
@@ -230,10 +230,10 @@ fn shutdown_while_typing_exits_3() {
 
 #[test]
 fn refused_user_names_prompt_again() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut luke = online(&server, "luke", "light==saber");
     let dir = tempfile::tempdir().unwrap();
-    let mut c = interactive(server.port, &dir.path().join("history"));
+    let mut c = interactive(server.port(), &dir.path().join("history"));
     c.expect("Username: ");
     c.send("luke\r");
     c.expect("Error. luke is already logged in");
@@ -256,12 +256,12 @@ fn refused_user_names_prompt_again() {
 
 #[test]
 fn user_flag_and_environment_password_skip_the_prompts() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(chat_bin());
     cmd.args([
         "--server",
-        &format!("127.0.0.1:{}", server.port),
+        &format!("127.0.0.1:{}", server.port()),
         "--user",
         "hans",
     ])
@@ -280,9 +280,9 @@ fn user_flag_and_environment_password_skip_the_prompts() {
 
 #[test]
 fn ctrl_d_at_the_user_name_prompt_exits_2() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let dir = tempfile::tempdir().unwrap();
-    let mut c = interactive(server.port, &dir.path().join("history"));
+    let mut c = interactive(server.port(), &dir.path().join("history"));
     c.expect("Username: ");
     c.send(CTRL_D);
     assert_eq!(c.finish(), 2);
@@ -290,9 +290,9 @@ fn ctrl_d_at_the_user_name_prompt_exits_2() {
 
 #[test]
 fn private_consent_at_the_prompt_and_peer_completion() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let dir = tempfile::tempdir().unwrap();
-    let mut hans = interactive(server.port, &dir.path().join("history"));
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
     login(&mut hans, "hans", "falcon*solo");
     let mut luke = online(&server, "luke", "light==saber");
     let _leia = online(&server, "leia", "$blasterpistol$");

@@ -3,24 +3,24 @@
 
 mod common;
 
-use common::{assert_lines, Piped, Server, ServerOptions};
+use common::{assert_lines, ChatdProcess, Piped};
 
 const WELCOME: &str = "Welcome to the greatest messaging application ever!";
 
 #[test]
 fn logout_at_end_of_input_exits_0() {
-    let server = Server::start();
-    let mut c = Piped::script("hans", server.port, "hans\nfalcon*solo\nwhoelse\n");
+    let server = ChatdProcess::start("");
+    let mut c = Piped::script("hans", server.port(), "hans\nfalcon*solo\nwhoelse\n");
     assert_eq!(c.finish(), 0);
     assert_lines("hans", &c.lines, &[WELCOME]);
 }
 
 #[test]
 fn logout_command_ends_the_script() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut c = Piped::script(
         "hans",
-        server.port,
+        server.port(),
         "hans\nfalcon*solo\nlogout\nbroadcast never sent\n",
     );
     assert_eq!(c.finish(), 0);
@@ -29,12 +29,12 @@ fn logout_command_ends_the_script() {
 
 #[test]
 fn usage_and_unknown_commands() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let script = "hans\nfalcon*solo\n\
         message\nmessage yoda\nbroadcast\nwhoelse now\nwhoelsesince\nwhoelsesince -3\n\
         whoelsesince soon\nblock\nunblock a b\nlogout please\ndance\nMESSAGE yoda hi\n\
         message yoda hi\nblock nobody_here\nunblock hans\nhelp\n";
-    let mut c = Piped::script("hans", server.port, script);
+    let mut c = Piped::script("hans", server.port(), script);
     assert_eq!(
         c.finish(),
         0,
@@ -79,23 +79,23 @@ fn usage_and_unknown_commands() {
 
 #[test]
 fn new_user_registers_then_logs_in_again() {
-    let server = Server::start();
-    let mut c = Piped::script("newbie", server.port, "newbie\nsecret#1\n");
+    let server = ChatdProcess::start("");
+    let mut c = Piped::script("newbie", server.port(), "newbie\nsecret#1\n");
     assert_eq!(c.finish(), 0, "stderr: {}", c.stderr());
     assert_lines(
         "newbie",
         &c.lines,
         &["This is a new user. Enter a password: ", WELCOME],
     );
-    let mut again = Piped::script("newbie", server.port, "newbie\nsecret#1\n");
+    let mut again = Piped::script("newbie", server.port(), "newbie\nsecret#1\n");
     assert_eq!(again.finish(), 0);
     assert_lines("newbie", &again.lines, &[WELCOME]);
 }
 
 #[test]
 fn wrong_password_retries_then_blocks_and_locks() {
-    let server = Server::start();
-    let mut c = Piped::script("hans", server.port, "hans\nwrong1\nfalcon*solo\n");
+    let server = ChatdProcess::start("");
+    let mut c = Piped::script("hans", server.port(), "hans\nwrong1\nfalcon*solo\n");
     assert_eq!(c.finish(), 0);
     assert_lines(
         "hans",
@@ -103,7 +103,7 @@ fn wrong_password_retries_then_blocks_and_locks() {
         &["Invalid Password. Please try again", WELCOME],
     );
 
-    let mut c = Piped::script("hans", server.port, "hans\nx\ny\nz\nfalcon*solo\n");
+    let mut c = Piped::script("hans", server.port(), "hans\nx\ny\nz\nfalcon*solo\n");
     assert_eq!(c.finish(), 2, "three wrong passwords: login failure");
     assert_lines(
         "hans",
@@ -115,7 +115,7 @@ fn wrong_password_retries_then_blocks_and_locks() {
         ],
     );
 
-    let mut c = Piped::script("hans", server.port, "hans\nfalcon*solo\n");
+    let mut c = Piped::script("hans", server.port(), "hans\nfalcon*solo\n");
     assert_eq!(c.finish(), 2, "locked account: login failure");
     assert_lines(
         "hans",
@@ -126,17 +126,17 @@ fn wrong_password_retries_then_blocks_and_locks() {
 
 #[test]
 fn end_of_input_during_login_exits_2() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     for script in ["", "hans\n", "# only a comment\n", "newbie2\n"] {
-        let mut c = Piped::script("eof", server.port, script);
+        let mut c = Piped::script("eof", server.port(), script);
         assert_eq!(c.finish(), 2, "script {script:?}");
     }
 }
 
 #[test]
 fn bad_user_name_exits_2() {
-    let server = Server::start();
-    let mut c = Piped::script("bad", server.port, "no spaces allowed\nfalcon*solo\n");
+    let server = ChatdProcess::start("");
+    let mut c = Piped::script("bad", server.port(), "no spaces allowed\nfalcon*solo\n");
     assert_eq!(c.finish(), 2);
     assert_eq!(c.lines.len(), 1, "{:?}", c.lines);
     assert!(c.lines[0].starts_with("Error. "), "{:?}", c.lines);
@@ -144,12 +144,12 @@ fn bad_user_name_exits_2() {
 
 #[test]
 fn already_logged_in_asks_for_another_name() {
-    let server = Server::start();
-    let mut hans = Piped::start("hans", server.port, &[], &[]);
+    let server = ChatdProcess::start("");
+    let mut hans = Piped::start("hans", server.port(), &[], &[]);
     hans.send("hans");
     hans.send("falcon*solo");
     hans.expect(WELCOME);
-    let mut other = Piped::script("other", server.port, "hans\nyoda\nwise@!man\nwhoelse\n");
+    let mut other = Piped::script("other", server.port(), "hans\nyoda\nwise@!man\nwhoelse\n");
     assert_eq!(other.finish(), 0);
     assert_lines(
         "other",
@@ -163,10 +163,10 @@ fn already_logged_in_asks_for_another_name() {
 
 #[test]
 fn user_flag_and_password_from_environment() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut c = Piped::script_with(
         "hans",
-        server.port,
+        server.port(),
         "whoelse\n",
         &["--user", "hans"],
         &[("CHAT_PASSWORD", "falcon*solo")],
@@ -176,7 +176,7 @@ fn user_flag_and_password_from_environment() {
 
     let mut c = Piped::script_with(
         "hans",
-        server.port,
+        server.port(),
         "whoelse\n",
         &["--user", "hans"],
         &[("CHAT_PASSWORD", "not-it")],
@@ -191,10 +191,10 @@ fn user_flag_and_password_from_environment() {
 
 #[test]
 fn failed_wait_fails_the_script() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut c = Piped::script(
         "hans",
-        server.port,
+        server.port(),
         "hans\nfalcon*solo\n.wait nobody says this 0.2\nwhoelse\nmessage hans hi\n",
     );
     assert_eq!(c.finish(), 1);
@@ -208,11 +208,11 @@ fn failed_wait_fails_the_script() {
 
 #[test]
 fn wait_sees_lines_printed_before_it_once() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     // The welcome line was printed before the first .wait: it counts, but only once.
     let mut c = Piped::script(
         "hans",
-        server.port,
+        server.port(),
         "hans\nfalcon*solo\n.wait Welcome 1\n.sleep 0.05\n.wait Welcome 0.2\n",
     );
     assert_eq!(c.finish(), 1);
@@ -221,22 +221,22 @@ fn wait_sees_lines_printed_before_it_once() {
 
 #[test]
 fn bad_directive_fails_the_script() {
-    let server = Server::start();
-    let mut c = Piped::script("hans", server.port, "hans\nfalcon*solo\n.dance\n");
+    let server = ChatdProcess::start("");
+    let mut c = Piped::script("hans", server.port(), "hans\nfalcon*solo\n.dance\n");
     assert_eq!(c.finish(), 1);
     assert!(c.stderr().contains("unknown directive"), "{}", c.stderr());
 }
 
 #[test]
 fn strict_stops_at_first_error_line() {
-    let server = Server::start();
-    let mut yoda = Piped::start("yoda", server.port, &[], &[]);
+    let server = ChatdProcess::start("");
+    let mut yoda = Piped::start("yoda", server.port(), &[], &[]);
     yoda.send("yoda");
     yoda.send("wise@!man");
     yoda.expect(WELCOME);
     let mut hans = Piped::script_with(
         "hans",
-        server.port,
+        server.port(),
         "hans\nfalcon*solo\nmessage yoda one\ndance\nmessage yoda two\n",
         &["--strict"],
         &[],
@@ -253,7 +253,7 @@ fn strict_stops_at_first_error_line() {
 
     let mut c = Piped::script_with(
         "hans",
-        server.port,
+        server.port(),
         "hans\nfalcon*solo\n.wait never 0.1\nmessage yoda three\n",
         &["-e"],
         &[],
@@ -267,12 +267,12 @@ fn strict_stops_at_first_error_line() {
 
 #[test]
 fn escapes_reach_the_recipient_escaped() {
-    let server = Server::start();
-    let mut luke = Piped::start("luke", server.port, &[], &[]);
+    let server = ChatdProcess::start("");
+    let mut luke = Piped::start("luke", server.port(), &[], &[]);
     luke.send("luke");
     luke.send("light==saber");
     luke.expect(WELCOME);
-    let mut hans = Piped::start("hans", server.port, &[], &[]);
+    let mut hans = Piped::start("hans", server.port(), &[], &[]);
     hans.send_raw(b"hans\nfalcon*solo\nmessage luke hi \x1b[2J\x1b]0;owned\x07 \xc2\x9b31m bye\n");
     hans.close_stdin();
     assert_eq!(hans.finish(), 0);
@@ -284,8 +284,8 @@ fn escapes_reach_the_recipient_escaped() {
 
 #[test]
 fn server_shutdown_exits_3() {
-    let mut server = Server::start();
-    let mut c = Piped::start("hans", server.port, &[], &[]);
+    let mut server = ChatdProcess::start("");
+    let mut c = Piped::start("hans", server.port(), &[], &[]);
     c.send("hans");
     c.send("falcon*solo");
     c.expect(WELCOME);
@@ -297,8 +297,8 @@ fn server_shutdown_exits_3() {
 
 #[test]
 fn lost_connection_exits_3() {
-    let mut server = Server::start();
-    let mut c = Piped::start("hans", server.port, &[], &[]);
+    let mut server = ChatdProcess::start("");
+    let mut c = Piped::start("hans", server.port(), &[], &[]);
     c.send("hans");
     c.send("falcon*solo");
     c.expect(WELCOME);
@@ -314,11 +314,8 @@ fn lost_connection_exits_3() {
 
 #[test]
 fn inactivity_logout_exits_3() {
-    let server = Server::start_with(ServerOptions {
-        timeout: 1,
-        ..ServerOptions::default()
-    });
-    let mut c = Piped::start("hans", server.port, &[], &[]);
+    let server = ChatdProcess::start("timeout = 1\n");
+    let mut c = Piped::start("hans", server.port(), &[], &[]);
     c.send("hans");
     c.send("falcon*solo");
     c.expect(WELCOME);
@@ -348,10 +345,10 @@ fn cannot_connect_names_the_address() {
 
 #[test]
 fn overlong_message_is_refused_by_the_client() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let long = "x".repeat(proto_max_line() + 10);
     let script = format!("hans\nfalcon*solo\nmessage yoda {long}\nmessage hans still here\n");
-    let mut c = Piped::script("hans", server.port, &script);
+    let mut c = Piped::script("hans", server.port(), &script);
     assert_eq!(c.finish(), 0, "the session survives");
     assert_lines(
         "hans",

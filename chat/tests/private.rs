@@ -7,12 +7,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{assert_lines, online, password, Piped, Server, ServerOptions, DEADLINE};
+use common::{assert_lines, online, password, ChatdProcess, Piped, DEADLINE};
 use proto::peer::PeerFrame;
-use proto::{ClientFrame, Event, Request, Response, ServerFrame};
+use proto::{Event, Request, Response};
+use testkit::Client;
 
 const WELCOME: &str = "Welcome to the greatest messaging application ever!";
 const HANS: &str = include_str!("../../examples/private-hans.chat");
@@ -56,10 +57,10 @@ fn sync(p: &mut Piped) {
 
 #[test]
 fn sample_private_session_alongside_server_messages() {
-    let server = Server::start();
-    let mut hans = Piped::script("hans", server.port, HANS);
+    let server = ChatdProcess::start("");
+    let mut hans = Piped::script("hans", server.port(), HANS);
     hans.expect(WELCOME);
-    let mut luke = Piped::script("luke", server.port, LUKE);
+    let mut luke = Piped::script("luke", server.port(), LUKE);
     assert_eq!(luke.finish(), 0, "luke: {}", luke.stderr());
     assert_eq!(hans.finish(), 0, "hans: {}", hans.stderr());
     assert_lines(
@@ -74,6 +75,7 @@ fn sample_private_session_alongside_server_messages() {
             "luke: got both",
             "Stopped private messaging with luke",
             "Error. Private messaging to luke not enabled",
+            "luke: stopped too",
             "luke logged out",
         ],
     );
@@ -96,10 +98,7 @@ fn sample_private_session_alongside_server_messages() {
 
 #[test]
 fn decline_expiry_and_answers_that_are_not_y_or_n() {
-    let server = Server::start_with(ServerOptions {
-        private_request_timeout: 1,
-        ..ServerOptions::default()
-    });
+    let server = ChatdProcess::start("private_request_timeout = 1\n");
     let mut hans = online(&server, "hans");
     let mut luke = online(&server, "luke");
 
@@ -132,85 +131,28 @@ fn decline_expiry_and_answers_that_are_not_y_or_n() {
     assert_eq!(luke.finish(), 0);
 }
 
-/// A bare protocol client that logs in without announcing a private listener.
-struct RawClient {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    next_id: u64,
-    events: Vec<Event>,
-}
-
-impl RawClient {
-    fn login(port: u16, user: &str, listen: Option<u16>) -> RawClient {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        let mut c = RawClient {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-            next_id: 1,
-            events: Vec::new(),
-        };
-        assert!(matches!(c.frame(), ServerFrame::Hello(_)));
-        if let Some(port) = listen {
-            assert_eq!(
-                c.request(Request::PrivateListen { port, host: None }),
-                Response::Ok
-            );
-        }
-        c.request(Request::Login { user: user.into() });
-        let welcome = c.request(Request::Password {
-            password: password(user).into(),
-        });
-        assert!(matches!(welcome, Response::Welcome { .. }), "{welcome:?}");
-        c
+/// A bare protocol client logged in as `user`; it announces a private listener on `listen`
+/// first if given (without one it is online but cannot be asked for private messaging).
+fn raw_login(port: u16, user: &str, listen: Option<u16>) -> Client {
+    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    if let Some(port) = listen {
+        assert_eq!(
+            c.request(Request::PrivateListen { port, host: None }),
+            Response::Ok
+        );
     }
-
-    fn frame(&mut self) -> ServerFrame {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("a frame in time");
-        ServerFrame::decode(line.trim_end().as_bytes()).expect("a valid frame")
-    }
-
-    fn request(&mut self, request: Request) -> Response {
-        let id = self.next_id;
-        self.next_id += 1;
-        let line = ClientFrame {
-            id: Some(id),
-            request,
-        }
-        .encode();
-        self.writer.write_all(line.as_bytes()).unwrap();
-        loop {
-            match self.frame() {
-                ServerFrame::Reply {
-                    id: Some(got),
-                    response,
-                } if got == id => return response,
-                ServerFrame::Event(e) => self.events.push(e),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    }
-
-    fn event(&mut self) -> Event {
-        if !self.events.is_empty() {
-            return self.events.remove(0);
-        }
-        match self.frame() {
-            ServerFrame::Event(e) => e,
-            other => panic!("expected an event, got {other:?}"),
-        }
-    }
+    c.log_in(user, password(user));
+    c
 }
 
 #[test]
 fn every_error_line() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut hans = online(&server, "hans");
     let mut luke = online(&server, "luke");
     let mut leia = online(&server, "leia");
     // vader is online without a private listener.
-    let _vader = RawClient::login(server.port, "vader", None);
+    let _vader = raw_login(server.port(), "vader", None);
     luke.send("block hans");
     luke.expect("hans is blocked");
 
@@ -274,7 +216,7 @@ fn every_error_line() {
 
 #[test]
 fn stopprivate_from_either_side() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut hans = online(&server, "hans");
     let mut luke = online(&server, "luke");
 
@@ -304,7 +246,7 @@ fn stopprivate_from_either_side() {
 
 #[test]
 fn logout_crash_and_kick_of_a_peer_end_the_session_once() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut hans = online(&server, "hans");
 
     let mut luke = online(&server, "luke");
@@ -338,7 +280,7 @@ fn logout_crash_and_kick_of_a_peer_end_the_session_once() {
     let mut leia = online(&server, "leia");
     start_private(&mut leia, &mut hans);
     let mut admin =
-        std::os::unix::net::UnixStream::connect(server.dir.path().join("chatd.sock")).unwrap();
+        std::os::unix::net::UnixStream::connect(server.dir().join("chatd.sock")).unwrap();
     admin
         .write_all(b"{\"type\":\"kick\",\"user\":\"leia\"}\n")
         .unwrap();
@@ -361,7 +303,7 @@ fn logout_crash_and_kick_of_a_peer_end_the_session_once() {
 
 #[test]
 fn two_sessions_at_once() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut hans = online(&server, "hans");
     let mut luke = online(&server, "luke");
     let mut yoda = online(&server, "yoda");
@@ -389,10 +331,7 @@ fn two_sessions_at_once() {
 
 #[test]
 fn private_activity_keeps_users_online_while_an_idle_user_times_out() {
-    let server = Server::start_with(ServerOptions {
-        timeout: 2,
-        ..ServerOptions::default()
-    });
+    let server = ChatdProcess::start("timeout = 2\n");
     let mut hans = online(&server, "hans");
     let mut luke = online(&server, "luke");
     let mut yoda = online(&server, "yoda");
@@ -425,10 +364,7 @@ fn private_activity_keeps_users_online_while_an_idle_user_times_out() {
 
 #[test]
 fn a_peer_timing_out_ends_the_session() {
-    let server = Server::start_with(ServerOptions {
-        timeout: 2,
-        ..ServerOptions::default()
-    });
+    let server = ChatdProcess::start("timeout = 2\n");
     let mut hans = online(&server, "hans");
     let mut luke = online(&server, "luke");
     start_private(&mut hans, &mut luke);
@@ -482,10 +418,10 @@ fn auth(user: &str, token: &str) -> String {
 
 #[test]
 fn the_private_listener_refuses_forged_reused_and_junk_connections() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut luke = online(&server, "luke");
     // vader is a bare protocol client: it learns luke's listener address and the token.
-    let mut vader = RawClient::login(server.port, "vader", Some(1));
+    let mut vader = raw_login(server.port(), "vader", Some(1));
     assert_eq!(
         vader.request(Request::StartPrivate {
             user: "luke".into()
@@ -565,10 +501,10 @@ fn the_private_listener_refuses_forged_reused_and_junk_connections() {
 
 #[test]
 fn an_unreachable_advertised_address_fails_cleanly() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     let mut hans = online(&server, "hans");
     // luke listens on 127.0.0.1 but has the server hand out 127.0.0.2: nobody listens there.
-    let mut luke = Piped::start("luke", server.port, &["--advertise", "127.0.0.2"], &[]);
+    let mut luke = Piped::start("luke", server.port(), &["--advertise", "127.0.0.2"], &[]);
     luke.send("luke");
     luke.send(password("luke"));
     luke.expect(WELCOME);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_lines, Piped, Server};
+use common::{assert_lines, ChatdProcess, Piped};
 
 const HANS: &str = include_str!("../../examples/sample-hans.chat");
 const YODA: &str = include_str!("../../examples/sample-yoda.chat");
@@ -14,13 +14,13 @@ const WELCOME: &str = "Welcome to the greatest messaging application ever!";
 
 #[test]
 fn sample_interaction_transcripts() {
-    let server = Server::start();
+    let server = ChatdProcess::start("");
     // Start order fixes the order of presence lines: hans, then yoda, then luke.
-    let mut hans = Piped::script("hans", server.port, HANS);
+    let mut hans = Piped::script("hans", server.port(), HANS);
     hans.expect(WELCOME);
-    let mut yoda = Piped::script("yoda", server.port, YODA);
+    let mut yoda = Piped::script("yoda", server.port(), YODA);
     hans.expect("yoda logged in");
-    let mut luke = Piped::script("luke", server.port, LUKE);
+    let mut luke = Piped::script("luke", server.port(), LUKE);
     // luke comes back only after yoda has left the offline message and logged out.
     assert_eq!(
         luke.finish(),
@@ -34,7 +34,7 @@ fn sample_interaction_transcripts() {
         "yoda's exit status; stderr: {}",
         yoda.stderr()
     );
-    let mut luke_again = Piped::script("luke-again", server.port, LUKE_AGAIN);
+    let mut luke_again = Piped::script("luke-again", server.port(), LUKE_AGAIN);
     assert_eq!(
         luke_again.finish(),
         0,

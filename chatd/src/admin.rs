@@ -1,8 +1,12 @@
 //! The admin socket: a Unix socket at `admin_socket` where `chatctl` sends one
 //! [`AdminRequest`] line and reads one [`AdminResponse`] line. This module owns the socket file
 //! (refusing to start next to a live chatd, replacing a stale file, owner-only permissions,
-//! removal at shutdown) and one handler per request. It does not own the state it reports on:
-//! the hub, the lockout and the reload logic live in their own modules.
+//! removal at shutdown) and one handler per request (those managing accounts in [`accounts`]).
+//! It does not own the state it reports on:
+//! the hub, the lockout and the reload logic live in their own modules, and a reload runs the
+//! hook the process passed in.
+
+mod accounts;
 
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -12,12 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use proto::admin::{AdminErrorCode, AdminRequest, AdminResponse};
+use proto::admin::{AdminErrorCode, AdminRequest, AdminResponse, Status};
 use proto::{encode_line, LineDecoder};
 use smol::{Async, Timer};
 
-use crate::server::Shared;
-use crate::store::now_ms;
+use crate::clock::Clock;
+use crate::seams::Store;
+use crate::state::Shared;
 
 /// Longest request line accepted; requests are tiny, so anything longer is not `chatctl`.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -168,7 +173,7 @@ impl SocketFile {
 }
 
 /// Accepts admin connections until the future is dropped (at shutdown).
-pub async fn admin_loop(shared: Arc<Shared>, listener: &Async<UnixListener>) {
+pub(crate) async fn admin_loop(shared: Arc<Shared>, listener: &Async<UnixListener>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -246,7 +251,28 @@ async fn handle(shared: &Arc<Shared>, request: AdminRequest) -> AdminResponse {
         AdminRequest::Stats => stats(shared),
         AdminRequest::Unlock { user } => unlock(shared, &user).await,
         AdminRequest::Reload => reload(shared).await,
+        AdminRequest::Users => accounts::users(shared).await,
+        AdminRequest::UserAdd { user, password } => accounts::add(shared, &user, &password).await,
+        AdminRequest::UserDel { user } => accounts::del(shared, &user).await,
+        AdminRequest::UserPasswd { user, password } => {
+            accounts::passwd(shared, &user, &password).await
+        }
+        AdminRequest::Status => status(shared),
     }
+}
+
+/// `status`: which chatd this is (version, pid) and since when, with the connection counts.
+fn status(shared: &Shared) -> AdminResponse {
+    let stats = shared.hub.stats();
+    let now = crate::clock::wall_ms().max(0) as u64 / 1000;
+    AdminResponse::Status(Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        started: now.saturating_sub(stats.uptime),
+        uptime: stats.uptime,
+        connections: stats.connections,
+        online: stats.online,
+    })
 }
 
 /// `who`: online users, sorted by name.
@@ -259,6 +285,9 @@ fn who(shared: &Shared) -> AdminResponse {
 /// `kick`: the user gets a `kicked` event and the connection closes; the hub's disconnect path
 /// then tells the others and ends the user's private sessions.
 fn kick(shared: &Shared, user: &str, reason: Option<String>) -> AdminResponse {
+    // Any case names the account.
+    let name = shared.accounts.canonical(user);
+    let user = name.as_deref().unwrap_or(user);
     if shared.hub.kick(user, reason) {
         log::info!("admin: kicked {user}");
         AdminResponse::ok(format!("{user} was disconnected"))
@@ -275,15 +304,17 @@ fn kick(shared: &Shared, user: &str, reason: Option<String>) -> AdminResponse {
 /// `stats`: the hub's counters plus the accounts locked right now.
 fn stats(shared: &Shared) -> AdminResponse {
     let mut stats = shared.hub.stats();
-    stats.locked_accounts = shared.lockout.locked_count(now_ms()) as u64;
+    stats.locked_accounts = shared.lockout.locked_count(shared.clock.now_ms()) as u64;
     AdminResponse::Stats(stats)
 }
 
 /// `unlock`: forgets the user's failures and lock, in memory and in the store (so a restart
 /// does not bring the lock back).
 async fn unlock(shared: &Shared, user: &str) -> AdminResponse {
+    let name = shared.accounts.canonical(user);
+    let user = name.as_deref().unwrap_or(user);
     let had_state = shared.lockout.has_state(user);
-    let was_locked = shared.lockout.clear(user, now_ms());
+    let was_locked = shared.lockout.clear(user, shared.clock.now_ms());
     if had_state {
         if let Err(e) = shared.store.save_lock(user, None).await {
             log::error!("admin: unlocking {user}: the store refused: {e}");
@@ -312,7 +343,7 @@ async fn unlock(shared: &Shared, user: &str) -> AdminResponse {
 async fn reload(shared: &Arc<Shared>) -> AdminResponse {
     log::info!("admin: reloading the configuration and the credentials");
     let shared = Arc::clone(shared);
-    match smol::unblock(move || crate::daemon::reload(&shared)).await {
+    match smol::unblock(move || shared.run_reload()).await {
         Ok(message) => AdminResponse::ok(message),
         Err(reason) => AdminResponse::error(
             AdminErrorCode::ReloadFailed,

@@ -6,11 +6,12 @@
 //! fsynced, so a crash leaves either the old file or the new one, never a mix. Reading and
 //! serving accounts is `auth`'s job; this module only rewrites the file.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::auth::{self, AuthError};
+use crate::auth::secret::{self, parent_dir, sync_parent};
+use crate::auth::AuthError;
 
 /// A failed rewrite. The original file is unchanged whenever this is returned.
 #[derive(Debug, thiserror::Error)]
@@ -94,16 +95,16 @@ fn rewrite(text: &str) -> Result<(String, Rewritten), AuthError> {
         let body = raw.trim_end_matches('\n');
         let body = body.strip_suffix('\r').unwrap_or(body);
         let ending = &raw[body.len()..];
-        match auth::account_line(body) {
-            Some((_, secret)) if auth::is_hash(secret) => {
+        match secret::account_line(body) {
+            Some((_, secret)) if secret::is_hash(secret) => {
                 report.already_hashed += 1;
                 out.push_str(raw);
             }
             // A damaged hash is kept as it is (chatd skips the line), never hashed as if it
             // were a password.
-            Some((_, secret)) if auth::is_damaged_hash(secret) => out.push_str(raw),
+            Some((_, secret)) if secret::is_damaged_hash(secret) => out.push_str(raw),
             Some((user, secret)) => {
-                let hash = auth::hash_password(secret)?;
+                let hash = secret::hash_password(secret)?;
                 out.push_str(user);
                 out.push(' ');
                 out.push_str(&hash);
@@ -159,22 +160,6 @@ fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf, CredentialsError> {
     }
 }
 
-/// The directory holding `path` (`.` for a bare file name).
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Fsyncs the directory holding `path`, so a rename or a creation in it is durable.
-///
-/// # Errors
-/// The I/O error from opening or syncing the directory.
-pub(crate) fn sync_parent(path: &Path) -> std::io::Result<()> {
-    File::open(parent_dir(path))?.sync_all()
-}
-
 /// [`sync_parent`], with the directory named in the error.
 fn sync_dir(path: &Path) -> Result<(), CredentialsError> {
     sync_parent(path).map_err(|source| CredentialsError::Io {
@@ -186,12 +171,13 @@ fn sync_dir(path: &Path) -> Result<(), CredentialsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth;
 
     #[test]
     fn rewrite_keeps_comments_order_and_endings() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials.txt");
-        let already = auth::hash_password("old").unwrap();
+        let already = secret::hash_password("old").unwrap();
         let text =
             format!("# accounts\r\nhans falcon*solo\r\n\nbad line here\nrey {already}\nnoeol pw");
         std::fs::write(&path, &text).unwrap();

@@ -1,24 +1,34 @@
-//! chatd, the chat server, as a library: [`server::bind`] loads accounts and binds the sockets,
-//! [`server::Bound::serve`] serves on background threads ([`server::start`] does both),
-//! [`server::Running`] waits for or triggers the graceful shutdown. `main.rs` only turns
-//! arguments into a [`config::Config`]; [`daemon`] holds the process-level parts it uses
-//! (logging, pid file, forking, signals, systemd notifications), and [`admin`] the Unix socket
-//! that `chatctl` talks to.
+//! chatd, the chat server, as a library: [`bind`] loads accounts and binds the sockets,
+//! [`Bound::serve`] serves on background threads ([`start`] does both), [`Running`] waits for
+//! or triggers the graceful shutdown. `main.rs` only turns arguments into a [`Config`];
+//! [`daemon`] holds the process-level parts it uses (logging, pid file, forking, signals,
+//! systemd notifications), and [`credentials`] the offline `hash-credentials` rewrite.
 //!
-//! Layers, outermost first: `server` (accept loop, shutdown) → `connection` (one client's
-//! reader and writer) → `hub` (routing, presence, private introductions) → `auth`
-//! (credentials, lockout) and `store` (SQLite on its own thread); `credentials` is the offline
-//! `hash-credentials` rewrite of the accounts file.
+//! Layers, outermost first (docs/ARCHITECTURE.md draws them): `server` (accept loop,
+//! shutdown) → `connection` (one client's life) over `transport` (bytes and bounded lines)
+//! → `frontend` (JSON lines ⇄ requests and answers) → `commands` (one module per command,
+//! the table, the error wording) → `hub` (presence, routing, private brokering, views) →
+//! the seams of `seams` (`Store`, `Directory`, `Bus`), with `store` (SQLite) and `auth`
+//! (accounts, lockout) below; `state` holds what they share, `clock` the time they read.
 
-pub mod admin;
-pub mod auth;
+mod admin;
+mod auth;
+pub mod clock;
 pub mod config;
-pub mod connection;
+mod connection;
 pub mod credentials;
 pub mod daemon;
-pub mod hub;
-pub mod server;
+mod frontend;
+mod hub;
+mod seams;
+mod server;
+mod state;
 pub mod store;
+mod transport;
 
+mod commands;
+
+pub use clock::ManualClock;
 pub use config::{Config, Overrides};
-pub use server::{bind, start, Bound, Running, Shared, StartError, StopHandle};
+pub use server::{bind, start, start_with_clock, Bound, Running, StartError};
+pub use state::{Shared, StopHandle};

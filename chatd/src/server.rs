@@ -3,12 +3,13 @@
 //! the accept loops ([`Bound::serve`]), and the graceful shutdown (stop accepting, tell every
 //! client, let connections drain, close the store, remove the admin socket file).
 //!
-//! [`Shared`] is what every connection and the admin socket see: config (reloadable), accounts,
-//! lockout, store and hub.
+//! What every connection and the admin socket share is [`Shared`], in `state`; this module
+//! only builds it. The clock and what a reload adds (systemd notifications) are passed in
+//! ([`Bound::with_clock`], [`Bound::on_reload`]).
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixListener;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,10 +19,14 @@ use smol::{Async, Executor, Timer};
 
 use crate::admin::{admin_loop, AdminError, AdminListener, SocketFile};
 use crate::auth::{Accounts, AuthError, Lockout};
+use crate::clock::AnyClock;
 use crate::config::{Config, ConfigError, Overrides};
 use crate::connection::connection_loop;
 use crate::hub::Hub;
-use crate::store::{Store, StoreError};
+use crate::seams::Store;
+use crate::state::{Parts, ReloadHook, Shared, StopHandle};
+use crate::store::{SqliteStore, StoreError};
+use crate::transport::Socket;
 
 /// How long connections get to finish after the shutdown notice.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -57,80 +62,6 @@ pub enum StartError {
     Thread(std::io::Error),
 }
 
-/// State shared by every connection and the admin socket.
-pub struct Shared {
-    /// Replaced whole on reload; read with [`Shared::config`].
-    config: RwLock<Arc<Config>>,
-    /// Command-line overrides, re-applied on reload.
-    overrides: Overrides,
-    /// Accounts.
-    pub accounts: Arc<Accounts>,
-    /// Login failures and locks.
-    pub lockout: Lockout,
-    /// Durable state.
-    pub store: Store,
-    /// Routing.
-    pub hub: Hub,
-    /// The executor every task runs on.
-    pub ex: Arc<Executor<'static>>,
-}
-
-impl Shared {
-    /// The configuration in force.
-    pub fn config(&self) -> Arc<Config> {
-        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Re-reads the config file (re-applying the command-line overrides) and the credentials
-    /// file. Timeouts, block duration, limits and registration take effect at once for every
-    /// session; the listening address, data directory and admin socket need a restart.
-    ///
-    /// # Errors
-    /// A message saying why; the old config stays in force.
-    pub fn reload(&self) -> Result<String, String> {
-        let old = self.config();
-        let mut new = match &old.source {
-            Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
-            None => Config::default(),
-        };
-        new.apply(&self.overrides).map_err(|e| e.to_string())?;
-        let mut notes = Vec::new();
-        if (new.bind, new.port) != (old.bind, old.port) {
-            notes.push("the listening address");
-        }
-        if new.data_dir != old.data_dir {
-            notes.push("data_dir");
-        }
-        if new.admin_socket != old.admin_socket {
-            notes.push("admin_socket");
-        }
-        if new.credentials != old.credentials {
-            notes.push("credentials");
-        }
-        if new.threads != old.threads {
-            notes.push("threads");
-        }
-        // Keep what needs a restart as it is.
-        new.bind = old.bind;
-        new.port = old.port;
-        new.data_dir = old.data_dir.clone();
-        new.admin_socket = old.admin_socket.clone();
-        new.credentials = old.credentials.clone();
-        new.threads = old.threads;
-        let accounts = self.accounts.reload().map_err(|e| e.to_string())?;
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
-        let mut msg = format!("reloaded configuration and {accounts} accounts");
-        if !notes.is_empty() {
-            msg.push_str(&format!(
-                "; changes to {} take effect after a restart",
-                notes.join(", ")
-            ));
-        }
-        log::info!("{msg}");
-        Ok(msg)
-    }
-}
-
 /// A running server.
 pub struct Running {
     addr: SocketAddr,
@@ -139,17 +70,6 @@ pub struct Running {
     main: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
     stop_workers: Sender<()>,
-}
-
-/// Triggers a graceful shutdown from anywhere (a signal thread, the admin socket).
-#[derive(Clone)]
-pub struct StopHandle(Sender<()>);
-
-impl StopHandle {
-    /// Starts the shutdown; returns at once. Calling it twice is harmless.
-    pub fn stop(&self) {
-        self.0.close();
-    }
 }
 
 impl Running {
@@ -196,6 +116,8 @@ pub struct Bound {
     listener: TcpListener,
     local: SocketAddr,
     admin: AdminListener,
+    clock: AnyClock,
+    reload_hook: Option<ReloadHook>,
 }
 
 impl Bound {
@@ -207,6 +129,23 @@ impl Bound {
     /// The admin socket path.
     pub fn admin_socket(&self) -> &std::path::Path {
         self.admin.path()
+    }
+
+    /// Runs the server's logic on `clock` (a test's [`ManualClock`](crate::clock::ManualClock))
+    /// instead of the system's.
+    pub fn with_clock(mut self, clock: impl Into<AnyClock>) -> Bound {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Has `chatctl reload` run `hook` (which should call [`Shared::reload`]) instead of a plain
+    /// reload: the process adds its systemd notifications this way.
+    pub fn on_reload(
+        mut self,
+        hook: impl Fn(&Shared) -> Result<String, String> + Send + Sync + 'static,
+    ) -> Bound {
+        self.reload_hook = Some(Arc::new(hook));
+        self
     }
 
     /// The second half: opens the store, starts the executor threads and serves. Returns once
@@ -231,22 +170,32 @@ impl Bound {
             listener,
             local,
             admin,
+            clock,
+            reload_hook,
         } = self;
         let addr = local;
         let listener = Async::new(listener).map_err(|source| StartError::Bind { addr, source })?;
-        let (store, snapshot) = Store::open(&config.data_dir)?;
+        let (store, snapshot) = SqliteStore::open(&config.data_dir)?;
         let admin_path = admin.path().to_path_buf();
         let (admin, admin_file) = admin.into_async()?;
         let ex = Arc::new(Executor::new());
-        let shared = Arc::new(Shared {
-            config: RwLock::new(Arc::new(config)),
+        let hub = Hub::new(
+            snapshot.blocks,
+            snapshot.last_seen,
+            &snapshot.counters,
+            clock.clone(),
+        );
+        let shared = Arc::new(Shared::new(Parts {
+            config,
             overrides,
             accounts,
             lockout: Lockout::new(snapshot.locks),
             store,
-            hub: Hub::new(snapshot.blocks, snapshot.last_seen).with_counters(&snapshot.counters),
+            hub,
+            clock,
             ex: Arc::clone(&ex),
-        });
+            reload_hook,
+        }));
         let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
         let (stop_workers, workers_rx) = async_channel::bounded::<()>(1);
         let threads = executor_threads(shared.config().threads);
@@ -276,6 +225,8 @@ impl Bound {
             .map_err(StartError::Thread)?;
         log::info!("admin socket at {}", admin_path.display());
         log::info!("listening on {local}");
+        // Only now: a start-up that fails says why, not this.
+        warn_plain_text(&shared);
         Ok(Running {
             addr: local,
             shared,
@@ -287,6 +238,22 @@ impl Bound {
     }
 }
 
+/// Warns when accounts still have plain-text passwords (logged once the server serves).
+fn warn_plain_text(shared: &Shared) {
+    let (total, plain) = shared.accounts.counts();
+    if plain > 0 {
+        let (verb, noun) = if plain == 1 {
+            ("has a", "password")
+        } else {
+            ("have", "passwords")
+        };
+        log::warn!(
+            "{plain} of {total} accounts in {} {verb} plain-text {noun}; run `chatd hash-credentials` to hash them",
+            shared.config().credentials.display()
+        );
+    }
+}
+
 /// Loads accounts and binds the TCP port and the admin socket, without starting any thread.
 /// The admin socket is set up first, so a second chatd on the same files is told that chatd
 /// is already running rather than that the port is busy.
@@ -295,13 +262,6 @@ impl Bound {
 /// [`StartError`] naming what failed.
 pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
     let accounts = Arc::new(Accounts::load(&config.credentials)?);
-    let (total, plain) = accounts.counts();
-    if plain > 0 {
-        log::warn!(
-            "{plain} of {total} accounts in {} have plain-text passwords; run `chatd hash-credentials` to hash them",
-            config.credentials.display()
-        );
-    }
     let admin = AdminListener::bind(&config.admin_socket)?;
     let addr = SocketAddr::new(config.bind, config.port);
     let bound = TcpListener::bind(addr).and_then(|l| Ok((l.local_addr()?, l)));
@@ -319,6 +279,8 @@ pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
         listener,
         local,
         admin,
+        clock: AnyClock::System,
+        reload_hook: None,
     })
 }
 
@@ -330,6 +292,18 @@ pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
 /// [`StartError`] naming what failed.
 pub fn start(config: Config, overrides: Overrides) -> Result<Running, StartError> {
     bind(config, overrides)?.serve()
+}
+
+/// [`start`] with the server's logic on `clock` (tests: a [`ManualClock`](crate::clock::ManualClock)).
+///
+/// # Errors
+/// [`StartError`] naming what failed.
+pub fn start_with_clock(
+    config: Config,
+    overrides: Overrides,
+    clock: impl Into<AnyClock>,
+) -> Result<Running, StartError> {
+    bind(config, overrides)?.with_clock(clock).serve()
 }
 
 /// The accept loop plus the shutdown sequence.
@@ -389,7 +363,7 @@ async fn serve(
     heartbeat.cancel().await;
     let _ = shared.store.heartbeat(shared.hub.counters.to_save()).await;
     let store_owner = Arc::clone(&shared);
-    smol::unblock(move || store_owner.store.close()).await;
+    smol::unblock(move || Store::close(&store_owner.store)).await;
     // Last: while the file exists a new chatd is refused, so it must outlive the drain.
     drop(admin);
     admin_file.remove();
@@ -401,7 +375,8 @@ async fn accept_loop(shared: &Arc<Shared>, listener: &Async<TcpListener>, alive:
         match listener.accept().await {
             Ok((stream, addr)) => {
                 let _ = stream.get_ref().set_nodelay(true);
-                let task = connection_loop(Arc::clone(shared), stream, addr, alive.clone());
+                let task =
+                    connection_loop(Arc::clone(shared), Socket::Tcp(stream), addr, alive.clone());
                 // Detached: each connection holds a clone of `alive`, and shutdown waits for
                 // every clone to drop, so no connection outlives the server unnoticed.
                 shared.ex.spawn(task).detach();

@@ -3,13 +3,11 @@
 //! 0. The real `chatd` binary throughout.
 
 mod common;
-mod ctl;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::*;
-use ctl::*;
 use proto::{Event, Request};
 
 /// A daemonized chatd, found through its pid file; killed if a test fails before stopping it.
@@ -27,23 +25,6 @@ impl Drop for Daemon {
             }
         }
     }
-}
-
-/// Runs `chatd ARGS` in `dir` to completion (the daemonizing parent returns at once).
-fn run_chatd(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let child = Command::new(chatd_bin())
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_output(child);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -232,21 +213,6 @@ fn systemd_is_told_ready_reloading_and_stopping() {
     // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     assert!(next().contains("STOPPING=1"));
-    let status = wait_output_of(&mut chatd.0);
+    let status = wait_child(&mut chatd.0, "chatd").code();
     assert_eq!(status, Some(0));
-}
-
-/// Waits (with the deadline) for a child whose output is not piped.
-fn wait_output_of(child: &mut std::process::Child) -> Option<i32> {
-    let end = std::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "chatd did not exit in time"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }

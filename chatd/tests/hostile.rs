@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use chatd::ManualClock;
 use common::*;
 use proto::{ErrorCode, Event, Request, Response, ServerFrame};
 
@@ -58,7 +59,7 @@ fn over_long_line_gets_an_error_then_the_connection_closes() {
     let mut hostile = vec![b'x'; 1024 * 1024];
     hostile.push(b'\n');
     // The server may close before reading it all; a write error is fine.
-    let _ = c.writer_write(&hostile);
+    let _ = c.try_send_raw(&hostile);
     assert_eq!(error_of(c.read_frame()), ErrorCode::LineTooLong);
     assert!(c.read_frame().is_none(), "connection should close");
     // The server is fine.
@@ -68,9 +69,12 @@ fn over_long_line_gets_an_error_then_the_connection_closes() {
 
 #[test]
 fn a_connection_that_never_logs_in_is_closed_after_the_login_timeout() {
-    let server = TestServer::start_with(|c| c.limits.login_timeout = Duration::from_secs(1));
+    let clock = ManualClock::new();
+    let server =
+        TestServer::start_with_clock(&clock, |c| c.limits.login_timeout = Duration::from_secs(1));
     let mut c = server.connect();
     let started = Instant::now();
+    clock.advance(Duration::from_secs(1));
     assert_eq!(error_of(c.read_frame()), ErrorCode::LoginTimeout);
     assert!(c.read_frame().is_none());
     assert!(started.elapsed() < Duration::from_secs(5));

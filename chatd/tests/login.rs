@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use chatd::ManualClock;
 use common::*;
 use proto::{ErrorCode, Event, Request, Response};
 
@@ -45,7 +46,9 @@ fn wrong_password_then_right_one() {
 
 #[test]
 fn three_wrong_passwords_across_two_connections_lock_then_expire() {
-    let server = TestServer::start_with(|c| c.block_duration = Duration::from_secs(2));
+    let clock = ManualClock::new();
+    let server =
+        TestServer::start_with_clock(&clock, |c| c.block_duration = Duration::from_secs(2));
     let mut a = server.connect();
     a.request(Request::Login {
         user: "luke".into(),
@@ -69,30 +72,28 @@ fn three_wrong_passwords_across_two_connections_lock_then_expire() {
         }),
         ErrorCode::AccountLocked
     );
-    // After block_duration the right password works again.
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
-        let mut d = server.connect();
-        match d.request(Request::Login {
+    // Still locked a moment before block_duration is over...
+    clock.advance(Duration::from_millis(1999));
+    let mut d = server.connect();
+    assert_eq!(
+        d.error_code(Request::Login {
+            user: "luke".into()
+        }),
+        ErrorCode::AccountLocked
+    );
+    // ...and after block_duration the right password works again.
+    clock.advance(Duration::from_millis(1));
+    let mut d = server.connect();
+    assert_eq!(
+        d.request(Request::Login {
             user: "luke".into(),
-        }) {
-            Response::PasswordRequired => {
-                let r = d.request(Request::Password {
-                    password: "light==saber".into(),
-                });
-                assert!(matches!(r, Response::Welcome { .. }), "{r:?}");
-                break;
-            }
-            Response::Error {
-                code: ErrorCode::AccountLocked,
-                ..
-            } => {
-                assert!(std::time::Instant::now() < deadline, "lock never expired");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
+        }),
+        Response::PasswordRequired
+    );
+    let r = d.request(Request::Password {
+        password: "light==saber".into(),
+    });
+    assert!(matches!(r, Response::Welcome { .. }), "{r:?}");
 }
 
 #[test]
@@ -214,4 +215,35 @@ fn login_presence_reaches_others() {
             online: true
         }
     );
+}
+
+#[test]
+fn registrations_per_address_are_counted_over_the_last_hour_on_the_clock() {
+    let clock = ManualClock::new();
+    let server = TestServer::start_with_clock(&clock, |c| {
+        c.limits.registrations_per_ip_per_hour = 2;
+    });
+    let register = |name: &str| {
+        let mut c = server.connect();
+        match c.request(Request::Login { user: name.into() }) {
+            Response::NewUser => {
+                c.request(Request::Password {
+                    password: "pw#1".into(),
+                });
+                None
+            }
+            Response::Error { code, .. } => Some(code),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(register("rey"), None);
+    clock.advance(Duration::from_secs(1800));
+    assert_eq!(register("finn"), None);
+    assert_eq!(register("poe"), Some(ErrorCode::RegistrationLimited));
+    // The first registration leaves the window an hour after it was made.
+    clock.advance(Duration::from_secs(1799));
+    assert_eq!(register("poe"), Some(ErrorCode::RegistrationLimited));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(register("poe"), None);
+    assert_eq!(register("bb8"), Some(ErrorCode::RegistrationLimited));
 }

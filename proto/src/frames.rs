@@ -109,6 +109,16 @@ wire_enum! {
             /// The peer.
             user: String,
         },
+        /// `passwd`: replace the logged-in account's password. Answered by [`Response::Ok`] or
+        /// an error (`invalid_password`: `old` is wrong, and counts as a failed login;
+        /// `account_blocked`: that wrong `old` locked the account; `account_locked`;
+        /// `invalid_password_format`).
+        ChangePassword = "change_password" {
+            /// The current password; never logged.
+            old: String,
+            /// The new password; never logged.
+            new: String,
+        },
     }
 }
 
@@ -304,6 +314,9 @@ error_codes! {
         InvalidPassword = "invalid_password",
         /// The name is unknown and registration is disabled.
         RegistrationDisabled = "registration_disabled",
+        /// The name is unknown and this address has registered as many accounts in the last
+        /// hour as the server allows (`limits.registrations_per_ip_per_hour`).
+        RegistrationLimited = "registration_limited",
         /// No such user.
         InvalidUser = "invalid_user",
         /// `message` to oneself.
@@ -376,6 +389,10 @@ struct Flat<'a> {
     host: Option<Cow<'a, str>>,
     #[serde(default)]
     accept: Option<bool>,
+    #[serde(default, borrow)]
+    old: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    new: Option<Cow<'a, str>>,
 }
 
 /// The line of an [`Event::Message`] (live, not offline), encoded straight from borrowed
@@ -736,6 +753,10 @@ mod tests {
                 accept: true,
             },
             Request::PrivateEnded { user: "e".into() },
+            Request::ChangePassword {
+                old: "falcon*solo".into(),
+                new: "n3w\"pw".into(),
+            },
         ];
         for t in Request::TYPES {
             assert!(
@@ -898,6 +919,13 @@ mod tests {
                 Request::PrivateEnded { user: "e".into() },
                 r#"{"id":5,"type":"private_ended","user":"e"}"#,
             ),
+            (
+                Request::ChangePassword {
+                    old: "falcon*solo".into(),
+                    new: "x@y".into(),
+                },
+                r#"{"id":5,"type":"change_password","old":"falcon*solo","new":"x@y"}"#,
+            ),
         ]
     }
 
@@ -938,7 +966,7 @@ mod tests {
         for (request, _) in &samples {
             assert!(Request::TYPES.contains(&request.type_name()), "{request:?}");
         }
-        assert_eq!(seen.len(), 14, "one name per request variant");
+        assert_eq!(seen.len(), 15, "one name per request variant");
     }
 
     #[test]
@@ -1076,6 +1104,7 @@ mod tests {
             (AccountBlocked, "account_blocked"),
             (InvalidPassword, "invalid_password"),
             (RegistrationDisabled, "registration_disabled"),
+            (RegistrationLimited, "registration_limited"),
             (InvalidUser, "invalid_user"),
             (CannotMessageSelf, "cannot_message_self"),
             (BlockedByRecipient, "blocked_by_recipient"),

@@ -262,9 +262,20 @@ impl Session {
         self.names.remove_peer(peer);
     }
 
+    /// The peer of an established session that `typed` names in any case (user names are
+    /// unique regardless of case, and the server names peers as registered), else `typed`.
+    fn peer_name(&self, typed: &str) -> String {
+        self.private
+            .links
+            .keys()
+            .find(|peer| peer.eq_ignore_ascii_case(typed))
+            .map_or_else(|| typed.to_string(), String::clone)
+    }
+
     /// `private <user> <message>`: straight to the peer; the server only hears that we were
     /// active (so a private conversation keeps the user from the inactivity logout).
     pub(super) fn private_message(&mut self, to: &str, text: &str) -> Flow<()> {
+        let to = &self.peer_name(to);
         let Some(link) = self.private.links.get(to) else {
             self.screen.line(render::private_not_enabled(to));
             return Ok(());
@@ -289,6 +300,7 @@ impl Session {
 
     /// `stopprivate <user>`: tells the peer, closes the link, and tells the server.
     pub(super) fn stop_private(&mut self, user: &str) -> Flow<()> {
+        let user = &self.peer_name(user);
         let Some(link) = self.private.links.remove(user) else {
             self.screen.line(render::no_private_session(user));
             return Ok(());

@@ -1,208 +1,19 @@
-//! Shared helpers for the `chat` end-to-end tests: [`Server`] runs the real `chatd` binary on
-//! 127.0.0.1 with an ephemeral port in a temp dir; [`Piped`] runs the real `chat` binary with
-//! piped stdin/stdout and collects what it prints. Every wait has a deadline; every child is
-//! killed when its guard drops.
+//! Shared helpers for the `chat` end-to-end tests: [`Piped`] runs the real `chat` binary with
+//! piped stdin/stdout and collects what it prints; [`pty`] runs it on a pseudo-terminal. The
+//! server (the real `chatd` binary), the binaries themselves, the sample accounts and the
+//! deadlines come from `testkit`. Every wait has a deadline; every child is killed when its
+//! guard drops.
 #![allow(dead_code)]
 
 pub mod pty;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::io::Write;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// The original assignment's accounts.
-pub const CREDENTIALS: &str = "hans falcon*solo
-yoda wise@!man
-vader sithlord**
-r2d2 do*!@#dedo
-c3p0 droid#gold
-leia $blasterpistol$
-obiwan (jedimaster)
-luke light==saber
-chewy wookie+aaaawww
-palpatine darkside_%$run
-";
-
-/// How long any single wait may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(20);
-
-/// The `chat` binary under test.
-pub fn chat_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_chat"))
-}
-
-/// The `chatd` binary, built once per test process into the same target directory as `chat`
-/// (`cargo test -p chat` does not build other packages' binaries by itself).
-pub fn chatd_bin() -> &'static Path {
-    static CHATD: OnceLock<PathBuf> = OnceLock::new();
-    CHATD.get_or_init(|| {
-        let chat = chat_bin();
-        let profile_dir = chat.parent().expect("chat binary has a directory");
-        let target_dir = profile_dir
-            .parent()
-            .expect("profile directory has a parent");
-        let mut cmd = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cmd.args(["build", "--quiet", "-p", "chatd", "--target-dir"])
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build -p chatd");
-        assert!(status.success(), "cargo build -p chatd failed");
-        let chatd = profile_dir.join("chatd");
-        assert!(
-            chatd.exists(),
-            "{} missing after the build",
-            chatd.display()
-        );
-        chatd
-    })
-}
-
-/// A line-collecting reader thread over a child's pipe.
-fn collect_lines<R: Read + Send + 'static>(pipe: R) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if buf.last() == Some(&b'\n') {
-                        buf.pop();
-                    }
-                    if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    rx
-}
-
-/// Waits for a child to exit, until `deadline`.
-fn wait_child(child: &mut Child, what: &str) -> ExitStatus {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        assert!(Instant::now() < end, "{what} did not exit in time");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Server settings for a test.
-#[derive(Clone)]
-pub struct ServerOptions {
-    /// `block_duration` in seconds.
-    pub block_duration: u64,
-    /// `timeout` in seconds.
-    pub timeout: u64,
-    /// `private_request_timeout` in seconds.
-    pub private_request_timeout: u64,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            block_duration: 60,
-            timeout: 600,
-            private_request_timeout: 60,
-        }
-    }
-}
-
-/// The real `chatd`, in its own temp dir; killed on drop.
-pub struct Server {
-    /// Config, credentials, store.
-    pub dir: tempfile::TempDir,
-    child: Child,
-    /// The port it listens on (127.0.0.1).
-    pub port: u16,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// Starts chatd with the sample accounts and default options.
-    pub fn start() -> Server {
-        Server::start_with(ServerOptions::default())
-    }
-
-    /// Starts chatd with the sample accounts and waits (with a deadline) until it listens.
-    pub fn start_with(options: ServerOptions) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
-        let config = format!(
-            "bind = \"127.0.0.1\"\nport = 0\nblock_duration = {}\ntimeout = {}\n\
-             private_request_timeout = {}\n\
-             credentials = \"credentials.txt\"\ndata_dir = \"data\"\nadmin_socket = \"chatd.sock\"\n",
-            options.block_duration, options.timeout, options.private_request_timeout
-        );
-        let config_path = dir.path().join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(chatd_bin())
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn chatd");
-        let stderr = collect_lines(child.stderr.take().unwrap());
-        let mut server = Server {
-            dir,
-            child,
-            port: 0,
-            stderr,
-        };
-        let end = Instant::now() + DEADLINE;
-        let mut log = Vec::new();
-        let port = loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match server.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.split("listening on ").nth(1) {
-                        let port = addr.trim().rsplit(':').next().unwrap();
-                        break port.parse::<u16>().expect("port in the listening line");
-                    }
-                    log.push(line);
-                }
-                Err(_) => panic!("chatd did not start listening; stderr: {log:#?}"),
-            }
-        };
-        server.port = port;
-        server
-    }
-
-    /// Sends a signal to chatd (SIGTERM: graceful shutdown; SIGKILL: crash).
-    pub fn signal(&self, signal: i32) {
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, signal);
-        }
-    }
-
-    /// Waits until chatd exited.
-    pub fn wait_exit(&mut self) -> ExitStatus {
-        wait_child(&mut self.child, "chatd")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use testkit::{chat_bin, password, ChatdProcess, DEADLINE};
+use testkit::{collect_lines, drain_lines, wait_child};
 
 /// A `chat` client in piped mode; killed on drop.
 pub struct Piped {
@@ -214,6 +25,8 @@ pub struct Piped {
     stderr: mpsc::Receiver<String>,
     /// Every stdout line received so far.
     pub lines: Vec<String>,
+    /// The stderr lines [`Piped::finish`] collected.
+    err_lines: Vec<String>,
     /// How many of `lines` [`Piped::expect`] has already matched past.
     seen: usize,
 }
@@ -244,6 +57,7 @@ impl Piped {
             stdout,
             stderr,
             lines: Vec::new(),
+            err_lines: Vec::new(),
             seen: 0,
         }
     }
@@ -310,24 +124,27 @@ impl Piped {
     /// Waits for the exit and returns its code (with every stdout line collected).
     pub fn finish(&mut self) -> i32 {
         let status = wait_child(&mut self.child, &self.name);
-        // The pipe closes when the process ends: drain what is left.
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => self.lines.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("{}: stdout stays open", self.name),
-            }
-        }
+        // The pipes close when the process ends: drain what is left.
+        drain_lines(
+            &self.stdout,
+            &mut self.lines,
+            &format!("{}'s stdout", self.name),
+        );
+        drain_lines(
+            &self.stderr,
+            &mut self.err_lines,
+            &format!("{}'s stderr", self.name),
+        );
         status
             .code()
             .unwrap_or_else(|| panic!("{} was killed by a signal", self.name))
     }
 
-    /// Everything printed on stderr (after the exit).
+    /// Everything printed on stderr (all of it after [`Piped::finish`]).
     pub fn stderr(&self) -> String {
-        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+        let more = self.stderr.try_iter();
+        let all: Vec<String> = self.err_lines.iter().cloned().chain(more).collect();
+        all.join("\n")
     }
 
     /// Collects the lines printed so far without waiting, and returns how many of all the
@@ -356,17 +173,9 @@ impl Drop for Piped {
     }
 }
 
-/// The password of a sample account.
-pub fn password(user: &str) -> &'static str {
-    CREDENTIALS
-        .lines()
-        .find_map(|l| l.strip_prefix(user).and_then(|r| r.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no sample account {user}"))
-}
-
 /// A piped client logged in as a sample user, reading commands as the test sends them.
-pub fn online(server: &Server, user: &str) -> Piped {
-    let mut p = Piped::start(user, server.port, &[], &[]);
+pub fn online(server: &ChatdProcess, user: &str) -> Piped {
+    let mut p = Piped::start(user, server.port(), &[], &[]);
     p.send(user);
     p.send(password(user));
     p.expect("Welcome to the greatest messaging application ever!");

@@ -64,6 +64,9 @@ pub struct Limits {
     pub message_burst: u32,
     /// Stored offline messages per recipient at most.
     pub max_offline_per_user: u64,
+    /// New accounts one client address may register per hour (0: unlimited). Accounts made
+    /// with `chatctl user add` do not count.
+    pub registrations_per_ip_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -77,6 +80,7 @@ impl Default for Limits {
             message_rate: 50,
             message_burst: 200,
             max_offline_per_user: 10000,
+            registrations_per_ip_per_hour: 10,
         }
     }
 }
@@ -157,6 +161,7 @@ struct FileLimits {
     message_rate: Option<Spanned<i64>>,
     message_burst: Option<Spanned<i64>>,
     max_offline_per_user: Option<Spanned<i64>>,
+    registrations_per_ip_per_hour: Option<Spanned<i64>>,
 }
 
 /// Overrides from the command line; `None` keeps the file's value.
@@ -192,6 +197,28 @@ impl Checker<'_> {
             .count()
             + 1;
         format!("{}:{line}", self.path.display())
+    }
+
+    /// toml's refusal, or, for a key that belongs in another table, a message saying where:
+    /// `config.toml:5: limits.timeout = 60: timeout belongs at the top level, ...`.
+    fn parse_error(&self, e: &toml::de::Error) -> ConfigError {
+        let hint = e
+            .span()
+            .filter(|_| e.message().starts_with("unknown field"))
+            .and_then(|span| {
+                let (key, value, reason) =
+                    keys::misplaced(self.text, span.clone(), &keys::tables::<FileConfig>())?;
+                Some(ConfigError::Invalid {
+                    origin: self.origin(span),
+                    key,
+                    value,
+                    reason,
+                })
+            });
+        hint.unwrap_or_else(|| ConfigError::Parse {
+            path: self.path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
     }
 
     fn int(&self, key: &str, v: &Spanned<i64>, min: i64, max: i64) -> Result<i64, ConfigError> {
@@ -247,15 +274,12 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the key, value and line.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let c = Checker { text, path };
+        let file: FileConfig = toml::from_str(text).map_err(|e| c.parse_error(&e))?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let c = Checker { text, path };
         let mut cfg = Config {
             source: Some(path.to_path_buf()),
             ..Config::default()
@@ -335,6 +359,10 @@ impl Config {
                 lim.max_offline_per_user =
                     c.int("limits.max_offline_per_user", v, 1, 100_000_000)? as u64;
             }
+            if let Some(v) = &l.registrations_per_ip_per_hour {
+                lim.registrations_per_ip_per_hour =
+                    c.int("limits.registrations_per_ip_per_hour", v, 0, 1_000_000)? as u32;
+            }
         }
         Ok(cfg)
     }
@@ -382,65 +410,6 @@ impl Config {
     }
 }
 
+mod keys;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::from_toml(text, Path::new("/etc/chat/config.toml"))
-    }
-
-    #[test]
-    fn defaults_and_relative_paths() {
-        let c = parse("port = 6000\n").unwrap();
-        assert_eq!(c.port, 6000);
-        assert_eq!(c.timeout, Duration::from_secs(600));
-        assert_eq!(c.credentials, PathBuf::from("/etc/chat/credentials.txt"));
-        assert_eq!(c.data_dir, PathBuf::from("/etc/chat/data"));
-        let c = parse("data_dir = \"/var/lib/chat\"\n").unwrap();
-        assert_eq!(c.data_dir, PathBuf::from("/var/lib/chat"));
-    }
-
-    #[test]
-    fn bad_values_name_key_value_and_line() {
-        let e = parse("port = 5000\ntimeout = 0\n").unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "/etc/chat/config.toml:2: timeout = 0: must be at least 1"
-        );
-        let e = parse("[limits]\nsend_queue = -3\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(":2: limits.send_queue = -3"), "{e}");
-        let e = parse("port = 70000\n").unwrap_err().to_string();
-        assert!(e.contains("port = 70000: must be at most 65535"), "{e}");
-    }
-
-    #[test]
-    fn unknown_keys_and_types_are_refused() {
-        let e = parse("prot = 5000\n").unwrap_err().to_string();
-        assert!(e.contains("prot") && e.contains("line 1"), "{e}");
-        let e = parse("port = \"five\"\n").unwrap_err().to_string();
-        assert!(e.contains("line 1") && e.contains("port"), "{e}");
-    }
-
-    #[test]
-    fn overrides() {
-        let mut c = Config::default();
-        c.apply(&Overrides {
-            port: Some(0),
-            timeout: Some(5),
-            ..Overrides::default()
-        })
-        .unwrap();
-        assert_eq!((c.port, c.timeout), (0, Duration::from_secs(5)));
-        let e = c
-            .apply(&Overrides {
-                block_duration: Some(-1),
-                ..Overrides::default()
-            })
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, "command line: --block-duration = -1: must be at least 0");
-    }
-}
+mod tests;

@@ -1,19 +1,15 @@
-//! The admin socket and `chatctl` end to end (SPEC section 6): the real `chatd` binary, the
-//! real `chatctl` binary, real sockets. Each subcommand in both output forms, every exit
-//! status, and the socket file's life (owner-only, a live chatd refused, a stale file
-//! replaced, removed at shutdown).
-
-mod common;
-mod ctl;
+//! `chatctl` against a live chatd, end to end (SPEC section 6): the real `chatctl` binary, the
+//! real `chatd` binary, real sockets. Each subcommand in both output forms, every exit
+//! status, and the socket file's life as chatctl sees it (owner-only, a live chatd refused, a
+//! stale file replaced, removed at shutdown). chatctl on its own is in `cli.rs`.
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::*;
-use ctl::*;
 use proto::admin::AdminResponse;
 use proto::{ErrorCode, Event, Request};
+use testkit::*;
 
 fn start(dir: &std::path::Path, extra: &str) -> ChatdProcess {
     write_config(dir, extra);
@@ -177,26 +173,125 @@ fn stats_count_connections_logins_failures_and_messages() {
     assert_eq!((s.messages_delivered, s.messages_stored), (1, 1), "{s:?}");
     assert!(s.uptime < 60);
 
+    assert_eq!(s.since_start.logins, 2, "a new store: both columns agree");
+    assert_eq!(s.since_start.messages_stored, 1);
+
     let table = chatctl(dir.path(), &["stats"]);
     let text = table.ok();
-    for (name, value) in [
-        ("uptime", ""),
-        ("connections", "3 (peak 3)"),
-        ("users online", "2"),
-        ("logins", "2"),
-        ("failed logins", "1"),
-        ("locked accounts", "0"),
-        ("messages delivered", "1"),
-        ("messages stored", "1"),
-        ("messages dropped", "0"),
-        ("slow consumers dropped", "0"),
-    ] {
+    assert_stats_table(
+        text,
+        &[
+            ("uptime", &[]),
+            ("connections", &["3", "(peak", "3", "since", "start)"]),
+            ("users online", &["2"]),
+            ("locked accounts", &["0"]),
+            ("COUNTER", &["SINCE", "START", "SINCE", "STORE", "CREATED"]),
+            ("logins", &["2", "2"]),
+            ("failed logins", &["1", "1"]),
+            ("messages delivered", &["1", "1"]),
+            ("messages stored", &["1", "1"]),
+            ("messages dropped", &["0", "0"]),
+            ("slow consumers dropped", &["0", "0"]),
+        ],
+    );
+
+    // After a restart on the same store: totals go on, "since start" starts again.
+    drop((hans, yoda, bad));
+    let mut chatd = chatd;
+    chatd.stop();
+    let chatd = start(dir.path(), "");
+    let _leia = Client::login(chatd.addr, "leia", password("leia"));
+    let json = chatctl(dir.path(), &["stats", "--json"]);
+    let AdminResponse::Stats(s) = json.json() else {
+        panic!("{json:?}")
+    };
+    assert_eq!((s.logins, s.since_start.logins), (3, 1), "{s:?}");
+    assert_eq!((s.failed_logins, s.since_start.failed_logins), (1, 0));
+    assert_eq!((s.messages_stored, s.since_start.messages_stored), (1, 0));
+    // vader's stored message is still waiting: nothing delivered since the restart.
+    assert_eq!(
+        (s.messages_delivered, s.since_start.messages_delivered),
+        (1, 0)
+    );
+    assert_stats_table(
+        chatctl(dir.path(), &["stats"]).ok(),
+        &[
+            ("logins", &["1", "3"]),
+            ("failed logins", &["0", "1"]),
+            ("messages stored", &["0", "1"]),
+        ],
+    );
+}
+
+/// Each `(name, words)`: the table has a line `name  words...` (split at whitespace).
+fn assert_stats_table(text: &str, rows: &[(&str, &[&str])]) {
+    for (name, words) in rows {
         let line = text
             .lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with("  "))
             .unwrap_or_else(|| panic!("no {name} line in {text}"));
-        assert!(line.ends_with(value), "{line:?} should end with {value:?}");
+        let got: Vec<&str> = line[name.len()..].split_whitespace().collect();
+        if !words.is_empty() {
+            assert_eq!(&got, words, "{line:?} in {text}");
+        }
     }
+}
+
+#[test]
+fn status_says_whether_chatd_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chatd = start(dir.path(), "");
+    let _hans = Client::login(chatd.addr, "hans", password("hans"));
+    let out = chatctl(dir.path(), &["status"]);
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let socket = std::fs::canonicalize(chatd.admin_socket()).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        lines[0],
+        format!(
+            "chatd {version} is running (pid {}), socket {}",
+            chatd.child.id(),
+            socket.display()
+        ),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("up ") && lines[1].contains(" UTC), "),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with(", 1 connection, 1 user online"),
+        "{text}"
+    );
+
+    let out = chatctl(dir.path(), &["--json", "status"]);
+    out.ok();
+    let AdminResponse::Status(s) = out.json() else {
+        panic!("{out:?}")
+    };
+    assert_eq!((s.pid, s.version.as_str()), (chatd.child.id(), version));
+    assert_eq!((s.connections, s.online), (1, 1));
+    assert!(
+        s.started <= now() && s.started + 60 > now() && s.uptime < 60,
+        "{s:?}"
+    );
+
+    // Stopped: exit 3, naming the socket, in both forms.
+    chatd.stop();
+    let out = chatctl(dir.path(), &["status"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.out.is_empty());
+    assert!(
+        out.err.starts_with("chatctl: cannot reach chatd at ") && out.err.contains("chatd.sock"),
+        "{out:?}"
+    );
+    let out = chatctl(dir.path(), &["status", "--json"]);
+    assert_eq!(
+        (out.code, out.json_error_code().as_str()),
+        (3, "unreachable")
+    );
 }
 
 #[test]
@@ -231,8 +326,7 @@ fn unlock_clears_a_lock_for_good() {
     let out = chatctl(dir.path(), &["--json", "unlock", "luke"]);
     out.ok();
     assert_eq!(out.json(), AdminResponse::ok("luke is unlocked"));
-    chatd.signal(libc::SIGTERM);
-    assert_eq!(chatd.wait_exit(), Some(0));
+    chatd.stop();
     let chatd = ChatdProcess::spawn(dir.path(), &[]);
     drop(Client::login(chatd.addr, "luke", password("luke")));
 }
@@ -274,16 +368,8 @@ fn reload_applies_a_valid_config_and_refuses_an_invalid_one() {
 fn second_chatd_on_a_live_socket_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _first = start(dir.path(), "");
-    let second = Command::new(chatd_bin())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_output(second);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = run_chatd(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("chatd is already running") && err.contains("chatd.sock"),
         "{err}"
@@ -309,8 +395,7 @@ fn stale_socket_is_replaced_owner_only_and_removed_at_shutdown() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     chatctl(dir.path(), &["who"]).ok();
 
-    chatd.signal(libc::SIGTERM);
-    assert_eq!(chatd.wait_exit(), Some(0));
+    chatd.stop();
     assert!(!socket.exists(), "socket file left behind");
     // Now unreachable: exit 3, naming the socket, in both forms.
     let out = chatctl(dir.path(), &["who"]);
@@ -320,28 +405,6 @@ fn stale_socket_is_replaced_owner_only_and_removed_at_shutdown() {
     assert_eq!(
         (out.code, out.json_error_code().as_str()),
         (3, "unreachable")
-    );
-}
-
-#[test]
-fn a_file_that_is_not_a_socket_is_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), "");
-    std::fs::write(dir.path().join("chatd.sock"), "precious").unwrap();
-    let child = Command::new(chatd_bin())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_output(child);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("is not a socket"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("chatd.sock")).unwrap(),
-        "precious"
     );
 }
 
@@ -414,4 +477,38 @@ fn lock_out(addr: std::net::SocketAddr, user: &str) {
         }),
         ErrorCode::AccountBlocked
     );
+}
+
+/// Sets up an accepted private session between two logged-in clients (the server only
+/// introduces them; no peer connection is needed for the server to count the session).
+fn private_session(a: &mut Client, a_name: &str, b: &mut Client, b_name: &str) {
+    use proto::Response;
+    for c in [&mut *a, &mut *b] {
+        let r = c.request(Request::PrivateListen {
+            port: 40000,
+            host: None,
+        });
+        assert_eq!(r, Response::Ok);
+    }
+    let r = a.request(Request::StartPrivate {
+        user: b_name.into(),
+    });
+    assert_eq!(r, Response::Ok, "startprivate");
+    loop {
+        match b.event() {
+            Event::PrivateRequest { from } if from == a_name => break,
+            _ => continue,
+        }
+    }
+    let r = b.request(Request::PrivateAnswer {
+        user: a_name.into(),
+        accept: true,
+    });
+    assert_eq!(r, Response::Ok, "private answer");
+    loop {
+        if let Event::PrivateStart { peer, .. } = a.event() {
+            assert_eq!(peer, b_name);
+            break;
+        }
+    }
 }

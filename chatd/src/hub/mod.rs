@@ -1,0 +1,289 @@
+//! The hub: who is connected and who is logged in, and everything that routes between users.
+//! Split by concern: [`presence`] (logins, logouts, presence events, the local
+//! [`Directory`](crate::seams::Directory)), [`routing`] (direct messages, broadcasts, block
+//! lists), [`private`] (private-messaging introductions), [`views`] (`whoelse`,
+//! `whoelsesince`, `chatctl who` and `stats`), [`accounts`] (a deleted account leaving),
+//! [`counters`] and [`outbox`] (a connection's queue). This file holds the shared state, connections coming and going, kicks and shutdown.
+//!
+//! State sits behind one `std::sync::Mutex`, held only for map lookups and non-blocking queue
+//! pushes, never across an `.await`. Store jobs that must be ordered with routing decisions
+//! (an offline message versus the recipient's login) are *queued* under the lock and awaited
+//! after it is released. The hub never writes to a socket: it pushes frames onto each
+//! connection's bounded queue, and a full queue drops that connection. Its errors are domain
+//! errors; the wire codes and texts are the commands' business.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use proto::Event;
+
+use crate::clock::{AnyClock, Clock};
+use crate::seams::{ConnId, LocalBus};
+
+pub(crate) mod accounts;
+pub(crate) mod counters;
+pub(crate) mod outbox;
+pub(crate) mod presence;
+pub(crate) mod private;
+pub(crate) mod routing;
+#[cfg(test)]
+mod tests;
+pub(crate) mod views;
+
+pub use counters::Counters;
+pub use outbox::{event_line, Direct, Outbox, Outgoing};
+pub use presence::LoginError;
+pub use private::PrivateError;
+pub use routing::{RouteError, Routed};
+
+/// Why a connection may not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `max_connections` reached.
+    #[error("the server is full")]
+    Total,
+    /// `max_connections_per_ip` reached.
+    #[error("too many connections from one address")]
+    PerIp,
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+struct Conn {
+    out: Outbox,
+    addr: SocketAddr,
+    user: Option<String>,
+    last_active: Arc<AtomicI64>,
+    /// Frames held while the login (offline-message load) completes, so nothing overtakes
+    /// the welcome. `None` once ready.
+    held: Option<Vec<Outgoing>>,
+    since_ms: i64,
+    private_listen: Option<(String, u16)>,
+}
+
+/// Block lists in memory: blocker -> users they block.
+#[derive(Default)]
+struct Blocks(HashMap<String, HashSet<String>>);
+
+impl Blocks {
+    fn blocks(&self, blocker: &str, blocked: &str) -> bool {
+        self.0.get(blocker).is_some_and(|set| set.contains(blocked))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    conns: HashMap<ConnId, Conn>,
+    presence: presence::Presence,
+    blocks: Blocks,
+    private: private::Brokering,
+    per_ip: HashMap<IpAddr, usize>,
+    shutting_down: bool,
+}
+
+impl State {
+    fn blocks(&self, blocker: &str, blocked: &str) -> bool {
+        self.blocks.blocks(blocker, blocked)
+    }
+
+    fn conn_of(&self, user: &str) -> Option<&Conn> {
+        self.presence
+            .online
+            .get(user)
+            .and_then(|id| self.conns.get(id))
+    }
+}
+
+/// The routing core. See the module docs.
+pub struct Hub {
+    /// Held only for lookups and non-blocking pushes; never across an `.await`.
+    state: Mutex<State>,
+    /// Counters for `chatctl stats`.
+    pub counters: Counters,
+    started: Instant,
+    next_conn: AtomicU64,
+    next_serial: AtomicU64,
+    clock: AnyClock,
+    bus: LocalBus,
+}
+
+impl Hub {
+    /// A hub with the persisted block lists, login history and counters.
+    pub(crate) fn new(
+        blocks: Vec<(String, String)>,
+        last_seen: HashMap<String, i64>,
+        saved_counters: &HashMap<String, u64>,
+        clock: AnyClock,
+    ) -> Self {
+        let mut state = State::default();
+        state.presence.last_seen = last_seen;
+        for (blocker, blocked) in blocks {
+            state.blocks.0.entry(blocker).or_default().insert(blocked);
+        }
+        let mut counters = Counters::default();
+        counters.restore(saved_counters);
+        Hub {
+            state: Mutex::new(state),
+            counters,
+            started: Instant::now(),
+            next_conn: AtomicU64::new(1),
+            next_serial: AtomicU64::new(1),
+            clock,
+            bus: LocalBus,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pushes onto a connection's queue, or holds it during login. Gives the item back if the
+    /// connection is gone or was just dropped as a slow consumer.
+    fn push(&self, conn: &mut Conn, item: Outgoing) -> Result<(), Outgoing> {
+        if let Some(held) = conn.held.as_mut() {
+            held.push(item);
+            return Ok(());
+        }
+        conn.out.push(&self.counters, item)
+    }
+
+    /// Pushes to connection `id`. Gives the item back if it is gone or could not take it.
+    fn push_conn(&self, st: &mut State, id: ConnId, item: Outgoing) -> Result<(), Outgoing> {
+        match st.conns.get_mut(&id) {
+            Some(conn) => self.push(conn, item),
+            None => Err(item),
+        }
+    }
+
+    /// Pushes to `user`'s connection. Gives the item back if the user is not online or their
+    /// connection could not take it.
+    fn push_user(&self, st: &mut State, user: &str, item: Outgoing) -> Result<(), Outgoing> {
+        match st.presence.online.get(user).copied() {
+            Some(id) => self.push_conn(st, id, item),
+            None => Err(item),
+        }
+    }
+
+    /// Registers a new connection, enforcing the connection limits. Returns its id and the
+    /// time of its last activity (which the connection keeps current for `chatctl who`).
+    ///
+    /// # Errors
+    /// [`Refusal`] when a limit is reached or the server is shutting down.
+    pub(crate) fn connect(
+        &self,
+        addr: SocketAddr,
+        out: Outbox,
+        max_total: usize,
+        max_per_ip: usize,
+    ) -> Result<(ConnId, Arc<AtomicI64>), Refusal> {
+        let mut st = self.lock();
+        if st.shutting_down {
+            return Err(Refusal::ShuttingDown);
+        }
+        if st.conns.len() >= max_total {
+            return Err(Refusal::Total);
+        }
+        let n = st.per_ip.entry(addr.ip()).or_default();
+        if *n >= max_per_ip {
+            return Err(Refusal::PerIp);
+        }
+        *n += 1;
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let now = self.clock.now_ms();
+        let last_active = Arc::new(AtomicI64::new(now));
+        st.conns.insert(
+            id,
+            Conn {
+                out,
+                addr,
+                user: None,
+                last_active: Arc::clone(&last_active),
+                held: None,
+                since_ms: now,
+                private_listen: None,
+            },
+        );
+        let open = st.conns.len() as u64;
+        drop(st);
+        self.counters.connections.store(open, Ordering::Relaxed);
+        self.counters
+            .peak_connections
+            .fetch_max(open, Ordering::Relaxed);
+        Ok((id, last_active))
+    }
+
+    /// Removes a connection. If it was logged in: the others see the logout, private sessions
+    /// and requests involving the user end, and the logout time is noted. Returns the user.
+    pub(crate) fn disconnect(&self, conn: ConnId) -> Option<String> {
+        let mut st = self.lock();
+        let c = st.conns.remove(&conn)?;
+        if let Some(n) = st.per_ip.get_mut(&c.addr.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                st.per_ip.remove(&c.addr.ip());
+            }
+        }
+        self.counters
+            .connections
+            .store(st.conns.len() as u64, Ordering::Relaxed);
+        let user = c.user?;
+        if !self.logout(&mut st, conn, &user) {
+            return None;
+        }
+        self.end_all_private(&mut st, &user);
+        Some(user)
+    }
+
+    /// Kicks `user`: they get a `kicked` event, then the connection closes.
+    /// Returns false if the user is not online.
+    pub(crate) fn kick(&self, user: &str, reason: Option<String>) -> bool {
+        let mut st = self.lock();
+        let line = event_line(&Event::Kicked { reason });
+        let Some(id) = st.presence.online.get(user).copied() else {
+            return false;
+        };
+        if let Some(c) = st.conns.get_mut(&id) {
+            let held = c.held.take().unwrap_or_default();
+            // If the queue cannot take these, the connection is dropped anyway.
+            let _ = c.out.push(&self.counters, Outgoing::Frame(line));
+            let _ = c.out.push(&self.counters, Outgoing::Close);
+            queue_behind_close(&self.counters, c, held);
+        }
+        true
+    }
+
+    /// Starts the shutdown: refuses new connections, and tells every connection (logged in
+    /// or not) that the server is shutting down, then closes it.
+    pub(crate) fn shutdown(&self) {
+        let line = event_line(&Event::Shutdown);
+        let mut st = self.lock();
+        st.shutting_down = true;
+        for c in st.conns.values_mut() {
+            let held = c.held.take().unwrap_or_default();
+            let _ = c
+                .out
+                .push(&self.counters, Outgoing::Frame(Arc::clone(&line)));
+            let _ = c.out.push(&self.counters, Outgoing::Close);
+            queue_behind_close(&self.counters, c, held);
+        }
+    }
+
+    /// Open connections.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.lock().conns.len()
+    }
+}
+
+/// Puts the direct messages held for a login that is being cut short behind its `Close`: the
+/// writer never writes them, and stores them offline instead of dropping them.
+fn queue_behind_close(counters: &Counters, c: &Conn, held: Vec<Outgoing>) {
+    for item in held {
+        if matches!(item, Outgoing::Direct(_)) {
+            let _ = c.out.push(counters, item);
+        }
+    }
+}

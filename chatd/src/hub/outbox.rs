@@ -1,0 +1,112 @@
+//! One connection's sending side as the hub sees it: the items on its queue ([`Outgoing`]),
+//! the bounded push that drops a slow consumer ([`Outbox`]), and the direct message that goes
+//! back to the store if its connection dies with it queued ([`Direct`]).
+//!
+//! Events are encoded here once (JSON lines, `proto`'s encoding) and shared by every queue
+//! they go to; replies are encoded later, by the writer, straight into its buffer.
+
+use std::sync::Arc;
+
+use async_channel::{Sender, TrySendError};
+use proto::{Event, Response, ServerFrame};
+
+use super::counters::Counters;
+use crate::seams::Store;
+
+/// A direct message on its way to a recipient's socket: its encoded line (written to one
+/// connection only, so not shared) and the recipient, so that if the connection dies with it
+/// still queued it can be stored offline instead of lost.
+#[derive(Debug)]
+pub struct Direct {
+    /// The encoded `message` event line.
+    pub frame: String,
+    /// Recipient.
+    pub to: String,
+}
+
+impl Direct {
+    /// Stores this message for its recipient (the connection could not take it). Sender and
+    /// text are read back from the encoded line: this is the rare path, the live path never
+    /// keeps a second copy of them.
+    pub(crate) fn store_offline(&self, store: &impl Store, cap: u64) -> bool {
+        match ServerFrame::decode(self.frame.trim_end().as_bytes()) {
+            Ok(ServerFrame::Event(Event::Message { from, text, .. })) => {
+                // Queued on the store thread now; the answer is not needed.
+                drop(store.store_offline(&self.to, &from, &text, cap));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One item on a connection's send queue.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// An encoded line (shared by every recipient of a broadcast).
+    Frame(Arc<str>),
+    /// A direct message.
+    Direct(Direct),
+    /// The answer to a request, encoded by the writer straight into its buffer.
+    Reply {
+        /// The request's id.
+        id: Option<u64>,
+        /// The answer.
+        response: Response,
+    },
+    /// These offline messages have been written once everything before this was flushed:
+    /// delete them from the store.
+    Delivered(Vec<i64>),
+    /// Flush and close the connection.
+    Close,
+}
+
+/// The sending side of one connection: its queue, bounded at `cap` items, and a kill switch
+/// that aborts the writer even while it is blocked writing to a client that stopped reading.
+///
+/// The channel itself is unbounded and the bound is checked here: a bounded channel would
+/// allocate all `cap` slots per connection up front, most of them never used.
+#[derive(Clone)]
+pub struct Outbox {
+    /// The queue.
+    pub tx: Sender<Outgoing>,
+    /// Closed to abort the writer.
+    pub kill: Sender<()>,
+    /// Items the queue may hold (`limits.send_queue`).
+    pub cap: usize,
+}
+
+impl Outbox {
+    /// Queues `item` without waiting. A full queue kills the connection (counted as a slow
+    /// consumer). Gives the item back if it was not queued.
+    ///
+    /// # Errors
+    /// The item, when it was not queued.
+    pub fn push(&self, counters: &Counters, item: Outgoing) -> Result<(), Outgoing> {
+        // Concurrent pushers may overshoot `cap` by a few items; the bound only has to stop
+        // unbounded growth.
+        let full = self.tx.len() >= self.cap;
+        match if full {
+            Err(TrySendError::Full(item))
+        } else {
+            self.tx.try_send(item)
+        } {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(item)) => {
+                if self.kill.close() {
+                    self.tx.close();
+                    Counters::add(&counters.slow_dropped, 1);
+                    log::warn!("dropping a slow client: its send queue is full");
+                }
+                Err(item)
+            }
+            Err(TrySendError::Closed(item)) => Err(item),
+        }
+    }
+}
+
+/// Encodes an event once, for one or many queues.
+pub fn event_line(event: &Event) -> Arc<str> {
+    // The same bytes as `ServerFrame::Event(event.clone()).encode()`, without the deep clone.
+    Arc::from(proto::encode_line(event))
+}

@@ -1,0 +1,178 @@
+//! Presence: who is logged in on which connection (the local [`Directory`]), each user's last
+//! logout (for `whoelsesince`), logging in (held frames, offline backlog in chunks) and out,
+//! and the presence events the others see.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use proto::Event;
+
+use super::{event_line, Counters, Hub, Outgoing, State};
+use crate::clock::Clock;
+use crate::seams::{Bus, BusMessage, ConnId, Directory, Location, Store};
+use crate::store::OfflineMessage;
+
+/// Most queue items the offline messages take at login, as a share of the queue's capacity:
+/// they are sent in chunks (one frame of many lines, then its `Delivered`), so a user with more
+/// waiting messages than the queue holds can still log in.
+const OFFLINE_QUEUE_SHARE: usize = 4;
+/// Fewest messages per chunk, so small queues do not mean many tiny writes.
+const OFFLINE_CHUNK_MIN: usize = 64;
+
+/// Who is online where, and when each user last logged out.
+#[derive(Default)]
+pub(crate) struct Presence {
+    /// Logged-in users and their connections.
+    pub(super) online: HashMap<String, ConnId>,
+    /// Latest logout time per user (ms).
+    pub(super) last_seen: HashMap<String, i64>,
+}
+
+impl Directory for Presence {
+    fn locate(&self, user: &str) -> Location {
+        match self.online.get(user) {
+            Some(id) => Location::Local(*id),
+            None => Location::Offline,
+        }
+    }
+}
+
+/// Why a login could not go online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// Another connection logged in as this user first.
+    #[error("already logged in elsewhere")]
+    AlreadyLoggedIn,
+    /// The connection is no longer registered (it is closing).
+    #[error("the connection is gone")]
+    ConnectionGone,
+}
+
+impl Hub {
+    /// Whether `user` is logged in right now.
+    pub(crate) fn is_online(&self, user: &str) -> bool {
+        self.lock().presence.online.contains_key(user)
+    }
+
+    /// Marks `conn` as logged in as `user`, tells the others, and queues the load of the
+    /// user's offline messages (ordered after any offline message already routed). Frames for
+    /// the user are held until [`Hub::finish_login`].
+    ///
+    /// # Errors
+    /// [`LoginError`] if another connection got there first or this one is gone.
+    pub(crate) fn begin_login<S: Store>(
+        &self,
+        conn: ConnId,
+        user: &str,
+        store: &S,
+    ) -> Result<S::Job<Vec<OfflineMessage>>, LoginError> {
+        let mut st = self.lock();
+        if st.presence.online.contains_key(user) {
+            return Err(LoginError::AlreadyLoggedIn);
+        }
+        let now = self.clock.now_ms();
+        let Some(c) = st.conns.get_mut(&conn) else {
+            return Err(LoginError::ConnectionGone);
+        };
+        c.user = Some(user.to_string());
+        c.held = Some(Vec::new());
+        c.since_ms = now;
+        c.last_active.store(now, Ordering::Relaxed);
+        st.presence.online.insert(user.to_string(), conn);
+        self.announce(&mut st, user, true);
+        let load = store.offline_for(user);
+        drop(st);
+        Counters::add(&self.counters.logins, 1);
+        Ok(load)
+    }
+
+    /// Queues the welcome, the offline messages and whatever was held during login, in that
+    /// order, and releases the hold.
+    pub(crate) fn finish_login<S: Store>(
+        &self,
+        conn: ConnId,
+        welcome: Outgoing,
+        offline: &[OfflineMessage],
+        store: &S,
+    ) {
+        let mut st = self.lock();
+        let Some(c) = st.conns.get_mut(&conn) else {
+            return;
+        };
+        let held = c.held.take().unwrap_or_default();
+        let out = c.out.clone();
+        let mut items = Vec::with_capacity(offline.len() + held.len() + 2);
+        items.push(welcome);
+        // Each chunk is deleted from the store once its frame was written, so a crash during
+        // a long delivery repeats at most the chunks not yet written.
+        let capacity = out.cap;
+        let chunks = (capacity / OFFLINE_QUEUE_SHARE / 2).max(1);
+        let per_chunk = offline.len().div_ceil(chunks).max(OFFLINE_CHUNK_MIN);
+        for chunk in offline.chunks(per_chunk) {
+            let mut lines = String::new();
+            for m in chunk {
+                lines.push_str(&event_line(&Event::Message {
+                    from: m.from.clone(),
+                    text: m.text.clone(),
+                    offline: true,
+                }));
+            }
+            items.push(Outgoing::Frame(Arc::from(lines)));
+            items.push(Outgoing::Delivered(chunk.iter().map(|m| m.id).collect()));
+        }
+        Counters::add(&self.counters.delivered, offline.len() as u64);
+        items.extend(held);
+        let mut lost = Vec::new();
+        for item in items {
+            if let Err(item) = out.push(&self.counters, item) {
+                lost.push(item);
+            }
+        }
+        drop(st);
+        // Direct messages that arrived during the login and could not be queued (the
+        // connection overflowed) go back to the store rather than being lost.
+        for item in lost {
+            if let Outgoing::Direct(d) = item {
+                d.store_offline(store, u64::MAX);
+            }
+        }
+    }
+
+    /// Takes `user` on `conn` offline, if that is where they are logged in, noting the time
+    /// and telling the others. Returns whether it was.
+    pub(super) fn logout(&self, st: &mut State, conn: ConnId, user: &str) -> bool {
+        if st.presence.online.get(user) != Some(&conn) {
+            return false;
+        }
+        st.presence.online.remove(user);
+        st.presence
+            .last_seen
+            .insert(user.to_string(), self.clock.now_ms());
+        self.announce(st, user, false);
+        true
+    }
+
+    /// Sends a presence line about `user` to every other online user, except those `user`
+    /// has blocked (SPEC: presence) and those who blocked `user` (SPEC: a block stops the
+    /// blocked user's presence reaching the blocker).
+    fn announce(&self, st: &mut State, user: &str, online: bool) {
+        self.bus.publish_all(BusMessage::Presence { user, online });
+        let line = event_line(&Event::Presence {
+            user: user.to_string(),
+            online,
+        });
+        let targets: Vec<ConnId> = st
+            .presence
+            .online
+            .iter()
+            .filter(|(name, _)| {
+                name.as_str() != user && !st.blocks(user, name) && !st.blocks(name, user)
+            })
+            .map(|(_, id)| *id)
+            .collect();
+        for id in targets {
+            let _ = self.push_conn(st, id, Outgoing::Frame(Arc::clone(&line)));
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Routing and presence without sockets: connections are bare queues, the store is a real
+//! SQLite store in a temp dir, time is a manual clock.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_channel::Receiver;
+use proto::{Event, ServerFrame};
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::store::SqliteStore;
+
+struct Fixture {
+    hub: Hub,
+    clock: ManualClock,
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(blocks: &[(&str, &str)]) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SqliteStore::open(dir.path()).unwrap();
+    let clock = ManualClock::new();
+    let blocks = blocks
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let hub = Hub::new(
+        blocks,
+        HashMap::new(),
+        &HashMap::new(),
+        clock.clone().into(),
+    );
+    Fixture {
+        hub,
+        clock,
+        store,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    /// A logged-in user on a fresh connection, and what their connection receives.
+    fn login(&self, user: &str) -> (ConnId, Receiver<Outgoing>) {
+        let (tx, rx) = async_channel::unbounded();
+        let (kill, _) = async_channel::bounded(1);
+        let out = Outbox { tx, kill, cap: 64 };
+        let (id, _) = self
+            .hub
+            .connect("127.0.0.1:9".parse().unwrap(), out, 100, 100)
+            .unwrap();
+        let load = self.hub.begin_login(id, user, &self.store).unwrap();
+        let offline = smol::block_on(load).unwrap();
+        self.hub
+            .finish_login(id, Outgoing::Close, &offline, &self.store);
+        // The stand-in welcome.
+        assert!(matches!(rx.try_recv(), Ok(Outgoing::Close)));
+        (id, rx)
+    }
+}
+
+/// The events queued so far.
+fn events(rx: &Receiver<Outgoing>) -> Vec<Event> {
+    let mut v = Vec::new();
+    while let Ok(item) = rx.try_recv() {
+        let line = match item {
+            Outgoing::Frame(line) => line.to_string(),
+            Outgoing::Direct(d) => d.frame,
+            other => panic!("{other:?}"),
+        };
+        match ServerFrame::decode(line.trim_end().as_bytes()).unwrap() {
+            ServerFrame::Event(e) => v.push(e),
+            other => panic!("{other:?}"),
+        }
+    }
+    v
+}
+
+#[test]
+fn a_direct_message_goes_live_to_an_online_user() {
+    let f = fixture(&[]);
+    let (_, hans) = f.login("hans");
+    let (_, yoda) = f.login("yoda");
+    assert_eq!(
+        events(&hans),
+        [Event::Presence {
+            user: "yoda".into(),
+            online: true
+        }]
+    );
+    let routed = f.hub.message("hans", "yoda", "hi", &f.store, 10).unwrap();
+    assert!(matches!(routed, Routed::Live));
+    match &events(&yoda)[..] {
+        [Event::Message { from, text, .. }] => assert_eq!((&**from, &**text), ("hans", "hi")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.hub.stats().messages_delivered, 1);
+}
+
+#[test]
+fn a_blocked_sender_is_refused_and_nothing_is_stored() {
+    let f = fixture(&[("yoda", "hans")]);
+    let _hans = f.login("hans");
+    let err = f.hub.message("hans", "yoda", "hi", &f.store, 10).err();
+    assert_eq!(err, Some(RouteError::BlockedByRecipient));
+    assert_eq!(f.hub.stats().messages_dropped, 1);
+    let waiting = smol::block_on(crate::seams::Store::offline_for(&f.store, "yoda")).unwrap();
+    assert!(waiting.is_empty());
+}
+
+#[test]
+fn a_message_to_an_offline_user_is_stored_and_delivered_at_login() {
+    let f = fixture(&[]);
+    let Ok(Routed::Offline(job)) = f.hub.message("hans", "yoda", "later", &f.store, 10) else {
+        panic!("not routed to the store");
+    };
+    assert_eq!(
+        smol::block_on(job).unwrap(),
+        crate::store::StoreOutcome::Stored
+    );
+    let (_, yoda) = f.login("yoda");
+    let backlog: Vec<Event> = events(&{
+        // The backlog frame is followed by its `Delivered` marker.
+        let (tx, rx) = async_channel::unbounded();
+        while let Ok(item) = yoda.try_recv() {
+            if !matches!(item, Outgoing::Delivered(_)) {
+                tx.try_send(item).unwrap();
+            }
+        }
+        rx
+    });
+    assert_eq!(
+        backlog,
+        [Event::Message {
+            from: "hans".into(),
+            text: "later".into(),
+            offline: true
+        }]
+    );
+}
+
+#[test]
+fn presence_skips_users_blocked_either_way() {
+    let f = fixture(&[("luke", "vader")]);
+    let (_, luke) = f.login("luke");
+    let (_, hans) = f.login("hans");
+    let (vader_conn, _vader) = f.login("vader");
+    f.hub.disconnect(vader_conn);
+    let seen = events(&luke);
+    assert!(
+        seen.iter()
+            .all(|e| !matches!(e, Event::Presence { user, .. } if user == "vader")),
+        "{seen:?}"
+    );
+    let seen = events(&hans);
+    assert!(seen.contains(&Event::Presence {
+        user: "vader".into(),
+        online: false
+    }));
+}
+
+#[test]
+fn whoelsesince_follows_the_clock() {
+    let f = fixture(&[]);
+    let (_, _hans) = f.login("hans");
+    let (vader, _) = f.login("vader");
+    f.hub.disconnect(vader);
+    assert_eq!(f.hub.whoelsesince("hans", 1), ["vader"]);
+    f.clock.advance(Duration::from_millis(1500));
+    assert!(f.hub.whoelsesince("hans", 1).is_empty());
+    assert_eq!(f.hub.whoelsesince("hans", 2), ["vader"]);
+    assert!(f.hub.whoelse("hans").is_empty());
+}
+
+#[test]
+fn private_requests_are_checked_and_answered() {
+    let f = fixture(&[]);
+    let (hans_conn, hans) = f.login("hans");
+    let (yoda_conn, yoda) = f.login("yoda");
+    assert_eq!(
+        f.hub.start_private("hans", "yoda"),
+        Err(PrivateError::Unavailable)
+    );
+    f.hub.set_private_listen(yoda_conn, None, 4000);
+    f.hub.set_private_listen(hans_conn, None, 4001);
+    let serial = f.hub.start_private("hans", "yoda").unwrap();
+    assert_eq!(
+        f.hub.start_private("yoda", "hans"),
+        Err(PrivateError::AlreadyActive)
+    );
+    assert_eq!(
+        f.hub.answer_private("hans", "yoda", true),
+        Err(PrivateError::NoRequest)
+    );
+    f.hub.answer_private("yoda", "hans", true).unwrap();
+    // Expiring an answered request changes nothing.
+    f.hub.expire_private("hans", "yoda", serial);
+    assert_eq!(f.hub.who()[0].private, ["yoda"]);
+    let _ = (events(&hans), events(&yoda));
+    f.hub.disconnect(yoda_conn);
+    assert!(events(&hans).contains(&Event::PrivateEnded {
+        peer: "yoda".into()
+    }));
+}
