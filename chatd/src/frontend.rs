@@ -94,7 +94,10 @@ pub(crate) async fn refuse(socket: &Socket, failure: &Failure) {
     .encode();
     let _ = future::or(
         async {
-            let _ = socket.write_all(line.as_bytes()).await;
+            // Over TLS the line can only leave once the handshake is done.
+            if socket.handshake().await.is_ok() {
+                let _ = socket.write_all(line.as_bytes()).await;
+            }
         },
         async {
             smol::Timer::after(Duration::from_secs(1)).await;

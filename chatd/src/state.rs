@@ -1,5 +1,6 @@
-//! The server's shared state ([`Shared`]): the configuration in force (and its reload), the
-//! accounts, the lockout, the store, the hub, the clock and the executor. It sits below every
+//! The server's shared state ([`Shared`]): the configuration in force (and its reload, TLS
+//! certificate included), the accounts, the lockout, the store, the hub, the clock and the
+//! executor. It sits below every
 //! layer that uses it (connections, commands, the admin socket, the process around the server),
 //! so none of them imports the accept loop. What the process adds around a reload (telling
 //! systemd) is passed in as a [`ReloadHook`], never called upward.
@@ -13,6 +14,7 @@ use crate::clock::AnyClock;
 use crate::config::{Config, Overrides};
 use crate::hub::Hub;
 use crate::store::SqliteStore;
+use crate::tls::Certificate;
 
 /// What runs a reload: [`Shared::reload`] plus whatever the process adds around it.
 pub type ReloadHook = Arc<dyn Fn(&Shared) -> Result<String, String> + Send + Sync>;
@@ -37,6 +39,8 @@ pub struct Shared {
     pub(crate) clock: AnyClock,
     /// The executor every task runs on.
     pub(crate) ex: Arc<Executor<'static>>,
+    /// The TLS certificate in force, when a TLS listener runs.
+    pub(crate) tls: Option<Certificate>,
     /// Runs `chatctl reload`.
     reload_hook: Option<ReloadHook>,
 }
@@ -51,6 +55,7 @@ pub(crate) struct Parts {
     pub hub: Hub,
     pub clock: AnyClock,
     pub ex: Arc<Executor<'static>>,
+    pub tls: Option<Certificate>,
     pub reload_hook: Option<ReloadHook>,
 }
 
@@ -66,6 +71,7 @@ impl Shared {
             hub: p.hub,
             clock: p.clock,
             ex: p.ex,
+            tls: p.tls,
             reload_hook: p.reload_hook,
         }
     }
@@ -87,9 +93,11 @@ impl Shared {
         }
     }
 
-    /// Re-reads the config file (re-applying the command-line overrides) and the credentials
-    /// file. Timeouts, block duration, limits and registration take effect at once for every
-    /// session; the listening address, data directory and admin socket need a restart.
+    /// Re-reads the config file (re-applying the command-line overrides), the TLS certificate
+    /// and key, and the credentials file. Timeouts, block duration, limits and registration
+    /// take effect at once for every session, a new certificate for every new handshake (open
+    /// sessions keep theirs); the listening addresses, data directory and admin socket need a
+    /// restart. A certificate that cannot be loaded refuses the whole reload.
     ///
     /// # Errors
     /// A message saying why; the old config stays in force.
@@ -116,6 +124,25 @@ impl Shared {
         if new.threads != old.threads {
             notes.push("threads");
         }
+        let certificate = match (&old.tls, &mut new.tls, &self.tls) {
+            (Some(was), Some(now), Some(_)) => {
+                if (now.bind, now.port) != (was.bind, was.port) {
+                    notes.push("the TLS listening address");
+                    now.bind = was.bind;
+                    now.port = was.port;
+                }
+                Some(crate::tls::load(now).map_err(|e| e.to_string())?)
+            }
+            (was, now, _) => {
+                if was.is_some() != now.is_some() {
+                    notes.push("[tls]");
+                }
+                // Without a TLS listener there is nothing to load, and one is started only
+                // at start: keep the table as it was.
+                new.tls = old.tls.clone();
+                None
+            }
+        };
         // Keep what needs a restart as it is.
         new.bind = old.bind;
         new.port = old.port;
@@ -142,6 +169,15 @@ impl Shared {
             }
         }
         let mut msg = format!("reloaded configuration and {accounts} accounts");
+        if let (Some(loaded), Some(tls)) = (certificate, &self.tls) {
+            let changed = loaded.fingerprint != tls.fingerprint();
+            msg.push_str(&format!(
+                "; TLS certificate {} (SHA-256 {})",
+                if changed { "replaced" } else { "unchanged" },
+                loaded.fingerprint
+            ));
+            tls.replace(loaded);
+        }
         if !gone.is_empty() {
             msg.push_str(&format!("; removed {}", gone.join(", ")));
         }

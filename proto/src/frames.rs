@@ -91,6 +91,10 @@ wire_enum! {
             /// come from (for a client behind a known NAT or on another interface).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             host: Option<String>,
+            /// When the listener serves TLS: the SHA-256 fingerprint of its certificate (DER),
+            /// 64 lowercase hex digits, handed to requesters in [`Event::PrivateStart`].
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            fingerprint: Option<String>,
         },
         /// `startprivate <user>`: ask `user` for consent.
         StartPrivate = "start_private" {
@@ -227,6 +231,11 @@ wire_enum! {
             addr: Option<String>,
             /// One-time token both sides must see.
             token: String,
+            /// For the requester, when the target's listener serves TLS: the SHA-256
+            /// fingerprint of its certificate; connect over TLS and accept only that
+            /// certificate.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            fingerprint: Option<String>,
         },
         /// `peer` declined the private request.
         PrivateDeclined = "private_declined" {
@@ -387,6 +396,8 @@ struct Flat<'a> {
     port: Option<u16>,
     #[serde(default, borrow)]
     host: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    fingerprint: Option<Cow<'a, str>>,
     #[serde(default)]
     accept: Option<bool>,
     #[serde(default, borrow)]
@@ -742,10 +753,12 @@ mod tests {
             Request::PrivateListen {
                 port: 4000,
                 host: Some("203.0.113.5".into()),
+                fingerprint: None,
             },
             Request::PrivateListen {
                 port: 4000,
                 host: None,
+                fingerprint: Some("ab".repeat(32)),
             },
             Request::StartPrivate { user: "c".into() },
             Request::PrivateAnswer {
@@ -894,6 +907,7 @@ mod tests {
                 Request::PrivateListen {
                     port: 4000,
                     host: None,
+                    fingerprint: None,
                 },
                 r#"{"id":5,"type":"private_listen","port":4000}"#,
             ),
@@ -901,8 +915,17 @@ mod tests {
                 Request::PrivateListen {
                     port: 4000,
                     host: Some("203.0.113.5".into()),
+                    fingerprint: None,
                 },
                 r#"{"id":5,"type":"private_listen","port":4000,"host":"203.0.113.5"}"#,
+            ),
+            (
+                Request::PrivateListen {
+                    port: 4000,
+                    host: None,
+                    fingerprint: Some("0f".repeat(32)),
+                },
+                r#"{"id":5,"type":"private_listen","port":4000,"fingerprint":"0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"}"#,
             ),
             (
                 Request::StartPrivate { user: "c".into() },
@@ -1006,6 +1029,7 @@ mod tests {
                 peer: "a".into(),
                 addr: Some("127.0.0.1:1".into()),
                 token: "t".into(),
+                fingerprint: None,
             },
             Event::PrivateDeclined { peer: "a".into() },
             Event::PrivateExpired { peer: "a".into() },
@@ -1059,6 +1083,15 @@ mod tests {
             (
                 ServerFrame::Event(events[4].clone()),
                 r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t"}"#,
+            ),
+            (
+                ServerFrame::Event(Event::PrivateStart {
+                    peer: "a".into(),
+                    addr: Some("127.0.0.1:1".into()),
+                    token: "t".into(),
+                    fingerprint: Some("0f".repeat(32)),
+                }),
+                r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t","fingerprint":"0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"}"#,
             ),
             (
                 ServerFrame::Reply {

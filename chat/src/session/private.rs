@@ -58,6 +58,7 @@ impl Session {
         let request = Request::PrivateListen {
             port: listener.port(),
             host: self.options.advertise.clone(),
+            fingerprint: listener.fingerprint().map(str::to_string),
         };
         if let Response::Error { .. } = self.request(request)? {
             // A server that takes it only after login.
@@ -76,9 +77,12 @@ impl Session {
         if std::mem::take(&mut self.private.announce_after_login) {
             let port = listener.port();
             let host = self.options.advertise.clone();
-            if let Response::Error { message, .. } =
-                self.request(Request::PrivateListen { port, host })?
-            {
+            let fingerprint = listener.fingerprint().map(str::to_string);
+            if let Response::Error { message, .. } = self.request(Request::PrivateListen {
+                port,
+                host,
+                fingerprint,
+            })? {
                 eprintln!("chat: private messaging is unavailable: {message}");
             }
         }
@@ -143,7 +147,12 @@ impl Session {
                     self.screen.line(render::consent_question(&from));
                 }
             }
-            Event::PrivateStart { peer, addr, token } => {
+            Event::PrivateStart {
+                peer,
+                addr,
+                token,
+                fingerprint,
+            } => {
                 self.private.asked.retain(|u| *u != peer);
                 self.private.next_link += 1;
                 let link = self.private.next_link;
@@ -159,6 +168,7 @@ impl Session {
                             peer,
                             link,
                             max_line: self.conn.max_line(),
+                            fingerprint,
                         };
                         p2p::connect(dial, peer_sink(&self.inbox_tx));
                     }

@@ -70,6 +70,8 @@ pub(crate) enum Failure {
     CannotPrivateSelf,
     /// A private-messaging request refused, about `user`.
     Private { error: PrivateError, user: String },
+    /// `private_listen` with a fingerprint that is not 64 hex digits.
+    BadFingerprint,
 }
 
 /// The wire code and text of `failure`.
@@ -170,6 +172,10 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
         F::CannotPrivateSelf => fixed(
             C::CannotPrivateSelf,
             "Cannot start private messaging with self",
+        ),
+        F::BadFingerprint => fixed(
+            C::BadRequest,
+            "Invalid fingerprint: give the SHA-256 of the listener's certificate as 64 hex digits",
         ),
         F::Private { error, user } => match error {
             PrivateError::UserOffline => (C::UserOffline, format!("{user} is offline")),

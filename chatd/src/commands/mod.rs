@@ -171,7 +171,7 @@ commands! {
     Activity {}                        => LoggedIn,  true,  activity::run;
     // Allowed before login, so that the listener is known by the time others see the user
     // log in and try `startprivate`.
-    PrivateListen { port, host }       => Any,       true,  private::listen;
+    PrivateListen { port, host, fingerprint } => Any, true, private::listen;
     StartPrivate { user }              => LoggedIn,  true,  private::start;
     PrivateAnswer { user, accept }     => LoggedIn,  true,  private::answer;
     PrivateEnded { user }              => LoggedIn,  true,  private::ended;

@@ -1,4 +1,5 @@
-//! The private-messaging requests: `private_listen` (where this client accepts peers),
+//! The private-messaging requests: `private_listen` (where this client accepts peers, and
+//! the fingerprint of its listener's certificate when it serves TLS),
 //! `startprivate` (ask the target, with an expiry), the target's answer, and the end of a
 //! session. The hub brokers; the messages themselves go between the clients.
 
@@ -12,9 +13,18 @@ pub(super) async fn listen(
     cx: &Ctx<'_>,
     port: u16,
     host: Option<String>,
+    fingerprint: Option<String>,
 ) -> Result<Answer, Failure> {
     let id: ConnId = s.id;
-    cx.shared.hub.set_private_listen(id, host, port);
+    if let Some(fp) = &fingerprint {
+        if !proto::tls::is_fingerprint(fp) {
+            return Err(Failure::BadFingerprint);
+        }
+    }
+    let fingerprint = fingerprint.map(|fp| fp.to_ascii_lowercase());
+    cx.shared
+        .hub
+        .set_private_listen(id, host, port, fingerprint);
     Ok(Answer::Reply(Response::Ok))
 }
 

@@ -52,6 +52,7 @@ fn fixture(tweak: impl FnOnce(&mut Config)) -> Fixture {
         ),
         clock: clock.clone().into(),
         ex: Arc::new(smol::Executor::new()),
+        tls: None,
         reload_hook: None,
     }));
     Fixture {
@@ -132,7 +133,32 @@ fn the_table_says_when_each_command_may_run() {
             &mut s,
             Request::PrivateListen {
                 port: 9,
-                host: None
+                host: None,
+                fingerprint: None,
+            }
+        ),
+        Ok(Answer::Reply(Response::Ok))
+    );
+    for bad in ["ab".repeat(31), "zz".repeat(32), String::new()] {
+        assert_eq!(
+            code(f.run(
+                &mut s,
+                Request::PrivateListen {
+                    port: 9,
+                    host: None,
+                    fingerprint: Some(bad),
+                }
+            )),
+            ErrorCode::BadRequest
+        );
+    }
+    assert_eq!(
+        f.run(
+            &mut s,
+            Request::PrivateListen {
+                port: 9,
+                host: None,
+                fingerprint: Some("AB".repeat(32)),
             }
         ),
         Ok(Answer::Reply(Response::Ok))

@@ -85,6 +85,27 @@ impl Default for Limits {
     }
 }
 
+/// The TLS port `chat --tls` looks at by default.
+pub const DEFAULT_TLS_PORT: u16 = 5001;
+
+/// The TLS listener (`[tls]`). The certificate and key files are read by `chatd::tls`, at
+/// start and on every reload; the lines they were named on are kept for its errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// PEM file with the private key.
+    pub key: PathBuf,
+    /// TCP port of the TLS listener; 0 picks a free one.
+    pub port: u16,
+    /// Address the TLS listener binds.
+    pub bind: IpAddr,
+    /// Where `cert` was given (`FILE:LINE`), for errors about the file.
+    pub cert_origin: String,
+    /// Where `key` was given.
+    pub key_origin: String,
+}
+
 /// The validated configuration chatd runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -111,6 +132,8 @@ pub struct Config {
     pub threads: usize,
     /// Resource limits.
     pub limits: Limits,
+    /// The TLS listener, if configured.
+    pub tls: Option<TlsConfig>,
     /// The file this was read from, if any (for reload).
     pub source: Option<PathBuf>,
 }
@@ -129,6 +152,7 @@ impl Default for Config {
             private_request_timeout: Duration::from_secs(60),
             threads: 0,
             limits: Limits::default(),
+            tls: None,
             source: None,
         }
     }
@@ -148,6 +172,16 @@ struct FileConfig {
     private_request_timeout: Option<Spanned<i64>>,
     threads: Option<Spanned<i64>>,
     limits: Option<FileLimits>,
+    tls: Option<FileTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    bind: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -229,6 +263,72 @@ impl Checker<'_> {
             reason,
         })
     }
+}
+
+/// Validates `[tls]`: `cert` and `key` are required, `port` defaults to
+/// [`DEFAULT_TLS_PORT`], `bind` to every interface (TLS is what serves the network).
+fn tls_table(c: &Checker<'_>, base: &Path, t: &FileTls) -> Result<TlsConfig, ConfigError> {
+    // The line of the `[tls]` header, for a key missing from it. (The table is not read as
+    // `Spanned`: `config::keys` must see it as a table.)
+    let header = c
+        .text
+        .split_inclusive('\n')
+        .scan(0, |pos, line| {
+            let start = *pos;
+            *pos += line.len();
+            Some((start, line))
+        })
+        .find(|(_, line)| line.trim_start().starts_with("[tls]"))
+        .map_or(0, |(start, _)| start);
+    let table = c.origin(header..header);
+    let path = |key: &str, v: &Option<Spanned<String>>| -> Result<(PathBuf, String), ConfigError> {
+        let Some(v) = v else {
+            return Err(ConfigError::Invalid {
+                origin: table.clone(),
+                key: "[tls]".into(),
+                value: format!("(no {key})"),
+                reason: format!(
+                    "{key} is required: the PEM file with the {}",
+                    match key {
+                        "cert" => "certificate chain",
+                        _ => "private key",
+                    }
+                ),
+            });
+        };
+        if v.get_ref().is_empty() {
+            return Err(ConfigError::Invalid {
+                origin: c.origin(v.span()),
+                key: format!("tls.{key}"),
+                value: "\"\"".into(),
+                reason: "must not be empty".into(),
+            });
+        }
+        Ok((resolve(base, v.get_ref()), c.origin(v.span())))
+    };
+    let (cert, cert_origin) = path("cert", &t.cert)?;
+    let (key, key_origin) = path("key", &t.key)?;
+    let port = match &t.port {
+        Some(v) => c.int("tls.port", v, 0, 65535)? as u16,
+        None => DEFAULT_TLS_PORT,
+    };
+    let bind = match &t.bind {
+        Some(v) => v.get_ref().parse().map_err(|_| ConfigError::Invalid {
+            origin: c.origin(v.span()),
+            key: "tls.bind".into(),
+            value: format!("{:?}", v.get_ref()),
+            reason: "must be an IP address such as 0.0.0.0 or ::".into(),
+        })?,
+        None => IpAddr::from([0, 0, 0, 0]),
+    };
+    Ok(TlsConfig {
+        cert,
+        key,
+        port,
+        bind,
+        cert_origin,
+        key_origin,
+    })
 }
 
 fn in_range(_key: &str, v: i64, min: i64, max: i64) -> Result<i64, String> {
@@ -363,6 +463,9 @@ impl Config {
                 lim.registrations_per_ip_per_hour =
                     c.int("limits.registrations_per_ip_per_hour", v, 0, 1_000_000)? as u32;
             }
+        }
+        if let Some(t) = &file.tls {
+            cfg.tls = Some(tls_table(&c, base, t)?);
         }
         Ok(cfg)
     }

@@ -62,7 +62,8 @@ struct Conn {
     /// the welcome. `None` once ready.
     held: Option<Vec<Outgoing>>,
     since_ms: i64,
-    private_listen: Option<(String, u16)>,
+    /// The private listener: host, port, and its certificate's fingerprint when it serves TLS.
+    private_listen: Option<(String, u16, Option<String>)>,
 }
 
 /// Block lists in memory: blocker -> users they block.
