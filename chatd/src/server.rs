@@ -261,7 +261,13 @@ impl Bound {
                     plain: listener,
                     tls: tls_listener,
                 };
-                future::block_on(ex.run(serve(main_shared, listeners, admin, admin_file, stop_rx)));
+                // `serve` runs as a task of its own, not as the future `run` is given: that
+                // future is polled again every time this thread wakes or has run a batch of
+                // tasks, and each poll of an accept that had found nothing made it try
+                // `accept4` again (EAGAIN). As a task it is polled only when its own
+                // listeners, the admin socket or the stop signal wake it.
+                let serving = ex.spawn(serve(main_shared, listeners, admin, admin_file, stop_rx));
+                future::block_on(ex.run(serving));
             })
             .map_err(StartError::Thread)?;
         log::info!("admin socket at {}", admin_path.display());

@@ -392,6 +392,29 @@ fn shutdown_tells_every_client() {
     assert!(anon.events_until_closed().contains(&Event::Shutdown));
 }
 
+/// Sessions ended by the shutdown are not announced to the others (no presence storm), yet
+/// their logout times are recorded: after a restart `whoelsesince` lists them.
+#[test]
+fn shutdown_announces_no_logouts_and_records_them() {
+    let server = TestServer::start();
+    let mut hans = server.login("hans");
+    let mut yoda = server.login("yoda");
+    let mut leia = server.login("leia");
+    assert_eq!(hans.event(), presence("yoda", true));
+    assert_eq!(hans.event(), presence("leia", true));
+    assert_eq!(yoda.event(), presence("leia", true));
+    let server = server.restart();
+    for c in [&mut hans, &mut yoda, &mut leia] {
+        assert_eq!(c.events_until_closed(), [Event::Shutdown]);
+    }
+    let mut luke = server.login("luke");
+    assert_eq!(
+        luke.users(Request::Whoelsesince { seconds: 600 }),
+        ["hans", "leia", "yoda"]
+    );
+    assert!(luke.users(Request::Whoelse).is_empty());
+}
+
 #[test]
 fn rate_limit_refuses_floods() {
     let server = TestServer::start_with(|c| {

@@ -234,3 +234,32 @@ fn private_requests_are_checked_and_answered() {
         peer: "yoda".into()
     }));
 }
+
+/// Sessions ended by the shutdown are not announced (every other session is being closed
+/// too: announcing each to all was N² frames), yet each still counts as a logout: the
+/// connection is told to record it, and `whoelsesince` has its time.
+#[test]
+fn shutdown_queues_no_presence_but_notes_logouts() {
+    let f = fixture(&[]);
+    let (hans_conn, hans) = f.login("hans");
+    let (yoda_conn, yoda) = f.login("yoda");
+    let (_, leia) = f.login("leia");
+    for rx in [&hans, &yoda, &leia] {
+        events(rx);
+    }
+    f.hub.shutdown();
+    let shutdown: Arc<str> = event_line(&Event::Shutdown);
+    for rx in [&hans, &yoda, &leia] {
+        assert!(matches!(rx.try_recv(), Ok(Outgoing::Frame(l)) if l == shutdown));
+        assert!(matches!(rx.try_recv(), Ok(Outgoing::Close)));
+    }
+    assert_eq!(f.hub.disconnect(yoda_conn).as_deref(), Some("yoda"));
+    assert_eq!(f.hub.disconnect(hans_conn).as_deref(), Some("hans"));
+    // Nothing queued behind the Close: no presence for anyone.
+    for rx in [&hans, &yoda, &leia] {
+        assert!(rx.try_recv().is_err());
+    }
+    f.clock.advance(Duration::from_secs(5));
+    assert_eq!(f.hub.whoelsesince("leia", 10), ["hans", "yoda"]);
+    assert!(f.hub.whoelse("leia").is_empty());
+}
