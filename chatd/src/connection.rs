@@ -104,7 +104,7 @@ pub(crate) async fn connection_loop(
         opened: now,
         last_valid: now,
         last_active,
-        rate: RateLimit::new(cfg.limits.message_burst, now),
+        rate: RateLimit::new(cfg.limits.message_burst, shared.clock.coarse()),
     };
     let end = read_loop(&shared, &mut session, &out, &socket, &done_rx).await;
     if let Some(user) = shared.hub.disconnect(id) {

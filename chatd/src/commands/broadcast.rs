@@ -10,7 +10,7 @@ pub(super) async fn run(s: &mut Session, cx: &Ctx<'_>, text: String) -> Result<A
     let cfg = shared.config();
     let limits = &cfg.limits;
     if !s.rate.allow(
-        shared.clock.now(),
+        shared.clock.coarse(),
         limits.message_rate,
         limits.message_burst,
     ) {

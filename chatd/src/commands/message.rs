@@ -30,7 +30,7 @@ pub(super) async fn run(
     let cfg = shared.config();
     let limits = &cfg.limits;
     if !s.rate.allow(
-        shared.clock.now(),
+        shared.clock.coarse(),
         limits.message_rate,
         limits.message_burst,
     ) {

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use proto::{Request, Response};
 
@@ -44,24 +44,26 @@ pub(crate) enum Phase {
     In { user: String, session: Option<i64> },
 }
 
-/// A token bucket: `rate` per second, `burst` at once.
+/// A token bucket: `rate` per second, `burst` at once. Time is the clock's coarse reading
+/// ([`Clock::coarse`](crate::clock::Clock::coarse)): it is read per message, and a few
+/// milliseconds of grain make no difference to a limit of messages per second.
 pub(crate) struct RateLimit {
     tokens: f64,
-    last: Instant,
+    last: Duration,
 }
 
 impl RateLimit {
-    pub(crate) fn new(burst: u32, now: Instant) -> Self {
+    pub(crate) fn new(burst: u32, now: Duration) -> Self {
         RateLimit {
             tokens: f64::from(burst),
             last: now,
         }
     }
 
-    fn allow(&mut self, now: Instant, rate: u32, burst: u32) -> bool {
-        let refill = now.duration_since(self.last).as_secs_f64() * f64::from(rate);
+    fn allow(&mut self, now: Duration, rate: u32, burst: u32) -> bool {
+        let refill = now.saturating_sub(self.last).as_secs_f64() * f64::from(rate);
         self.tokens = (self.tokens + refill).min(f64::from(burst));
-        self.last = now;
+        self.last = self.last.max(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

@@ -81,7 +81,7 @@ impl Fixture {
             opened: now,
             last_valid: now,
             last_active,
-            rate: RateLimit::new(2, now),
+            rate: RateLimit::new(2, self.clock.coarse()),
         };
         (session, rx)
     }
