@@ -136,6 +136,7 @@ pub(crate) async fn writer_loop(
         };
         let mut delivered: Vec<i64> = Vec::new();
         let mut close = false;
+        let mut yielded = false;
         loop {
             match item {
                 Outgoing::Frame(line) => buf.extend_from_slice(line.as_bytes()),
@@ -155,6 +156,18 @@ pub(crate) async fn writer_loop(
             }
             match rx.try_recv() {
                 Ok(next) => item = next,
+                Err(_) if !yielded => {
+                    // Once per write: let the tasks already runnable go first (other
+                    // connections' requests, which may queue more frames here), then take
+                    // what they queued into this same write. A storm of presence frames (a
+                    // mass logout) becomes a few writes per recipient instead of one each.
+                    yielded = true;
+                    future::yield_now().await;
+                    match rx.try_recv() {
+                        Ok(next) => item = next,
+                        Err(_) => break,
+                    }
+                }
                 Err(_) => break,
             }
         }
