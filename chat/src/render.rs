@@ -498,6 +498,7 @@ mod tests {
             from: "hans".into(),
             text: "Hey Dude \u{1b}[2J".into(),
             offline: true,
+            msg_id: Some(3),
         };
         assert_eq!(event(&msg).lines, ["hans: Hey Dude \\x1b[2J"]);
         assert_eq!(event(&msg).exit, None);

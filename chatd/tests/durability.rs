@@ -50,6 +50,7 @@ fn offline_texts(c: &mut Client, n: usize, sender: &str) -> Vec<String> {
                 from,
                 text,
                 offline: true,
+                ..
             } if from == sender => text,
             other => panic!("expected an offline message from {sender}, got {other:?}"),
         })

@@ -109,6 +109,14 @@ wire_enum! {
             /// The peer.
             user: String,
         },
+        /// Acknowledges every [`Event::Message`] delivered on this connection up to and
+        /// including the one with this `msg_id`, in delivery order: the server may forget
+        /// them (and deletes stored ones). Sent by the client after it has shown them,
+        /// batched. Answered by `ok`; an id the server does not have in flight changes nothing.
+        Ack = "ack" {
+            /// The last message shown.
+            msg_id: u64,
+        },
     }
 }
 
@@ -187,6 +195,11 @@ wire_enum! {
             /// `true` when it was stored while the recipient was offline.
             #[serde(default, skip_serializing_if = "is_false")]
             offline: bool,
+            /// The message's id, unique per server and the same when it is delivered again
+            /// (after a connection ended before the client acknowledged it). The client shows
+            /// a message once per id and acknowledges it with [`Request::Ack`].
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            msg_id: Option<u64>,
         },
         /// A broadcast from another user.
         Broadcast = "broadcast" {
@@ -338,6 +351,8 @@ error_codes! {
         LoginTimeout = "login_timeout",
         /// The server failed to do its part (storage error); try again later.
         Internal = "internal",
+        /// Too many lines in a row could not be decoded; the connection is closed.
+        TooManyBadLines = "too_many_bad_lines",
         /// A code this version of the protocol crate does not know (sent by a newer server).
         /// Never sent; show the message.
         #[serde(other)]
@@ -376,18 +391,28 @@ struct Flat<'a> {
     host: Option<Cow<'a, str>>,
     #[serde(default)]
     accept: Option<bool>,
+    #[serde(default)]
+    msg_id: Option<u64>,
 }
 
-/// The line of an [`Event::Message`] (live, not offline), encoded straight from borrowed
+/// The line of an [`Event::Message`] with its `msg_id`, encoded straight from borrowed
 /// strings: the server's hot path, byte for byte what encoding the event gives.
-pub fn message_line(from: &str, text: &str) -> String {
+pub fn message_line(from: &str, text: &str, offline: bool, msg_id: u64) -> String {
     #[derive(Serialize)]
     #[serde(tag = "type", rename = "message")]
     struct MessageRef<'a> {
         from: &'a str,
         text: &'a str,
+        #[serde(skip_serializing_if = "is_false")]
+        offline: bool,
+        msg_id: u64,
     }
-    crate::codec::encode_line(&MessageRef { from, text })
+    crate::codec::encode_line(&MessageRef {
+        from,
+        text,
+        offline,
+        msg_id,
+    })
 }
 
 /// Appends the line of a reply (`"id"` first, when given) to `buf`, without an intermediate
@@ -680,6 +705,7 @@ mod tests {
                 from: "hans".into(),
                 text: "hi".into(),
                 offline: false,
+                msg_id: Some(9),
             }),
             ServerFrame::Event(Event::Kicked { reason: None }),
         ];
@@ -736,6 +762,7 @@ mod tests {
                 accept: true,
             },
             Request::PrivateEnded { user: "e".into() },
+            Request::Ack { msg_id: 7 },
         ];
         for t in Request::TYPES {
             assert!(
@@ -762,15 +789,18 @@ mod tests {
     #[test]
     fn hot_path_encoders_match_the_general_ones() {
         let text = "Hey \"Dude\" \u{1b}[2J\n";
-        assert_eq!(
-            message_line("hans", text),
-            ServerFrame::Event(Event::Message {
-                from: "hans".into(),
-                text: text.into(),
-                offline: false,
-            })
-            .encode()
-        );
+        for offline in [false, true] {
+            assert_eq!(
+                message_line("hans", text, offline, 1 << 50),
+                ServerFrame::Event(Event::Message {
+                    from: "hans".into(),
+                    text: text.into(),
+                    offline,
+                    msg_id: Some(1 << 50),
+                })
+                .encode()
+            );
+        }
         for (id, response) in [
             (Some(7), Response::Sent { stored: false }),
             (None, Response::Ok),
@@ -898,6 +928,10 @@ mod tests {
                 Request::PrivateEnded { user: "e".into() },
                 r#"{"id":5,"type":"private_ended","user":"e"}"#,
             ),
+            (
+                Request::Ack { msg_id: 42 },
+                r#"{"id":5,"type":"ack","msg_id":42}"#,
+            ),
         ]
     }
 
@@ -938,7 +972,7 @@ mod tests {
         for (request, _) in &samples {
             assert!(Request::TYPES.contains(&request.type_name()), "{request:?}");
         }
-        assert_eq!(seen.len(), 14, "one name per request variant");
+        assert_eq!(seen.len(), 15, "one name per request variant");
     }
 
     #[test]
@@ -964,6 +998,7 @@ mod tests {
                 from: "a".into(),
                 text: "b".into(),
                 offline: true,
+                msg_id: Some(1),
             },
             Event::Broadcast {
                 from: "a".into(),

@@ -13,9 +13,11 @@ use std::time::Instant;
 use proto::{Request, Response};
 
 use crate::clock::Clock;
+use crate::hub::Acks;
 use crate::seams::ConnId;
 use crate::state::Shared;
 
+mod ack;
 mod activity;
 mod block;
 mod broadcast;
@@ -82,6 +84,8 @@ pub(crate) struct Session {
     pub last_active: Arc<AtomicI64>,
     /// The message rate limit.
     pub rate: RateLimit,
+    /// The messages written to this connection and not yet acknowledged.
+    pub acks: Acks,
 }
 
 impl Session {
@@ -171,6 +175,8 @@ commands! {
     StartPrivate { user }              => LoggedIn,  true,  private::start;
     PrivateAnswer { user, accept }     => LoggedIn,  true,  private::answer;
     PrivateEnded { user }              => LoggedIn,  true,  private::ended;
+    // Sent by the client on its own, after showing messages: not activity.
+    Ack { msg_id }                     => LoggedIn,  false, ack::run;
 }
 
 /// Runs one request for session `s`: checks the table, notes activity, calls the handler.

@@ -66,7 +66,13 @@ impl Fixture {
     fn session(&self) -> (Session, Receiver<Outgoing>) {
         let (tx, rx) = async_channel::unbounded();
         let (kill, _) = async_channel::bounded(1);
-        let out = Outbox { tx, kill, cap: 64 };
+        let acks = crate::hub::Acks::default();
+        let out = Outbox {
+            tx,
+            kill,
+            cap: 64,
+            acks: acks.clone(),
+        };
         let (id, last_active) = self
             .shared
             .hub
@@ -80,6 +86,7 @@ impl Fixture {
             last_valid: now,
             last_active,
             rate: RateLimit::new(2, now),
+            acks,
         };
         (session, rx)
     }

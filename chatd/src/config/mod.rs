@@ -64,6 +64,8 @@ pub struct Limits {
     pub message_burst: u32,
     /// Stored offline messages per recipient at most.
     pub max_offline_per_user: u64,
+    /// Lines in a row that fail to decode before the connection is closed.
+    pub max_bad_lines: u32,
 }
 
 impl Default for Limits {
@@ -77,6 +79,7 @@ impl Default for Limits {
             message_rate: 50,
             message_burst: 200,
             max_offline_per_user: 10000,
+            max_bad_lines: 100,
         }
     }
 }
@@ -157,6 +160,7 @@ struct FileLimits {
     message_rate: Option<Spanned<i64>>,
     message_burst: Option<Spanned<i64>>,
     max_offline_per_user: Option<Spanned<i64>>,
+    max_bad_lines: Option<Spanned<i64>>,
 }
 
 /// Overrides from the command line; `None` keeps the file's value.
@@ -334,6 +338,9 @@ impl Config {
             if let Some(v) = &l.max_offline_per_user {
                 lim.max_offline_per_user =
                     c.int("limits.max_offline_per_user", v, 1, 100_000_000)? as u64;
+            }
+            if let Some(v) = &l.max_bad_lines {
+                lim.max_bad_lines = c.int("limits.max_bad_lines", v, 1, 1_000_000)? as u32;
             }
         }
         Ok(cfg)

@@ -307,7 +307,8 @@ fn login_and_logout() {
             Event::Message {
                 from: "yoda".into(),
                 text: "there?".into(),
-                offline: true
+                offline: true,
+                msg_id: None
             },
             Event::Presence {
                 user: "yoda".into(),
