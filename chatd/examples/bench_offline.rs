@@ -76,7 +76,9 @@ fn raw_store(n: usize, k: usize) -> anyhow::Result<f64> {
                     for j in 0..per {
                         let to = format!("r{i}");
                         let msg_id = (i * per + j + 1) as u64;
-                        if store.store_offline(&to, "s", &text, u64::MAX, msg_id).await?
+                        if store
+                            .store_offline(&to, "s", &text, u64::MAX, msg_id)
+                            .await?
                             == StoreOutcome::Stored
                         {
                             ok += 1;

@@ -136,7 +136,10 @@ impl Shared {
         let accounts = self.accounts.reload().map_err(|e| e.to_string())?;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         let old_signal = std::mem::replace(
-            &mut *self.reload_signal.write().unwrap_or_else(|e| e.into_inner()),
+            &mut *self
+                .reload_signal
+                .write()
+                .unwrap_or_else(|e| e.into_inner()),
             async_channel::bounded(1),
         );
         old_signal.0.close();

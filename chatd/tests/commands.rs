@@ -94,14 +94,18 @@ fn offline_messages_are_delivered_in_order_at_next_login() {
         other => panic!("{other:?}"),
     }
     let mut got = Vec::new();
+    let mut last = 0;
     for _ in 0..6 {
         match luke.event() {
             Event::Message {
                 from,
                 text,
                 offline: true,
-                ..
-            } => got.push(format!("{from}: {text}")),
+                msg_id: Some(id),
+            } => {
+                got.push(format!("{from}: {text}"));
+                last = id;
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -116,7 +120,8 @@ fn offline_messages_are_delivered_in_order_at_next_login() {
             "vader: I am your father"
         ]
     );
-    // Delivered once: the next login has nothing waiting.
+    // Acknowledged: the next login has nothing waiting.
+    assert_eq!(luke.request(Request::Ack { msg_id: last }), Response::Ok);
     drop(luke);
     let deadline = std::time::Instant::now() + DEADLINE;
     loop {

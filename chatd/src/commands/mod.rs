@@ -196,7 +196,7 @@ pub(crate) async fn dispatch(
             s.last_active
                 .store(shared.clock.now_ms(), Ordering::Relaxed);
         }
-        (_, When::LoggedIn) => {
+        (Phase::Name | Phase::Password { .. }, When::LoggedIn) => {
             return Err(Failure::NotLoggedIn {
                 request: request.type_name(),
             })

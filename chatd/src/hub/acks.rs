@@ -187,7 +187,11 @@ mod tests {
             spilled.extend(f.written_stored(id));
         }
         assert_eq!(f.len(), MAX_ENTRIES);
-        assert_eq!(spilled.len(), 1, "the live one is stored before it is forgotten");
+        assert_eq!(
+            spilled.len(),
+            1,
+            "the live one is stored before it is forgotten"
+        );
         assert_eq!(f.ack(10), Vec::<u64>::new(), "forgotten: stays stored");
     }
 }

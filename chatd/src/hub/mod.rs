@@ -254,7 +254,10 @@ impl Hub {
         }
         queue.close();
         let held = c.held.take().unwrap_or_default();
-        for item in held.into_iter().chain(std::iter::from_fn(|| queue.try_recv().ok())) {
+        for item in held
+            .into_iter()
+            .chain(std::iter::from_fn(|| queue.try_recv().ok()))
+        {
             if let Outgoing::Direct(d) = item {
                 stored += u64::from(d.store_offline(store));
             }

@@ -171,15 +171,28 @@ fn what_a_connection_never_acknowledged_is_stored_under_its_id() {
         assert!(acks.lock().written_live(d).is_empty());
     }
     assert!(acks.lock().ack(ids[0]).is_empty());
-    assert_eq!(f.hub.disconnect(yoda, &queue, &f.store), Some("yoda".into()));
+    assert_eq!(
+        f.hub.disconnect(yoda, &queue, &f.store),
+        Some("yoda".into())
+    );
     let stored = smol::block_on(f.store.offline_for("yoda")).unwrap();
     let texts: Vec<&str> = stored.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["two", "three"], "in flight, then still queued");
-    assert_eq!(stored[0].msg_id, ids[1], "stored under the id it was sent with");
+    assert_eq!(
+        stored[0].msg_id, ids[1],
+        "stored under the id it was sent with"
+    );
     assert!(stored[1].msg_id > ids[1]);
     // Storing one again (a repeated end of connection) keeps one copy.
-    smol::block_on(f.store.store_offline("yoda", "hans", "two", u64::MAX, ids[1])).unwrap();
-    assert_eq!(smol::block_on(f.store.offline_for("yoda")).unwrap().len(), 2);
+    smol::block_on(
+        f.store
+            .store_offline("yoda", "hans", "two", u64::MAX, ids[1]),
+    )
+    .unwrap();
+    assert_eq!(
+        smol::block_on(f.store.offline_for("yoda")).unwrap().len(),
+        2
+    );
 }
 
 #[test]

@@ -54,18 +54,27 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
                 );
             }
             assert_eq!(
-                store.store_offline("yoda", "hans", "m3", 3, 103).await.unwrap(),
+                store
+                    .store_offline("yoda", "hans", "m3", 3, 103)
+                    .await
+                    .unwrap(),
                 StoreOutcome::Full
             );
             // Another recipient has its own cap.
             assert_eq!(
-                store.store_offline("luke", "hans", "x", 3, 200).await.unwrap(),
+                store
+                    .store_offline("luke", "hans", "x", 3, 200)
+                    .await
+                    .unwrap(),
                 StoreOutcome::Stored
             );
             for m in store.offline_for("yoda").await.unwrap() {
                 ids.push(m.msg_id);
             }
-            store.delete_offline("yoda", ids[..2].to_vec()).await.unwrap();
+            store
+                .delete_offline("yoda", ids[..2].to_vec())
+                .await
+                .unwrap();
             for i in 4..6 {
                 assert_eq!(
                     store
@@ -76,7 +85,10 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
                 );
             }
             assert_eq!(
-                store.store_offline("yoda", "hans", "m6", 3, 106).await.unwrap(),
+                store
+                    .store_offline("yoda", "hans", "m6", 3, 106)
+                    .await
+                    .unwrap(),
                 StoreOutcome::Full
             );
             store
@@ -158,7 +170,10 @@ fn the_backlog_is_read_in_chunks_in_order_up_to_its_last_row() {
                 .await
                 .unwrap();
         }
-        store.store_offline("luke", "hans", "x", 100, 5).await.unwrap();
+        store
+            .store_offline("luke", "hans", "x", 100, 5)
+            .await
+            .unwrap();
         let backlog = store.backlog("yoda").await.unwrap();
         assert_eq!(backlog.count, 10);
         // Stored after the count: not part of this backlog.
@@ -183,7 +198,10 @@ fn the_backlog_is_read_in_chunks_in_order_up_to_its_last_row() {
         }
         assert_eq!(seen, (991..=1000).rev().collect::<Vec<u64>>());
         // A single message larger than the budget still comes.
-        let one = store.backlog_chunk("yoda", 0, backlog.last, 1).await.unwrap();
+        let one = store
+            .backlog_chunk("yoda", 0, backlog.last, 1)
+            .await
+            .unwrap();
         assert_eq!(one.len(), 1);
     });
 }
@@ -194,7 +212,10 @@ fn a_message_is_stored_once_per_id_and_deleted_only_for_its_recipient() {
     let (store, _) = SqliteStore::open(dir.path()).unwrap();
     smol::block_on(async {
         for _ in 0..3 {
-            store.store_offline("yoda", "hans", "hi", 10, 77).await.unwrap();
+            store
+                .store_offline("yoda", "hans", "hi", 10, 77)
+                .await
+                .unwrap();
         }
         assert_eq!(store.backlog("yoda").await.unwrap().count, 1);
         store.delete_offline("luke", vec![77]).await.unwrap();
@@ -227,7 +248,10 @@ fn the_backlog_is_read_when_the_store_cannot_write() {
     store.fill_disk_for_tests();
     smol::block_on(async {
         let big = "y".repeat(200_000);
-        assert!(store.store_offline("yoda", "hans", &big, 100, 99).await.is_err());
+        assert!(store
+            .store_offline("yoda", "hans", &big, 100, 99)
+            .await
+            .is_err());
         let backlog = store.backlog("yoda").await.unwrap();
         assert_eq!(backlog.count, 50);
         let chunk = store
