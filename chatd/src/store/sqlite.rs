@@ -202,15 +202,14 @@ impl SqliteStore {
         self.read_after_writes(move |c| reader::all(c, &user))
     }
 
-    /// Makes the writer's connection unable to grow the database, as a full disk would
-    /// (`PRAGMA max_page_count`): for tests of what still works then.
+    /// Makes every write of the store thread fail from now on, as on a full disk (the
+    /// writer's connection becomes `query_only`, so even the commit's own bookkeeping fails):
+    /// for tests of what must still work then.
     #[cfg(test)]
-    pub(crate) fn fill_disk_for_tests(&self) {
-        let job = self.call(|c| {
-            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
-        });
-        smol::block_on(job).expect("set max_page_count");
+    pub(crate) fn fail_writes_for_tests(&self) {
+        let job = self.call(|c| c.pragma_update(None, "query_only", true));
+        // This job's own batch cannot commit any more.
+        let _ = smol::block_on(job);
     }
 
     /// Finishes queued jobs, stops the thread and closes the database. Later calls fail with

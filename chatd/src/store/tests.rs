@@ -245,7 +245,7 @@ fn the_backlog_is_read_when_the_store_cannot_write() {
     let (store, snap) = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(snap.max_msg_id, 50);
     // A full disk: the writer's connection may not grow the file by one page.
-    store.fill_disk_for_tests();
+    store.fail_writes_for_tests();
     smol::block_on(async {
         let big = "y".repeat(200_000);
         assert!(store
