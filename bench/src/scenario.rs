@@ -234,6 +234,9 @@ enum Role {
 
 /// Reads until end of stream, acting per `role`. Signals `joined` on IRC's end of NAMES
 /// (the answer to our JOIN). Returns the number of failures seen.
+/// chatd's messages a receiver acknowledges at once (as `chat` does during a burst).
+const ACK_EVERY: u32 = 64;
+
 async fn reader_loop(
     mut reader: LineReader,
     writer: Writer,
@@ -242,6 +245,9 @@ async fn reader_loop(
     joined: Option<Sender<()>>,
 ) -> u64 {
     let mut errors = 0;
+    // chatd's direct messages shown and not yet acknowledged (acknowledged every so many,
+    // so the server's in-flight list stays short and nothing is stored for this client).
+    let mut unacked = 0u32;
     loop {
         let line = match reader.next().await {
             Ok(Some(line)) => line,
@@ -256,9 +262,21 @@ async fn reader_loop(
             },
         };
         match incoming {
-            Incoming::Delivery(text) => {
+            Incoming::Delivery(text, msg_id) => {
                 if let Role::Deliveries { tracker, .. } = &role {
                     tracker.borrow_mut().delivered(&text);
+                }
+                if let Some(msg_id) = msg_id {
+                    unacked += 1;
+                    if unacked >= ACK_EVERY {
+                        unacked = 0;
+                        if client::send(&writer, client::ack_line(msg_id).as_bytes())
+                            .await
+                            .is_err()
+                        {
+                            return errors + 1;
+                        }
+                    }
                 }
             }
             Incoming::Ack => match &role {
