@@ -249,14 +249,10 @@ impl Session {
 
     fn on_event(&mut self, event: Event) -> Flow<()> {
         match &event {
+            // Delivered again (the server had no acknowledgement yet): shown once.
             Event::Message {
                 msg_id: Some(id), ..
-            } => {
-                if !self.delivery.arrived(*id) {
-                    // Delivered again (the server had no acknowledgement yet): shown once.
-                    return Ok(());
-                }
-            }
+            } if !self.delivery.arrived(*id) => return Ok(()),
             Event::Presence { user, online } => {
                 if *online {
                     self.names.insert(user);

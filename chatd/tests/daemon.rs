@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::*;
-use proto::{Event, Request};
+use proto::Event;
 
 /// A daemonized chatd, found through its pid file; killed if a test fails before stopping it.
 struct Daemon {
