@@ -42,6 +42,11 @@ impl Session {
         Session { socket, json }
     }
 
+    /// The admin socket's path.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
     /// Sends `request` and returns chatd's answer, turning an error answer into
     /// [`Failure::Request`].
     ///

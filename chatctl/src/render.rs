@@ -52,6 +52,15 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// `1 connection`, `2 connections`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` in UTC.
 pub fn utc(epoch: u64) -> String {
     let days = (epoch / 86400) as i64;
@@ -89,6 +98,13 @@ mod tests {
         assert_eq!(duration(65), "1m05s");
         assert_eq!(duration(3725), "1h02m05s");
         assert_eq!(duration(2 * 86400 + 3 * 3600 + 60), "2d03h01m");
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(0, "user"), "0 users");
+        assert_eq!(count(1, "user"), "1 user");
+        assert_eq!(count(2, "connection"), "2 connections");
     }
 
     #[test]

@@ -173,26 +173,125 @@ fn stats_count_connections_logins_failures_and_messages() {
     assert_eq!((s.messages_delivered, s.messages_stored), (1, 1), "{s:?}");
     assert!(s.uptime < 60);
 
+    assert_eq!(s.since_start.logins, 2, "a new store: both columns agree");
+    assert_eq!(s.since_start.messages_stored, 1);
+
     let table = chatctl(dir.path(), &["stats"]);
     let text = table.ok();
-    for (name, value) in [
-        ("uptime", ""),
-        ("connections", "3 (peak 3)"),
-        ("users online", "2"),
-        ("logins", "2"),
-        ("failed logins", "1"),
-        ("locked accounts", "0"),
-        ("messages delivered", "1"),
-        ("messages stored", "1"),
-        ("messages dropped", "0"),
-        ("slow consumers dropped", "0"),
-    ] {
+    assert_stats_table(
+        text,
+        &[
+            ("uptime", &[]),
+            ("connections", &["3", "(peak", "3", "since", "start)"]),
+            ("users online", &["2"]),
+            ("locked accounts", &["0"]),
+            ("COUNTER", &["SINCE", "START", "SINCE", "STORE", "CREATED"]),
+            ("logins", &["2", "2"]),
+            ("failed logins", &["1", "1"]),
+            ("messages delivered", &["1", "1"]),
+            ("messages stored", &["1", "1"]),
+            ("messages dropped", &["0", "0"]),
+            ("slow consumers dropped", &["0", "0"]),
+        ],
+    );
+
+    // After a restart on the same store: totals go on, "since start" starts again.
+    drop((hans, yoda, bad));
+    let mut chatd = chatd;
+    chatd.stop();
+    let chatd = start(dir.path(), "");
+    let _leia = Client::login(chatd.addr, "leia", password("leia"));
+    let json = chatctl(dir.path(), &["stats", "--json"]);
+    let AdminResponse::Stats(s) = json.json() else {
+        panic!("{json:?}")
+    };
+    assert_eq!((s.logins, s.since_start.logins), (3, 1), "{s:?}");
+    assert_eq!((s.failed_logins, s.since_start.failed_logins), (1, 0));
+    assert_eq!((s.messages_stored, s.since_start.messages_stored), (1, 0));
+    // vader's stored message is still waiting: nothing delivered since the restart.
+    assert_eq!(
+        (s.messages_delivered, s.since_start.messages_delivered),
+        (1, 0)
+    );
+    assert_stats_table(
+        chatctl(dir.path(), &["stats"]).ok(),
+        &[
+            ("logins", &["1", "3"]),
+            ("failed logins", &["0", "1"]),
+            ("messages stored", &["0", "1"]),
+        ],
+    );
+}
+
+/// Each `(name, words)`: the table has a line `name  words...` (split at whitespace).
+fn assert_stats_table(text: &str, rows: &[(&str, &[&str])]) {
+    for (name, words) in rows {
         let line = text
             .lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with("  "))
             .unwrap_or_else(|| panic!("no {name} line in {text}"));
-        assert!(line.ends_with(value), "{line:?} should end with {value:?}");
+        let got: Vec<&str> = line[name.len()..].split_whitespace().collect();
+        if !words.is_empty() {
+            assert_eq!(&got, words, "{line:?} in {text}");
+        }
     }
+}
+
+#[test]
+fn status_says_whether_chatd_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chatd = start(dir.path(), "");
+    let _hans = Client::login(chatd.addr, "hans", password("hans"));
+    let out = chatctl(dir.path(), &["status"]);
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let socket = std::fs::canonicalize(chatd.admin_socket()).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        lines[0],
+        format!(
+            "chatd {version} is running (pid {}), socket {}",
+            chatd.child.id(),
+            socket.display()
+        ),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("up ") && lines[1].contains(" UTC), "),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with(", 1 connection, 1 user online"),
+        "{text}"
+    );
+
+    let out = chatctl(dir.path(), &["--json", "status"]);
+    out.ok();
+    let AdminResponse::Status(s) = out.json() else {
+        panic!("{out:?}")
+    };
+    assert_eq!((s.pid, s.version.as_str()), (chatd.child.id(), version));
+    assert_eq!((s.connections, s.online), (1, 1));
+    assert!(
+        s.started <= now() && s.started + 60 > now() && s.uptime < 60,
+        "{s:?}"
+    );
+
+    // Stopped: exit 3, naming the socket, in both forms.
+    chatd.stop();
+    let out = chatctl(dir.path(), &["status"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.out.is_empty());
+    assert!(
+        out.err.starts_with("chatctl: cannot reach chatd at ") && out.err.contains("chatd.sock"),
+        "{out:?}"
+    );
+    let out = chatctl(dir.path(), &["status", "--json"]);
+    assert_eq!(
+        (out.code, out.json_error_code().as_str()),
+        (3, "unreachable")
+    );
 }
 
 #[test]

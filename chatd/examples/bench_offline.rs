@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use chatd::store::{Store, StoreOutcome};
+use chatd::store::{SqliteStore, Store, StoreOutcome};
 use chatd::{Config, Overrides};
 use clap::Parser;
 use proto::client::Client;
@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
 /// Stores `n` messages from `k` concurrent callers; returns messages per second.
 fn raw_store(n: usize, k: usize) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    let (store, _) = Store::open(dir.path())?;
+    let (store, _) = SqliteStore::open(dir.path())?;
     let store = Arc::new(store);
     let ex = smol::Executor::new();
     let per = n / k;

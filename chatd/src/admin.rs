@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use proto::admin::{AdminErrorCode, AdminRequest, AdminResponse};
+use proto::admin::{AdminErrorCode, AdminRequest, AdminResponse, Status};
 use proto::{encode_line, LineDecoder};
 use smol::{Async, Timer};
 
@@ -248,7 +248,22 @@ async fn handle(shared: &Arc<Shared>, request: AdminRequest) -> AdminResponse {
         AdminRequest::Stats => stats(shared),
         AdminRequest::Unlock { user } => unlock(shared, &user).await,
         AdminRequest::Reload => reload(shared).await,
+        AdminRequest::Status => status(shared),
     }
+}
+
+/// `status`: which chatd this is (version, pid) and since when, with the connection counts.
+fn status(shared: &Shared) -> AdminResponse {
+    let stats = shared.hub.stats();
+    let now = crate::clock::wall_ms().max(0) as u64 / 1000;
+    AdminResponse::Status(Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        started: now.saturating_sub(stats.uptime),
+        uptime: stats.uptime,
+        connections: stats.connections,
+        online: stats.online,
+    })
 }
 
 /// `who`: online users, sorted by name.

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use chatd::daemon::{self, Forked, PidFile, Readiness};
 use chatd::{Bound, Config, Overrides};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// The chat server.
 ///
 /// Reads ./config.toml (or --config FILE); flags override the file. The original form
-/// `chatd PORT BLOCK_DURATION TIMEOUT` also works.
+/// `chatd PORT BLOCK_DURATION TIMEOUT` also works (all three values).
 #[derive(Parser, Debug)]
 #[command(version, about, allow_negative_numbers = true)]
 struct Args {
@@ -58,9 +58,15 @@ struct Args {
     /// Append log lines to FILE instead of stderr
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
-    /// Original form: PORT BLOCK_DURATION TIMEOUT
-    #[arg(value_name = "PORT BLOCK_DURATION TIMEOUT", num_args = 0..=3)]
-    positional: Vec<i64>,
+    /// Original form: all three of PORT BLOCK_DURATION TIMEOUT, or none
+    #[arg(value_names = ["PORT", "BLOCK_DURATION", "TIMEOUT"], num_args = 3, action = clap::ArgAction::Set)]
+    positional: Option<Vec<i64>>,
+    /// Print a completion script for SHELL and exit
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+    /// Print the man page (roff) and exit
+    #[arg(long, exclusive = true)]
+    manpage: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -82,6 +88,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(shell) = args.completions {
+        return print_completions(shell);
+    }
+    if args.manpage {
+        return print_manpage();
+    }
     let log_file = match open_log_file(&args) {
         Ok(f) => f,
         Err(e) => {
@@ -129,7 +141,7 @@ fn load_config(args: &Args) -> anyhow::Result<(Config, Overrides)> {
             }
         }
     };
-    let pos = |i: usize| args.positional.get(i).copied();
+    let pos = |i: usize| args.positional.as_ref().and_then(|p| p.get(i).copied());
     let path_flag = |p: &Option<PathBuf>| p.as_deref().map(absolute).transpose();
     let overrides = Overrides {
         port: args.port.or(pos(0)),
@@ -168,13 +180,56 @@ fn hash_credentials(
         (None, None) => load_config(args)?.0.credentials,
     };
     let done = chatd::credentials::hash_credentials(&path)?;
-    println!(
-        "{}: hashed {} plain-text passwords ({} were already hashed)",
-        path.display(),
-        done.hashed,
-        done.already_hashed
-    );
+    println!("{}: {}", path.display(), hashed_summary(&done));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `hashed 2 plain-text passwords (1 was already hashed)`, singular and plural alike.
+fn hashed_summary(done: &chatd::credentials::Rewritten) -> String {
+    let passwords = if done.hashed == 1 {
+        "password"
+    } else {
+        "passwords"
+    };
+    let were = if done.already_hashed == 1 {
+        "was"
+    } else {
+        "were"
+    };
+    format!(
+        "hashed {} plain-text {passwords} ({} {were} already hashed)",
+        done.hashed, done.already_hashed
+    )
+}
+
+/// `--completions SHELL`: the completion script for chatd, on stdout.
+fn print_completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Args::command(), "chatd", &mut script);
+    write_stdout(&script, "completion script")
+}
+
+/// `--manpage`: chatd(8) in roff, on stdout.
+fn print_manpage() -> ExitCode {
+    let mut page = Vec::new();
+    // Rendering into memory cannot fail.
+    let _ = clap_mangen::Man::new(Args::command())
+        .section("8")
+        .render(&mut page);
+    write_stdout(&page, "man page")
+}
+
+/// Writes `bytes` to stdout; a closed pipe or a full disk is reported, not a panic.
+fn write_stdout(bytes: &[u8], what: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chatd: cannot write the {what}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn run(mut args: Args, log_file: Option<(File, PathBuf)>) -> anyhow::Result<ExitCode> {

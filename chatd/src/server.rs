@@ -226,6 +226,8 @@ impl Bound {
             .map_err(StartError::Thread)?;
         log::info!("admin socket at {}", admin_path.display());
         log::info!("listening on {local}");
+        // Only now: a start-up that fails says why, not this.
+        warn_plain_text(&shared);
         Ok(Running {
             addr: local,
             shared,
@@ -237,6 +239,22 @@ impl Bound {
     }
 }
 
+/// Warns when accounts still have plain-text passwords (logged once the server serves).
+fn warn_plain_text(shared: &Shared) {
+    let (total, plain) = shared.accounts.counts();
+    if plain > 0 {
+        let (verb, noun) = if plain == 1 {
+            ("has a", "password")
+        } else {
+            ("have", "passwords")
+        };
+        log::warn!(
+            "{plain} of {total} accounts in {} {verb} plain-text {noun}; run `chatd hash-credentials` to hash them",
+            shared.config().credentials.display()
+        );
+    }
+}
+
 /// Loads accounts and binds the TCP port and the admin socket, without starting any thread.
 /// The admin socket is set up first, so a second chatd on the same files is told that chatd
 /// is already running rather than that the port is busy.
@@ -245,13 +263,6 @@ impl Bound {
 /// [`StartError`] naming what failed.
 pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
     let accounts = Arc::new(Accounts::load(&config.credentials)?);
-    let (total, plain) = accounts.counts();
-    if plain > 0 {
-        log::warn!(
-            "{plain} of {total} accounts in {} have plain-text passwords; run `chatd hash-credentials` to hash them",
-            config.credentials.display()
-        );
-    }
     let admin = AdminListener::bind(&config.admin_socket)?;
     let addr = SocketAddr::new(config.bind, config.port);
     let bound = TcpListener::bind(addr).and_then(|l| Ok((l.local_addr()?, l)));

@@ -23,6 +23,7 @@ pub const MAX_ADMIN_LINE: usize = 16 << 20;
 /// {"type":"stats"}
 /// {"type":"unlock","user":"hans"}
 /// {"type":"reload"}
+/// {"type":"status"}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -48,6 +49,8 @@ pub enum AdminRequest {
     /// Reload config and credentials, as SIGHUP does. A config that fails validation is not
     /// applied, and the answer is [`AdminErrorCode::ReloadFailed`] with the reason.
     Reload,
+    /// Is chatd running, which one, since when; answered with [`AdminResponse::Status`].
+    Status,
 }
 
 /// One online session, as `chatctl who` lists it.
@@ -98,6 +101,53 @@ pub struct Stats {
     /// Connections dropped because their send queue overflowed since the store was created
     /// (kept across restarts).
     pub slow_consumers_dropped: u64,
+    /// The same cumulative counters, counted since this chatd started.
+    #[serde(default)]
+    pub since_start: Counts,
+}
+
+/// The counters `chatctl stats` shows twice: since the store was created (the flat fields of
+/// [`Stats`]) and since chatd started ([`Stats::since_start`]).
+///
+/// ```json
+/// {"logins":3,"failed_logins":1,"messages_delivered":12,"messages_stored":2,"messages_dropped":0,"slow_consumers_dropped":0}
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Successful logins.
+    pub logins: u64,
+    /// Wrong passwords.
+    pub failed_logins: u64,
+    /// Messages and broadcast copies written to an online recipient's queue, plus offline
+    /// messages handed over at login.
+    pub messages_delivered: u64,
+    /// Messages stored for offline recipients.
+    pub messages_stored: u64,
+    /// Messages refused (blocked, queue full, rate limited).
+    pub messages_dropped: u64,
+    /// Connections dropped because their send queue overflowed.
+    pub slow_consumers_dropped: u64,
+}
+
+/// Which chatd answers and since when, as `chatctl status` shows it.
+///
+/// ```json
+/// {"type":"status","version":"0.1.0","pid":4242,"started":1714564803,"uptime":3725,"connections":3,"online":2}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// chatd's version (its package version).
+    pub version: String,
+    /// chatd's process id.
+    pub pid: u32,
+    /// Start time, seconds since the Unix epoch.
+    pub started: u64,
+    /// Seconds since chatd started.
+    pub uptime: u64,
+    /// Open client connections now (logged in or not).
+    pub connections: u64,
+    /// Users logged in now.
+    pub online: u64,
 }
 
 /// Why an admin request failed: stable, machine-readable.
@@ -124,7 +174,8 @@ pub enum AdminErrorCode {
 /// {"type":"ok","message":"hans was disconnected"}
 /// {"type":"error","code":"not_online","message":"hans is not online"}
 /// {"type":"who","users":[{"user":"hans","addr":"127.0.0.1:50412","since":1714564803,"idle":5,"private":[]}]}
-/// {"type":"stats","uptime":5,"connections":1,"peak_connections":2,"online":1,"logins":3,...}
+/// {"type":"stats","uptime":5,"connections":1,"peak_connections":2,"online":1,"logins":3,...,"since_start":{"logins":1,...}}
+/// {"type":"status","version":"0.1.0","pid":4242,"started":1714564803,"uptime":5,"connections":1,"online":1}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -148,6 +199,8 @@ pub enum AdminResponse {
     },
     /// Answer to `stats`.
     Stats(Stats),
+    /// Answer to `status`.
+    Status(Status),
 }
 
 impl AdminResponse {
@@ -187,6 +240,31 @@ mod tests {
         let line = serde_json::to_string(&resp).unwrap();
         assert!(line.starts_with(r#"{"type":"stats","uptime":5"#), "{line}");
         assert_eq!(serde_json::from_str::<AdminResponse>(&line).unwrap(), resp);
+        // An answer without `since_start` (an older chatd) still reads.
+        let old = r#"{"type":"stats","uptime":5,"connections":0,"peak_connections":0,"online":0,"logins":0,"failed_logins":0,"locked_accounts":0,"messages_delivered":0,"messages_stored":0,"messages_dropped":0,"slow_consumers_dropped":0}"#;
+        assert_eq!(serde_json::from_str::<AdminResponse>(old).unwrap(), resp);
+
+        let status = AdminResponse::Status(Status {
+            version: "0.1.0".into(),
+            pid: 42,
+            started: 1_714_564_803,
+            uptime: 5,
+            connections: 1,
+            online: 1,
+        });
+        let line = serde_json::to_string(&status).unwrap();
+        assert!(
+            line.starts_with(r#"{"type":"status","version":"0.1.0","pid":42"#),
+            "{line}"
+        );
+        assert_eq!(
+            serde_json::from_str::<AdminResponse>(&line).unwrap(),
+            status
+        );
+        assert_eq!(
+            serde_json::from_str::<AdminRequest>(r#"{"type":"status"}"#).unwrap(),
+            AdminRequest::Status
+        );
     }
 
     #[test]

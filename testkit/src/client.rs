@@ -1,27 +1,21 @@
-//! A wire-protocol client for tests over a real TCP socket: [`Client`] sends requests with ids,
-//! waits for the matching reply and keeps the events that arrive meanwhile. Every read has a
-//! deadline ([`DEADLINE`]); a wait that runs out, an unexpected frame or a closed connection
-//! panics with what was expected.
+//! The wire-protocol client of the tests: a thin wrapper over [`proto::client::Client`] (the
+//! one protocol client of the workspace) that turns every failure into a panic saying what was
+//! expected, because in a test an unexpected frame, a closed connection or a wait that runs out
+//! is the failure. Every wait has the deadline [`DEADLINE`].
 //!
-//! The method names follow the protocol client in `proto` (connect, request, next_event,
-//! send_raw, login), so this can become a thin wrapper over it that adds the panics tests
-//! want. It does not start servers: see [`crate::server`].
+//! It does not start servers: see [`crate::server`].
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
+use std::time::Instant;
 
-use proto::{ClientFrame, ErrorCode, Event, Hello, Request, Response, ServerFrame};
+use proto::client::{Client as ProtoClient, ClientError};
+use proto::{ErrorCode, Event, Hello, Request, Response, ServerFrame};
 
 use crate::wait::DEADLINE;
 
 /// A connection to chatd speaking the JSON-lines protocol.
 pub struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    next_id: u64,
-    /// Events that arrived while waiting for a reply, oldest first.
-    events: VecDeque<Event>,
+    inner: ProtoClient,
     /// The server's greeting.
     pub hello: Hello,
 }
@@ -29,22 +23,10 @@ pub struct Client {
 impl Client {
     /// Connects and reads the greeting.
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream
-            .set_read_timeout(Some(DEADLINE))
-            .expect("set a read timeout");
-        let mut reader = BufReader::new(stream.try_clone().expect("clone the socket"));
-        let hello = match read_frame(&mut reader) {
-            Some(ServerFrame::Hello(h)) => h,
-            other => panic!("expected hello, got {other:?}"),
-        };
-        Client {
-            reader,
-            writer: stream,
-            next_id: 1,
-            events: VecDeque::new(),
-            hello,
-        }
+        let inner =
+            ProtoClient::connect(addr, DEADLINE).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let hello = inner.hello().clone();
+        Client { inner, hello }
     }
 
     /// Connects and logs in as `user`; panics unless welcomed.
@@ -70,61 +52,54 @@ impl Client {
         );
     }
 
-    /// Reads one frame; `None` at end of stream (or a line cut off by it). Panics if none
-    /// arrives within [`DEADLINE`] or it is not a valid frame.
+    /// The protocol client underneath, for what this wrapper does not cover.
+    pub fn inner(&mut self) -> &mut ProtoClient {
+        &mut self.inner
+    }
+
+    /// Reads one frame (an event kept while waiting for a reply comes first); `None` at end of
+    /// stream, after a line cut off by it, or when the connection broke. Panics if nothing
+    /// arrives within [`DEADLINE`].
     pub fn read_frame(&mut self) -> Option<ServerFrame> {
-        read_frame(&mut self.reader)
+        match self.inner.next_frame_by(Instant::now() + DEADLINE) {
+            Ok(frame) => Some(frame),
+            Err(ClientError::Closed | ClientError::Lost(_)) => None,
+            Err(ClientError::Timeout) => panic!("no frame within {DEADLINE:?}"),
+            Err(e) => panic!("reading a frame: {e}"),
+        }
     }
 
     /// Sends raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("send to chatd");
+        self.inner
+            .send_raw(bytes)
+            .unwrap_or_else(|e| panic!("send to chatd: {e}"));
     }
 
     /// Sends raw bytes, returning (not panicking on) a write error: given hostile input the
     /// server may close the connection before reading everything.
     pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.writer.write_all(bytes)
+        self.inner.send_raw(bytes).map_err(|e| match e {
+            ClientError::Send(io) | ClientError::Lost(io) => io,
+            other => std::io::Error::other(other.to_string()),
+        })
     }
 
     /// Sends a request with the next id and returns its reply, keeping events that arrive
     /// first for [`Client::next_event`].
     pub fn request(&mut self, request: Request) -> Response {
-        let id = self.next_id;
-        self.next_id += 1;
-        let line = ClientFrame {
-            id: Some(id),
-            request,
-        }
-        .encode();
-        self.send_raw(line.as_bytes());
-        loop {
-            match self.read_frame() {
-                Some(ServerFrame::Reply {
-                    id: Some(got),
-                    response,
-                }) if got == id => return response,
-                Some(ServerFrame::Reply { id: got, response }) => {
-                    panic!("reply for {got:?} while waiting for {id}: {response:?}")
-                }
-                Some(ServerFrame::Event(e)) => self.events.push_back(e),
-                Some(ServerFrame::Hello(_)) => panic!("second hello"),
-                None => panic!("connection closed while waiting for reply {id}"),
-            }
-        }
+        let what = request.type_name();
+        self.inner
+            .request(request)
+            .unwrap_or_else(|e| panic!("waiting for the reply to {what}: {e}"))
     }
 
     /// The next event: one kept while waiting for a reply, else the next frame, which must be
     /// an event arriving within [`DEADLINE`].
     pub fn next_event(&mut self) -> Event {
-        if let Some(e) = self.events.pop_front() {
-            return e;
-        }
-        match self.read_frame() {
-            Some(ServerFrame::Event(e)) => e,
-            Some(other) => panic!("expected an event, got {other:?}"),
-            None => panic!("connection closed while waiting for an event"),
-        }
+        self.inner
+            .next_event()
+            .unwrap_or_else(|e| panic!("waiting for an event: {e}"))
     }
 
     /// [`Client::next_event`], under the name the tests have long used.
@@ -136,12 +111,13 @@ impl Client {
     /// so everything the server queued before now has arrived.
     pub fn drain_events(&mut self) -> Vec<Event> {
         self.request(Request::Whoelse);
-        self.events.drain(..).collect()
+        self.inner.take_events()
     }
 
-    /// Reads to end of stream, returning the events seen; panics if it does not close in time.
+    /// Reads to end of stream (or until the connection breaks), returning the events seen;
+    /// panics if it does not close in time.
     pub fn events_until_closed(&mut self) -> Vec<Event> {
-        let mut out: Vec<Event> = self.events.drain(..).collect();
+        let mut out = Vec::new();
         while let Some(frame) = self.read_frame() {
             if let ServerFrame::Event(e) = frame {
                 out.push(e);
@@ -172,26 +148,5 @@ pub fn msg(to: &str, text: &str) -> Request {
     Request::Message {
         to: to.into(),
         text: text.into(),
-    }
-}
-
-fn read_frame(reader: &mut BufReader<TcpStream>) -> Option<ServerFrame> {
-    let mut line = String::new();
-    match reader.read_line(&mut line) {
-        Ok(0) => None,
-        // A line cut off by the end of the stream (the server was killed mid-write) is not a
-        // frame.
-        Ok(_) if !line.ends_with('\n') => None,
-        Ok(_) => Some(
-            ServerFrame::decode(line.trim_end().as_bytes())
-                .unwrap_or_else(|e| panic!("invalid frame {line:?}: {e}")),
-        ),
-        Err(e)
-            if e.kind() == std::io::ErrorKind::WouldBlock
-                || e.kind() == std::io::ErrorKind::TimedOut =>
-        {
-            panic!("no frame within {DEADLINE:?}")
-        }
-        Err(_) => None,
     }
 }

@@ -4,6 +4,7 @@
 pub mod kick;
 pub mod reload;
 pub mod stats;
+pub mod status;
 pub mod unlock;
 pub mod who;
 

@@ -14,6 +14,7 @@ use crate::auth::{Accounts, Lockout};
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::hub::{Hub, Outbox, Outgoing, PrivateError};
+use crate::seams::Store;
 use crate::state::{Parts, Shared};
 use crate::store::SqliteStore;
 
@@ -342,14 +343,7 @@ fn a_login_while_the_store_cannot_write_still_gets_its_backlog() {
     let Ok(Outgoing::Backlog { user, upto }) = rx.try_recv() else {
         panic!("no backlog queued")
     };
-    let chunk = smol::block_on(crate::seams::Store::backlog_chunk(
-        store,
-        &user,
-        0,
-        upto,
-        usize::MAX,
-    ))
-    .unwrap();
+    let chunk = smol::block_on(store.backlog_chunk(&user, 0, upto, usize::MAX)).unwrap();
     let texts: Vec<String> = chunk.into_iter().map(|m| m.text).collect();
     let expected: Vec<String> = (0..98).map(|i| format!("m{i:02}")).collect();
     assert_eq!(texts, expected);

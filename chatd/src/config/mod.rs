@@ -198,6 +198,28 @@ impl Checker<'_> {
         format!("{}:{line}", self.path.display())
     }
 
+    /// toml's refusal, or, for a key that belongs in another table, a message saying where:
+    /// `config.toml:5: limits.timeout = 60: timeout belongs at the top level, ...`.
+    fn parse_error(&self, e: &toml::de::Error) -> ConfigError {
+        let hint = e
+            .span()
+            .filter(|_| e.message().starts_with("unknown field"))
+            .and_then(|span| {
+                let (key, value, reason) =
+                    keys::misplaced(self.text, span.clone(), &keys::tables::<FileConfig>())?;
+                Some(ConfigError::Invalid {
+                    origin: self.origin(span),
+                    key,
+                    value,
+                    reason,
+                })
+            });
+        hint.unwrap_or_else(|| ConfigError::Parse {
+            path: self.path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
     fn int(&self, key: &str, v: &Spanned<i64>, min: i64, max: i64) -> Result<i64, ConfigError> {
         in_range(key, *v.get_ref(), min, max).map_err(|reason| ConfigError::Invalid {
             origin: self.origin(v.span()),
@@ -251,15 +273,12 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the key, value and line.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let c = Checker { text, path };
+        let file: FileConfig = toml::from_str(text).map_err(|e| c.parse_error(&e))?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let c = Checker { text, path };
         let mut cfg = Config {
             source: Some(path.to_path_buf()),
             ..Config::default()
@@ -389,5 +408,6 @@ impl Config {
     }
 }
 
+mod keys;
 #[cfg(test)]
 mod tests;

@@ -59,3 +59,69 @@ fn overrides() {
         .to_string();
     assert_eq!(e, "command line: --block-duration = -1: must be at least 0");
 }
+
+#[test]
+fn the_tables_and_their_keys_come_from_the_structs() {
+    let tables = keys::tables::<FileConfig>();
+    let names: Vec<&str> = tables.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names[0], "");
+    assert!(names.contains(&"limits"), "{names:?}");
+    let top = tables[0].1;
+    assert!(
+        top.contains(&"timeout") && top.contains(&"limits"),
+        "{top:?}"
+    );
+    let limits = tables.iter().find(|(n, _)| *n == "limits").unwrap().1;
+    assert!(
+        limits.contains(&"send_queue") && !limits.contains(&"timeout"),
+        "{limits:?}"
+    );
+    // Every top-level key whose value may be a table is one of the tables, and no other is
+    // (a table with required keys refuses an empty one, but not for its type).
+    for key in top {
+        let reads_a_table = match toml::from_str::<FileConfig>(&format!("[{key}]\n")) {
+            Ok(_) => true,
+            Err(e) => !e.message().contains("invalid type"),
+        };
+        assert_eq!(reads_a_table, names.contains(key), "{key}");
+    }
+}
+
+#[test]
+fn a_key_in_the_wrong_table_gets_a_hint() {
+    // A top-level key written below [limits].
+    let e = parse("port = 5000\n\n[limits]\nsend_queue = 10\ntimeout = 60 # seconds\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/etc/chat/config.toml:5: limits.timeout = 60: timeout belongs at the top level, \
+         above the first [table] line, not in [limits]"
+    );
+    // A [limits] key at the top level.
+    let e = parse("port = 5000\nsend_queue = 10\n[limits]\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/etc/chat/config.toml:2: send_queue = 10: send_queue belongs in [limits], not at the \
+         top level"
+    );
+    // Dotted and quoted forms, and a string value shown as written.
+    let e = parse("limits.\"credentials\" = \"x.txt\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("/etc/chat/config.toml:1: limits.credentials = \"x.txt\": credentials belongs at the top level"),
+        "{e}"
+    );
+    // A key unknown everywhere keeps toml's message, which lists the valid keys.
+    let e = parse("[limits]\nsend_queu = 10\n").unwrap_err().to_string();
+    assert!(
+        e.contains("unknown field `send_queu`") && e.contains("line 2"),
+        "{e}"
+    );
+    // A table name as a key is not "misplaced".
+    let e = parse("[limits]\nlimits = 3\n").unwrap_err().to_string();
+    assert!(e.contains("unknown field `limits`"), "{e}");
+}

@@ -127,7 +127,7 @@ impl Hub {
         for (blocker, blocked) in blocks {
             state.blocks.0.entry(blocker).or_default().insert(blocked);
         }
-        let counters = Counters::default();
+        let mut counters = Counters::default();
         counters.restore(saved_counters);
         Hub {
             state: Mutex::new(state),

@@ -76,18 +76,25 @@ impl Hub {
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (total, since_start) = c.cumulative();
         Stats {
-            uptime: self.started.elapsed().as_secs(),
+            uptime: self.uptime().as_secs(),
             connections: get(&c.connections),
             peak_connections: get(&c.peak_connections),
             online: self.lock().presence.online.len() as u64,
-            logins: get(&c.logins),
-            failed_logins: get(&c.failed_logins),
+            logins: total.logins,
+            failed_logins: total.failed_logins,
             locked_accounts: 0,
-            messages_delivered: get(&c.delivered),
-            messages_stored: get(&c.stored),
-            messages_dropped: get(&c.dropped),
-            slow_consumers_dropped: get(&c.slow_dropped),
+            messages_delivered: total.messages_delivered,
+            messages_stored: total.messages_stored,
+            messages_dropped: total.messages_dropped,
+            slow_consumers_dropped: total.slow_consumers_dropped,
+            since_start,
         }
+    }
+
+    /// How long this hub (the server) has been running.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
     }
 }

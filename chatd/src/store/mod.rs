@@ -14,12 +14,9 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use crate::seams::{Backlog, LockState, OfflineMessage, StoreError, StoreOutcome};
+pub use crate::seams::{Backlog, LockState, OfflineMessage, Store, StoreError, StoreOutcome};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, StoreJob};
-
-/// The SQLite store under the name `chatd/examples/bench_offline.rs` uses.
-pub type Store = SqliteStore;
 
 /// What the server needs in memory at start.
 #[derive(Debug, Default)]

@@ -177,21 +177,6 @@ impl SqliteStore {
         }
     }
 
-    /// [`Store::store_offline`], without the trait in scope (`examples/bench_offline.rs`).
-    ///
-    /// # Errors
-    /// [`StoreError`] if it could not be committed.
-    pub fn store_offline(
-        &self,
-        recipient: &str,
-        sender: &str,
-        text: &str,
-        cap: u64,
-        msg_id: u64,
-    ) -> StoreJob<StoreOutcome> {
-        <Self as Store>::store_offline(self, recipient, sender, text, cap, msg_id)
-    }
-
     /// The offline messages waiting for `user`, oldest first (read on the reader thread,
     /// after every job queued before).
     ///
