@@ -1128,6 +1128,7 @@ mod tests {
             (TooManyConnections, "too_many_connections"),
             (LoginTimeout, "login_timeout"),
             (Internal, "internal"),
+            (TooManyBadLines, "too_many_bad_lines"),
             (Unknown, "unknown"),
         ];
         assert_eq!(
