@@ -177,3 +177,16 @@ fn junk_floods_with_a_high_bad_line_limit_do_not_stall_others() {
         &[Flood::JunkBeforeLogin, Flood::JunkAfterLogin],
     );
 }
+
+#[test]
+fn all_floods_at_once_with_the_default_config() {
+    measure(
+        "default config, junk before and after login and private_listen",
+        "",
+        &[
+            Flood::JunkBeforeLogin,
+            Flood::JunkAfterLogin,
+            Flood::PrivateListen,
+        ],
+    );
+}
