@@ -443,3 +443,125 @@ fn a_reload_that_lowers_the_timeout_logs_out_sessions_already_idle() {
     let events = hans.events_until_closed();
     assert_eq!(events.last(), Some(&Event::Inactive), "{events:?}");
 }
+
+/// Starts the real chatd in `dir` with every file it writes limited to `max_file` bytes
+/// (`RLIMIT_FSIZE`, with `SIGXFSZ` ignored so a write past it fails with `EFBIG`): a full disk,
+/// without root. Waits until it listens.
+fn chatd_on_a_full_disk(dir: &std::path::Path, max_file: u64) -> (Child, SocketAddr) {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(chatd_bin());
+    cmd.args(["--config", "config.toml"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: max_file,
+                rlim_max: max_file,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn chatd");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "chatd ended early"
+        );
+        if let Some((_, a)) = line.trim().rsplit_once("listening on ") {
+            break a.parse().unwrap();
+        }
+    };
+    // Keep its log flowing.
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    (child, addr)
+}
+
+#[test]
+fn a_login_on_a_full_disk_gets_its_backlog_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "");
+    let mut chatd = ChatdProcess::spawn(dir.path(), &["--config", "config.toml"]);
+    let mut hans = Client::login(chatd.addr, "hans", password("hans"));
+    for i in 0..98 {
+        assert_eq!(
+            hans.request(msg("yoda", &format!("m{i:02}"))),
+            Response::Sent { stored: true }
+        );
+    }
+    drop(hans);
+    chatd.stop();
+    // The store's files may not grow past what the database already is (at least the 32 KiB
+    // SQLite's shared-memory index needs): the first writes fit in the new journal, then none.
+    let db = std::fs::metadata(dir.path().join("data/chat.db"))
+        .unwrap()
+        .len();
+    let (mut child, addr) = chatd_on_a_full_disk(dir.path(), db.max(64 * 1024));
+    let mut hans = Client::login(addr, "hans", password("hans"));
+    // Write until the store refuses: then the disk is full for chatd.
+    let mut refused = false;
+    for i in 0..10_000 {
+        let r = hans.request(Request::Block {
+            user: if i % 2 == 0 { "vader" } else { "luke" }.into(),
+        });
+        if matches!(
+            r,
+            Response::Error {
+                code: ErrorCode::Internal,
+                ..
+            }
+        ) {
+            refused = true;
+            break;
+        }
+        let r = hans.request(Request::Unblock {
+            user: if i % 2 == 0 { "vader" } else { "luke" }.into(),
+        });
+        if matches!(
+            r,
+            Response::Error {
+                code: ErrorCode::Internal,
+                ..
+            }
+        ) {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the store never ran out of room");
+    assert_eq!(
+        hans.error_code(msg("luke", "nowhere to put this")),
+        ErrorCode::Internal
+    );
+    // yoda logs in: the count and every message, although nothing can be written.
+    let (mut yoda, announced) = login_counting(addr, "yoda");
+    assert_eq!(announced, 98);
+    let got = messages(&mut yoda, 98);
+    let texts: Vec<String> = got.iter().map(|(t, _)| t.clone()).collect();
+    let expected: Vec<String> = (0..98).map(|i| format!("m{i:02}")).collect();
+    assert_eq!(texts, expected);
+    // Acknowledged, but the deletion cannot be written: after a restart with room again they
+    // come again, under the same ids (a client that remembers ids shows them once).
+    assert_eq!(
+        yoda.request(Request::Ack { msg_id: got[97].1 }),
+        Response::Ok
+    );
+    drop((hans, yoda));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let chatd = ChatdProcess::spawn(dir.path(), &["--config", "config.toml"]);
+    let (mut yoda, announced) = login_counting(chatd.addr, "yoda");
+    assert_eq!(announced, 98);
+    assert_eq!(messages(&mut yoda, 98), got);
+}
