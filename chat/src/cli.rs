@@ -9,6 +9,8 @@ use clap::Parser;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// The port of the bundled `config.toml`.
 pub const DEFAULT_PORT: u16 = 5000;
+/// The TLS port of the bundled `config.toml` (its commented `[tls]` table), for `--tls`.
+pub const DEFAULT_TLS_PORT: u16 = 5001;
 
 const AFTER_HELP: &str = "\
 Addresses:
@@ -35,10 +37,21 @@ Private messaging:
   straight to their client, and `stopprivate USER` ends it. The client listens for peers on
   the interface it reaches the server from; --advertise HOST tells peers another address.
 
+TLS:
+  --tls connects over TLS (default port 5001) and checks the server's certificate against the
+  system's roots, or only against --ca FILE. A certificate they do not vouch for (a
+  self-signed one, from `chatd gen-cert`) is trusted on first use, like ssh: its SHA-256
+  fingerprint is shown and you are asked (scripts: --trust-new), then it is pinned in
+  $XDG_STATE_HOME/chat/known_hosts (or ~/.local/state/chat/known_hosts). A server whose
+  certificate later differs from its pin is refused (exit 3); remove its line there to pin anew.
+  Private messages then travel over TLS too.
+
 Environment:
   CHAT_PASSWORD    the password (used for the first attempt)
   CHAT_HISTFILE    history file (empty: no history); default
                    $XDG_STATE_HOME/chat/history or ~/.local/state/chat/history
+  CHAT_KNOWN_HOSTS the file of pinned server certificates (--tls); default
+                   $XDG_STATE_HOME/chat/known_hosts or ~/.local/state/chat/known_hosts
 
 Exit status:
   0 logged out, 1 script failed, 2 login failed (or bad arguments),
@@ -68,6 +81,20 @@ pub struct Args {
     /// of the address the server sees this client come from (behind a known NAT).
     #[arg(long, value_name = "HOST")]
     pub advertise: Option<String>,
+
+    /// Connect over TLS (default port 5001), checking the server's certificate.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// With --tls: trust only certificates issued by the CA certificate(s) in this PEM file
+    /// (no trust on first use).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca: Option<PathBuf>,
+
+    /// With --tls: trust a server seen for the first time without asking, and pin its
+    /// certificate (for scripts). A changed certificate is still refused.
+    #[arg(long, requires = "tls", conflicts_with = "ca")]
+    pub trust_new: bool,
 }
 
 /// A host and port to connect to.
@@ -98,8 +125,9 @@ fn parse_port(s: &str) -> Result<u16, String> {
     }
 }
 
-/// Parses one address word: `PORT`, `HOST`, `HOST:PORT` or `[IPV6]:PORT`.
-fn parse_one(s: &str) -> Result<Address, String> {
+/// Parses one address word: `PORT`, `HOST`, `HOST:PORT` or `[IPV6]:PORT`; a host alone gets
+/// `default_port`.
+fn parse_one(s: &str, default_port: u16) -> Result<Address, String> {
     if s.is_empty() {
         return Err("empty server address".to_string());
     }
@@ -114,7 +142,7 @@ fn parse_one(s: &str) -> Result<Address, String> {
             .split_once(']')
             .ok_or_else(|| format!("invalid address {s:?}: missing ']'"))?;
         let port = match after {
-            "" => DEFAULT_PORT,
+            "" => default_port,
             _ => parse_port(
                 after
                     .strip_prefix(':')
@@ -129,7 +157,7 @@ fn parse_one(s: &str) -> Result<Address, String> {
     match s.matches(':').count() {
         0 => Ok(Address {
             host: s.to_string(),
-            port: DEFAULT_PORT,
+            port: default_port,
         }),
         1 => {
             let (host, port) = s.split_once(':').unwrap_or((s, ""));
@@ -144,7 +172,7 @@ fn parse_one(s: &str) -> Result<Address, String> {
         // A bare IPv6 address.
         _ => Ok(Address {
             host: s.to_string(),
-            port: DEFAULT_PORT,
+            port: default_port,
         }),
     }
 }
@@ -155,14 +183,19 @@ impl Args {
     /// # Errors
     /// A message for the user when the address is malformed or given twice.
     pub fn address(&self) -> Result<Address, String> {
+        let default_port = if self.tls {
+            DEFAULT_TLS_PORT
+        } else {
+            DEFAULT_PORT
+        };
         match (self.address.as_slice(), &self.server) {
             ([], None) => Ok(Address {
                 host: DEFAULT_HOST.to_string(),
-                port: DEFAULT_PORT,
+                port: default_port,
             }),
-            ([], Some(server)) => parse_one(server),
+            ([], Some(server)) => parse_one(server, default_port),
             (_, Some(_)) => Err("give the server either as arguments or with --server".into()),
-            ([one], None) => parse_one(one),
+            ([one], None) => parse_one(one, default_port),
             ([host, port], None) => Ok(Address {
                 host: host.clone(),
                 port: parse_port(port)?,
@@ -194,6 +227,21 @@ pub fn history_path(
     Some(state.join("chat").join("history"))
 }
 
+/// Where pinned server certificates are kept: `CHAT_KNOWN_HOSTS` if set and not empty, else
+/// `$XDG_STATE_HOME/chat/known_hosts`, else `~/.local/state/chat/known_hosts`. `None` when no
+/// home directory is known.
+pub fn known_hosts_path(
+    known_hosts: Option<String>,
+    xdg_state_home: Option<String>,
+    home: Option<String>,
+) -> Option<PathBuf> {
+    if let Some(file) = known_hosts.filter(|f| !f.is_empty()) {
+        return Some(PathBuf::from(file));
+    }
+    let history = history_path(None, xdg_state_home, home)?;
+    Some(history.with_file_name("known_hosts"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +269,44 @@ mod tests {
         assert!(addr(&[":5000"]).is_err());
         assert!(addr(&["a", "1", "2"]).is_err());
         assert!(addr(&["6000", "--server", "h:1"]).is_err());
+        // --tls changes only the default port.
+        assert_eq!(addr(&["--tls"]).unwrap(), "127.0.0.1:5001");
+        assert_eq!(addr(&["--tls", "example.org"]).unwrap(), "example.org:5001");
+        assert_eq!(addr(&["--tls", "[::1]"]).unwrap(), "[::1]:5001");
+        assert_eq!(addr(&["--tls", "example.org:7"]).unwrap(), "example.org:7");
+        assert_eq!(addr(&["--tls", "7000"]).unwrap(), "127.0.0.1:7000");
+    }
+
+    #[test]
+    fn tls_flags_need_tls() {
+        assert!(Args::try_parse_from(["chat", "--ca", "ca.pem"]).is_err());
+        assert!(Args::try_parse_from(["chat", "--trust-new"]).is_err());
+        assert!(Args::try_parse_from(["chat", "--tls", "--ca", "c", "--trust-new"]).is_err());
+        let args = Args::try_parse_from(["chat", "--tls", "--ca", "ca.pem"]).unwrap();
+        assert_eq!(args.ca, Some(PathBuf::from("ca.pem")));
+        assert!(
+            Args::try_parse_from(["chat", "--tls", "--trust-new"])
+                .unwrap()
+                .trust_new
+        );
+    }
+
+    #[test]
+    fn known_hosts_locations() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            known_hosts_path(s("/tmp/k"), s("/x"), s("/home/u")),
+            Some(PathBuf::from("/tmp/k"))
+        );
+        assert_eq!(
+            known_hosts_path(s(""), s("/x"), s("/home/u")),
+            Some(PathBuf::from("/x/chat/known_hosts"))
+        );
+        assert_eq!(
+            known_hosts_path(None, None, s("/home/u")),
+            Some(PathBuf::from("/home/u/.local/state/chat/known_hosts"))
+        );
+        assert_eq!(known_hosts_path(None, None, None), None);
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub enum Command {
     },
     /// `logout`.
     Logout,
+    /// `passwd`: the passwords are asked for afterwards, never on the command line.
+    Passwd,
     /// `help` (answered by the client).
     Help,
     /// `startprivate <user>`: ask the server to introduce us.
@@ -151,6 +153,13 @@ pub const COMMANDS: &[CommandInfo] = &[
         peer_arg: true,
     },
     CommandInfo {
+        name: "passwd",
+        usage: "passwd",
+        about: "change your password (asks the old one, then the new one)",
+        user_arg: None,
+        peer_arg: false,
+    },
+    CommandInfo {
         name: "logout",
         usage: "logout",
         about: "log out and quit (Ctrl-D does the same)",
@@ -245,6 +254,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         "block" => Ok(Command::Block { user: one_word()? }),
         "unblock" => Ok(Command::Unblock { user: one_word()? }),
         "logout" => no_args(Command::Logout),
+        "passwd" => no_args(Command::Passwd),
         "help" => Ok(Command::Help),
         _ => Err(ParseError::Invalid),
     }
@@ -252,7 +262,8 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
 
 impl Command {
     /// The request that carries this command, or `None` for one the client handles itself
-    /// (`help`, and `private`/`stopprivate`, which go to the peer).
+    /// (`help`, and `private`/`stopprivate`, which go to the peer), or that needs more input
+    /// first (`passwd`).
     pub fn request(&self) -> Option<Request> {
         Some(match self {
             Command::Message { to, text } => Request::Message {
@@ -266,7 +277,10 @@ impl Command {
             Command::Unblock { user } => Request::Unblock { user: user.clone() },
             Command::Logout => Request::Logout,
             Command::StartPrivate { user } => Request::StartPrivate { user: user.clone() },
-            Command::Help | Command::Private { .. } | Command::StopPrivate { .. } => return None,
+            Command::Help
+            | Command::Passwd
+            | Command::Private { .. }
+            | Command::StopPrivate { .. } => return None,
         })
     }
 }
@@ -316,6 +330,8 @@ mod tests {
             })
         );
         assert_eq!(parse("logout"), Ok(Command::Logout));
+        assert_eq!(parse("passwd"), Ok(Command::Passwd));
+        assert_eq!(parse("passwd hunter2"), Err(ParseError::Usage("passwd")));
         assert_eq!(parse("help"), Ok(Command::Help));
         assert_eq!(
             parse("startprivate luke"),

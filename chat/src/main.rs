@@ -7,7 +7,7 @@
 //! directives), [`render`] (every line users see), [`commands`] (the command language),
 //! [`repl`] (line editor, completion, history), [`script`] (piped input and directives),
 //! [`screen`] (output), [`tty`] (password entry, terminal restore), [`p2p`] (the private
-//! listener and peer connections).
+//! listener and peer connections), [`trust`] (which TLS certificates to trust; pins).
 
 mod cli;
 mod commands;
@@ -19,6 +19,7 @@ mod repl;
 mod screen;
 mod script;
 mod session;
+mod trust;
 mod tty;
 
 use std::io::IsTerminal;
@@ -41,8 +42,18 @@ fn run(args: cli::Args) -> i32 {
         }
     };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tls = args.tls.then(|| trust::TlsOptions {
+        ca: args.ca.clone(),
+        trust_new: args.trust_new,
+        known_hosts: cli::known_hosts_path(
+            env_string("CHAT_KNOWN_HOSTS"),
+            env_string("XDG_STATE_HOME"),
+            env_string("HOME"),
+        ),
+        can_ask: std::io::stdin().is_terminal(),
+    });
     let (inbox_tx, inbox_rx) = mpsc::channel();
-    let conn = match conn::open(&addr, inbox_tx.clone()) {
+    let conn = match conn::open(&addr, tls.as_ref(), inbox_tx.clone()) {
         Ok(conn) => conn,
         Err(e) => {
             eprintln!("chat: {e}");
@@ -50,15 +61,29 @@ fn run(args: cli::Args) -> i32 {
         }
     };
     // Private messaging needs a listener on the interface the server connection uses, so
-    // the server can advertise it (or the --advertise host) to peers.
-    let listener = match conn.local_addr() {
-        Ok(local) => p2p::Listener::bind(local.ip(), conn.max_line(), inbox::peer_sink(&inbox_tx)),
-        Err(e) => Err(e),
+    // the server can advertise it (or the --advertise host) to peers. Over TLS to the server,
+    // it serves TLS too, with a certificate made now.
+    let peer_tls = if conn.is_tls() {
+        trust::private_identity()
+            .map(Some)
+            .map_err(|e| std::io::Error::other(format!("cannot make a TLS key: {e}")))
+    } else {
+        Ok(None)
     };
+    let listener = peer_tls.and_then(|tls| {
+        let local = conn.local_addr()?;
+        p2p::Listener::bind(
+            local.ip(),
+            conn.max_line(),
+            inbox::peer_sink(&inbox_tx),
+            tls,
+        )
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen: {e}")))
+    });
     let listener = match listener {
         Ok(listener) => Some(listener),
         Err(e) => {
-            eprintln!("chat: private messaging is unavailable: cannot listen: {e}");
+            eprintln!("chat: private messaging is unavailable: {e}");
             None
         }
     };

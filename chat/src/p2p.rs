@@ -10,6 +10,12 @@
 //! This module decides nothing about what users see, and keeps no session state beyond the
 //! tokens the listener is told to expect: [`crate::session`] owns the sessions.
 //!
+//! When the server link is TLS, so are private links: the listener serves TLS with this
+//! client's own certificate ([`PeerTls`], made at start), whose fingerprint the server hands
+//! to requesters, and the requester accepts only the certificate with that fingerprint
+//! ([`Dial::fingerprint`]). That is all of TLS here: once set up, a [`Stream`] reads and writes
+//! alike either way.
+//!
 //! Every read is bounded: lines by [`LineDecoder`], the handshake by a deadline, the number of
 //! handshakes in progress by [`MAX_HANDSHAKES`]. A connection that does not present a token it
 //! was given, a token a second time, or junk, is dropped without a word to the user.
@@ -22,6 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use proto::peer::PeerFrame;
+use proto::tls::{rustls, Stream};
 use proto::LineDecoder;
 
 /// How long a peer has to authenticate, counted from the connect.
@@ -90,8 +97,16 @@ pub enum PeerEvent {
 /// An authenticated peer connection, with whatever was read past the handshake.
 #[derive(Debug)]
 pub struct PeerStream {
-    stream: TcpStream,
+    stream: Stream,
     decoder: LineDecoder,
+}
+
+/// What the private listener serves TLS with.
+pub struct PeerTls {
+    /// The configuration (this client's own key and certificate).
+    pub config: Arc<rustls::ServerConfig>,
+    /// The certificate's SHA-256 fingerprint, sent to the server with `private_listen`.
+    pub fingerprint: String,
 }
 
 /// A token the listener accepts once, from one user.
@@ -149,6 +164,7 @@ impl Registry {
 /// This client's private listener.
 pub struct Listener {
     port: u16,
+    fingerprint: Option<String>,
     registry: Arc<Registry>,
     inbox: PeerSink,
 }
@@ -157,21 +173,34 @@ impl Listener {
     /// Listens on `ip`, any free port, and starts the accept thread, which hands
     /// authenticated connections to `inbox`. Lines from peers are limited to `max_line` bytes
     /// (the server's limit, which senders keep to as well); a longer one drops the connection.
+    /// With `tls`, every connection is TLS with that certificate.
     ///
     /// # Errors
     /// The socket could not be bound or the thread not started.
-    pub fn bind(ip: IpAddr, max_line: usize, inbox: PeerSink) -> std::io::Result<Listener> {
+    pub fn bind(
+        ip: IpAddr,
+        max_line: usize,
+        inbox: PeerSink,
+        tls: Option<PeerTls>,
+    ) -> std::io::Result<Listener> {
         let listener = TcpListener::bind(SocketAddr::new(ip, 0))?;
         let port = listener.local_addr()?.port();
         let registry = Arc::new(Registry::default());
         let accept_registry = Arc::clone(&registry);
         let accept_inbox = inbox.clone();
+        let (config, fingerprint) = match tls {
+            Some(t) => (Some(t.config), Some(t.fingerprint)),
+            None => (None, None),
+        };
         // Detached: it blocks in accept(2) until the process exits.
         std::thread::Builder::new()
             .name("private-listener".into())
-            .spawn(move || accept_loop(listener, max_line, accept_registry, accept_inbox))?;
+            .spawn(move || {
+                accept_loop(listener, max_line, accept_registry, accept_inbox, config)
+            })?;
         Ok(Listener {
             port,
+            fingerprint,
             registry,
             inbox,
         })
@@ -180,6 +209,11 @@ impl Listener {
     /// The port to announce to the server.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The fingerprint of the listener's certificate, when it serves TLS.
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
     }
 
     /// The user name this client is logged in as, sent in `auth_ok`.
@@ -233,11 +267,24 @@ impl Drop for HandshakeSlot {
     }
 }
 
-fn accept_loop(listener: TcpListener, max_line: usize, registry: Arc<Registry>, inbox: PeerSink) {
+fn accept_loop(
+    listener: TcpListener,
+    max_line: usize,
+    registry: Arc<Registry>,
+    inbox: PeerSink,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     let busy = Arc::new(AtomicUsize::new(0));
     loop {
         let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+            // Over TLS the handshake runs with the first read, under the same deadline.
+            Ok((stream, _)) => match &tls {
+                None => Stream::Tcp(stream),
+                Some(config) => match Stream::tls_server(stream, Arc::clone(config)) {
+                    Ok(stream) => stream,
+                    Err(_) => continue,
+                },
+            },
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => {
                 // Out of file descriptors or similar: do not spin while it lasts.
@@ -268,7 +315,7 @@ fn accept_loop(listener: TcpListener, max_line: usize, registry: Arc<Registry>, 
 /// Listening side: reads the `auth`, claims its token, answers `auth_ok`. `None` drops the
 /// connection unnoticed (no valid token); once a token is claimed, the outcome is reported
 /// either way, since the token cannot be used again.
-fn answer_handshake(stream: TcpStream, max_line: usize, registry: &Registry) -> Option<PeerInput> {
+fn answer_handshake(stream: Stream, max_line: usize, registry: &Registry) -> Option<PeerInput> {
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut decoder = LineDecoder::new(max_line);
     let (user, token) = match read_frame(&stream, &mut decoder, Some(deadline))? {
@@ -285,7 +332,7 @@ fn answer_handshake(stream: TcpStream, max_line: usize, registry: &Registry) -> 
 }
 
 /// Answers `auth_ok` as `me` and readies the stream for the session.
-fn accept_claimed(stream: &TcpStream, me: &str) -> std::io::Result<()> {
+fn accept_claimed(stream: &Stream, me: &str) -> std::io::Result<()> {
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut writer = stream;
     writer.write_all(
@@ -313,6 +360,9 @@ pub struct Dial {
     pub link: u64,
     /// The line limit (see [`Listener::bind`]).
     pub max_line: usize,
+    /// From `private_start`: the peer's listener serves TLS with the certificate of this
+    /// SHA-256 fingerprint, and no other is accepted. `None`: plain TCP.
+    pub fingerprint: Option<String>,
 }
 
 /// Requester side: connects, authenticates with the token and checks that the listener is the
@@ -362,6 +412,21 @@ fn handshake(dial: &Dial) -> Result<PeerStream, String> {
     }
     let stream = stream.ok_or(last)?;
     let _ = stream.set_nodelay(true);
+    let stream = match &dial.fingerprint {
+        None => Stream::Tcp(stream),
+        Some(fingerprint) => {
+            let config =
+                proto::tls::pinned_client_config(fingerprint).map_err(|e| e.to_string())?;
+            // The name is not checked: the fingerprint is.
+            let name = proto::tls::server_name("chat-peer").map_err(|e| e.to_string())?;
+            let stream =
+                Stream::tls_client(stream, Arc::new(config), name).map_err(|e| e.to_string())?;
+            stream
+                .handshake(deadline)
+                .map_err(|e| format!("TLS: {e}"))?;
+            stream
+        }
+    };
     stream
         .set_write_timeout(Some(WRITE_TIMEOUT))
         .map_err(|e| e.to_string())?;
@@ -389,7 +454,7 @@ fn handshake(dial: &Dial) -> Result<PeerStream, String> {
 /// Reads one frame, until `deadline` if given. `None` on end of stream, a read error, the
 /// deadline, an over-long line or a line that is no peer frame.
 fn read_frame(
-    mut stream: &TcpStream,
+    mut stream: &Stream,
     decoder: &mut LineDecoder,
     deadline: Option<Instant>,
 ) -> Option<PeerFrame> {
@@ -423,7 +488,7 @@ fn read_frame(
 pub struct Link {
     /// The link id (see [`PeerInput::link`]).
     pub id: u64,
-    stream: TcpStream,
+    stream: Stream,
 }
 
 impl Link {
@@ -485,13 +550,7 @@ pub fn text_frame_len(text: &str) -> usize {
         - 1
 }
 
-fn read_loop(
-    stream: TcpStream,
-    mut decoder: LineDecoder,
-    peer: String,
-    link: u64,
-    inbox: PeerSink,
-) {
+fn read_loop(stream: Stream, mut decoder: LineDecoder, peer: String, link: u64, inbox: PeerSink) {
     let report = |what: PeerEvent| {
         inbox.send(PeerInput {
             peer: peer.clone(),

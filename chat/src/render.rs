@@ -20,6 +20,18 @@ pub const NEW_USER_PROMPT: &str = "This is a new user. Enter a password: ";
 pub const PASSWORD_PROMPT: &str = "Password: ";
 /// The user name prompt (interactive only).
 pub const USERNAME_PROMPT: &str = "Username: ";
+/// `passwd`'s first prompt.
+pub const OLD_PASSWORD_PROMPT: &str = "Old password: ";
+/// `passwd`'s second prompt.
+pub const NEW_PASSWORD_PROMPT: &str = "New password: ";
+/// `passwd`'s third prompt (on a terminal only).
+pub const RETYPE_PASSWORD_PROMPT: &str = "Retype new password: ";
+/// `passwd` on a terminal, when the two new passwords differ (they are asked again).
+pub const PASSWORDS_DIFFER: &str = "Passwords do not match. Please try again";
+/// `passwd` interrupted with Ctrl-C.
+pub const PASSWORD_NOT_CHANGED: &str = "Password not changed";
+/// `passwd` done.
+pub const PASSWORD_CHANGED: &str = "Password changed";
 /// After a wrong password.
 pub const INVALID_PASSWORD: &str = "Invalid Password. Please try again";
 /// After the third wrong password in a row.
@@ -111,6 +123,7 @@ pub fn command_reply(command: &Command, response: &Response) -> Vec<String> {
         Response::Ok => match command {
             Command::Block { user } => vec![format!("{} is blocked", sanitize(user))],
             Command::Unblock { user } => vec![format!("{} is unblocked", sanitize(user))],
+            Command::Passwd => vec![PASSWORD_CHANGED.to_string()],
             _ => Vec::new(),
         },
         // `sent`, a broadcast that reached everyone, and anything else that only says "done".

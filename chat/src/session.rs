@@ -9,8 +9,10 @@
 //!
 //! Private messaging (SPEC section 4) is in the submodule `private`: the consent question,
 //! the state of each private session, and the `startprivate`/`private`/`stopprivate` commands.
+//! `passwd`, which asks for passwords after the command, is in the submodule `passwd`.
 
 mod delivery;
+mod passwd;
 mod private;
 
 use std::collections::HashSet;
@@ -532,6 +534,7 @@ impl Session {
         match &command {
             Command::Private { to, text } => return self.private_message(to, text),
             Command::StopPrivate { user } => return self.stop_private(user),
+            Command::Passwd => return self.passwd(),
             _ => {}
         }
         let Some(request) = command.request() else {

@@ -137,7 +137,11 @@ fn raw_login(port: u16, user: &str, listen: Option<u16>) -> Client {
     let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
     if let Some(port) = listen {
         assert_eq!(
-            c.request(Request::PrivateListen { port, host: None }),
+            c.request(Request::PrivateListen {
+                port,
+                host: None,
+                fingerprint: None,
+            }),
             Response::Ok
         );
     }
@@ -437,6 +441,7 @@ fn the_private_listener_refuses_forged_reused_and_junk_connections() {
             peer,
             addr: Some(addr),
             token,
+            ..
         } if peer == "luke" => (addr, token),
         other => panic!("expected private_start, got {other:?}"),
     };

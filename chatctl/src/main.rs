@@ -79,6 +79,36 @@ enum Command {
     },
     /// Reload config.toml and credentials.txt (same as SIGHUP)
     Reload,
+    /// Every account: name, online, locked, last login
+    Users,
+    /// Manage one account
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+/// `chatctl user ...`. Names are taken in any case. A password is read from the terminal
+/// without echo (asked twice), or as the first line of standard input when it is not a
+/// terminal.
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// Create an account (registration settings and limits do not apply)
+    Add {
+        /// The new account's name
+        user: String,
+    },
+    /// Delete an account: its session is disconnected, its stored messages, block lists and
+    /// login history are removed, and credentials.txt is rewritten
+    Del {
+        /// The account
+        user: String,
+    },
+    /// Set an account's password
+    Passwd {
+        /// The account
+        user: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +154,12 @@ fn main() -> ExitCode {
         Command::Stats => commands::stats::run(&session),
         Command::Unlock { user } => commands::unlock::run(&session, user),
         Command::Reload => commands::reload::run(&session),
+        Command::Users => commands::users::run(&session),
+        Command::User { action } => match action {
+            UserAction::Add { user } => commands::user_add::run(&session, user),
+            UserAction::Del { user } => commands::user_del::run(&session, user),
+            UserAction::Passwd { user } => commands::user_passwd::run(&session, user),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

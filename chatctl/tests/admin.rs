@@ -495,6 +495,7 @@ fn private_session(a: &mut Client, a_name: &str, b: &mut Client, b_name: &str) {
         let r = c.request(Request::PrivateListen {
             port: 40000,
             host: None,
+            fingerprint: None,
         });
         assert_eq!(r, Response::Ok);
     }

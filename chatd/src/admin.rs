@@ -1,9 +1,12 @@
 //! The admin socket: a Unix socket at `admin_socket` where `chatctl` sends one
 //! [`AdminRequest`] line and reads one [`AdminResponse`] line. This module owns the socket file
 //! (refusing to start next to a live chatd, replacing a stale file, owner-only permissions,
-//! removal at shutdown) and one handler per request. It does not own the state it reports on:
+//! removal at shutdown) and one handler per request (those managing accounts in [`accounts`]).
+//! It does not own the state it reports on:
 //! the hub, the lockout and the reload logic live in their own modules, and a reload runs the
 //! hook the process passed in.
+
+mod accounts;
 
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -248,6 +251,12 @@ async fn handle(shared: &Arc<Shared>, request: AdminRequest) -> AdminResponse {
         AdminRequest::Stats => stats(shared),
         AdminRequest::Unlock { user } => unlock(shared, &user).await,
         AdminRequest::Reload => reload(shared).await,
+        AdminRequest::Users => accounts::users(shared).await,
+        AdminRequest::UserAdd { user, password } => accounts::add(shared, &user, &password).await,
+        AdminRequest::UserDel { user } => accounts::del(shared, &user).await,
+        AdminRequest::UserPasswd { user, password } => {
+            accounts::passwd(shared, &user, &password).await
+        }
         AdminRequest::Status => status(shared),
     }
 }
@@ -276,6 +285,9 @@ fn who(shared: &Shared) -> AdminResponse {
 /// `kick`: the user gets a `kicked` event and the connection closes; the hub's disconnect path
 /// then tells the others and ends the user's private sessions.
 fn kick(shared: &Shared, user: &str, reason: Option<String>) -> AdminResponse {
+    // Any case names the account.
+    let name = shared.accounts.canonical(user);
+    let user = name.as_deref().unwrap_or(user);
     if shared.hub.kick(user, reason) {
         log::info!("admin: kicked {user}");
         AdminResponse::ok(format!("{user} was disconnected"))
@@ -299,6 +311,8 @@ fn stats(shared: &Shared) -> AdminResponse {
 /// `unlock`: forgets the user's failures and lock, in memory and in the store (so a restart
 /// does not bring the lock back).
 async fn unlock(shared: &Shared, user: &str) -> AdminResponse {
+    let name = shared.accounts.canonical(user);
+    let user = name.as_deref().unwrap_or(user);
     let had_state = shared.lockout.has_state(user);
     let was_locked = shared.lockout.clear(user, shared.clock.now_ms());
     if had_state {

@@ -101,6 +101,7 @@ pub(crate) async fn connection_loop(
     let _ = out.tx.try_send(frontend::hello(cfg.limits.max_line_bytes));
     let mut session = Session {
         id,
+        addr,
         phase: Phase::Name,
         opened: now,
         last_valid: now,

@@ -93,7 +93,10 @@ pub(crate) async fn refuse(socket: &Socket, failure: &Failure) {
     .encode();
     let _ = future::or(
         async {
-            let _ = socket.write_all(line.as_bytes()).await;
+            // Over TLS the line can only leave once the handshake is done.
+            if socket.handshake().await.is_ok() {
+                let _ = socket.write_all(line.as_bytes()).await;
+            }
         },
         async {
             smol::Timer::after(Duration::from_secs(1)).await;
@@ -259,7 +262,10 @@ impl Writer<'_> {
     /// Stores the live messages the in-flight list let go of (they stay listed by id).
     fn spill(&self, spill: Vec<Direct>) {
         for d in spill {
-            d.store_offline(&self.shared.store);
+            // A deleted account keeps nothing.
+            if self.shared.accounts.exists(&d.to) {
+                d.store_offline(&self.shared.store);
+            }
         }
     }
 }

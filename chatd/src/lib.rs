@@ -2,10 +2,12 @@
 //! [`Bound::serve`] serves on background threads ([`start`] does both), [`Running`] waits for
 //! or triggers the graceful shutdown. `main.rs` only turns arguments into a [`Config`];
 //! [`daemon`] holds the process-level parts it uses (logging, pid file, forking, signals,
-//! systemd notifications), and [`credentials`] the offline `hash-credentials` rewrite.
+//! systemd notifications), [`credentials`] the offline `hash-credentials` rewrite, and
+//! [`tls`] the certificate (loaded, reloaded, and made by `gen-cert`).
 //!
 //! Layers, outermost first (docs/ARCHITECTURE.md draws them): `server` (accept loop,
-//! shutdown) → `connection` (one client's life) over `transport` (bytes and bounded lines)
+//! shutdown) → `connection` (one client's life) over `transport` (bytes and bounded lines,
+//! TCP or TLS)
 //! → `frontend` (JSON lines ⇄ requests and answers) → `commands` (one module per command,
 //! the table, the error wording) → `hub` (presence, routing, private brokering, views) →
 //! the seams of `seams` (`Store`, `Directory`, `Bus`), with `store` (SQLite) and `auth`
@@ -24,11 +26,12 @@ mod seams;
 mod server;
 mod state;
 pub mod store;
+pub mod tls;
 mod transport;
 
 mod commands;
 
 pub use clock::ManualClock;
-pub use config::{Config, Overrides};
+pub use config::{Config, Overrides, TlsConfig};
 pub use server::{bind, start, start_with_clock, Bound, Running, StartError};
 pub use state::{Shared, StopHandle};

@@ -84,6 +84,19 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         credentials: Option<PathBuf>,
     },
+    /// Write a self-signed TLS certificate (cert.pem) and its key (key.pem, mode 0600) for a
+    /// quick start; clients trust it on first use (`chat --tls`). Then exit
+    GenCert {
+        /// A DNS name or IP address clients use to reach this server (repeat for several)
+        #[arg(long = "host", value_name = "NAME", required = true)]
+        hosts: Vec<String>,
+        /// Where to write cert.pem and key.pem
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out_dir: PathBuf,
+        /// Replace existing cert.pem and key.pem
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -184,6 +197,23 @@ fn hash_credentials(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `chatd gen-cert`: writes the pair and tells how to use it.
+fn gen_cert(hosts: &[String], out_dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let made = chatd::tls::gen_cert(hosts, &absolute(out_dir)?, force)?;
+    println!("wrote {} and {}", made.cert.display(), made.key.display());
+    println!(
+        "SHA-256 fingerprint: {}",
+        proto::tls::display_fingerprint(&made.fingerprint)
+    );
+    println!("In config.toml:");
+    println!();
+    println!("[tls]");
+    println!("cert = {:?}", made.cert.display().to_string());
+    println!("key = {:?}", made.key.display().to_string());
+    println!("port = {}", chatd::config::DEFAULT_TLS_PORT);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hashed 2 plain-text passwords (1 was already hashed)`, singular and plural alike.
 fn hashed_summary(done: &chatd::credentials::Rewritten) -> String {
     let passwords = if done.hashed == 1 {
@@ -233,12 +263,17 @@ fn write_stdout(bytes: &[u8], what: &str) -> ExitCode {
 }
 
 fn run(mut args: Args, log_file: Option<(File, PathBuf)>) -> anyhow::Result<ExitCode> {
-    if let Some(Command::HashCredentials {
-        config,
-        credentials,
-    }) = args.command.take()
-    {
-        return hash_credentials(&args, config, credentials);
+    match args.command.take() {
+        Some(Command::HashCredentials {
+            config,
+            credentials,
+        }) => return hash_credentials(&args, config, credentials),
+        Some(Command::GenCert {
+            hosts,
+            out_dir,
+            force,
+        }) => return gen_cert(&hosts, &out_dir, force),
+        None => {}
     }
     let (config, overrides) = match load_config(&args) {
         Ok(v) => v,
@@ -251,7 +286,15 @@ fn run(mut args: Args, log_file: Option<(File, PathBuf)>) -> anyhow::Result<Exit
         Some(p) => Some(PidFile::acquire(&absolute(p)?)?),
         None => None,
     };
-    let bound = chatd::bind(config, overrides)?;
+    let bound = match chatd::bind(config, overrides) {
+        Ok(bound) => bound,
+        // A [tls] file that cannot be used is a config error, like the others.
+        Err(chatd::StartError::Config(e)) => {
+            eprintln!("chatd: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if !args.daemonize {
         // Panic messages and anything else written to stderr join the log lines from here on;
         // start-up errors above still reached the terminal.
@@ -317,7 +360,11 @@ fn serve(
             return Err(e.into());
         }
     };
-    daemon::notify_ready(&format!("listening on {}", running.local_addr()));
+    let mut status = format!("listening on {}", running.local_addr());
+    if let Some(tls) = running.tls_addr() {
+        status.push_str(&format!(", TLS on {tls}"));
+    }
+    daemon::notify_ready(&status);
     if let Some(r) = readiness {
         log::info!("running in the background as pid {}", std::process::id());
         r.ready();

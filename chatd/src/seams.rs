@@ -12,6 +12,7 @@
 //! decision is queued under the hub's lock and awaited after it is released. This module defines
 //! the contracts only.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +58,12 @@ pub trait Store: Send + Sync {
     fn record_logout(&self, session: i64, at_ms: i64) -> Self::Job<()>;
     /// Saves a user's login-failure state (`None` clears it).
     fn save_lock(&self, user: &str, state: Option<LockState>) -> Self::Job<()>;
+    /// Removes everything kept about account `user` (deleted): the messages stored for it,
+    /// its block lists in both directions, its login history and its lock. Messages it sent
+    /// that wait for others stay theirs.
+    fn purge_user(&self, user: &str) -> Self::Job<()>;
+    /// Each user's latest login time (ms), from the login history.
+    fn last_logins(&self) -> Self::Job<HashMap<String, i64>>;
     /// Notes that the server is alive and saves the cumulative counters (absolute values).
     fn heartbeat(&self, counters: Vec<(&'static str, u64)>) -> Self::Job<()>;
     /// Finishes queued jobs and closes; later calls fail with [`StoreError::Closed`].

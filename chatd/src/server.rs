@@ -1,6 +1,7 @@
-//! Starting and stopping the server: loading the accounts and binding the TCP listener and the
-//! admin socket ([`bind`], safe to fork after), then opening the store, the executor threads,
-//! the accept loops ([`Bound::serve`]), and the graceful shutdown (stop accepting, tell every
+//! Starting and stopping the server: loading the accounts (and the TLS certificate) and binding
+//! the TCP listeners (plain, and TLS when `[tls]` is configured) and the admin socket ([`bind`],
+//! safe to fork after), then opening the store, the executor threads, the accept loops
+//! ([`Bound::serve`]), and the graceful shutdown (stop accepting, tell every
 //! client, let connections drain, close the store, remove the admin socket file).
 //!
 //! What every connection and the admin socket share is [`Shared`], in `state`; this module
@@ -26,7 +27,8 @@ use crate::hub::Hub;
 use crate::seams::Store;
 use crate::state::{Parts, ReloadHook, Shared, StopHandle};
 use crate::store::{SqliteStore, StoreError};
-use crate::transport::Socket;
+use crate::tls::{Certificate, Loaded};
+use crate::transport::{Socket, TlsSocket};
 
 /// How long connections get to finish after the shutdown notice.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -65,6 +67,7 @@ pub enum StartError {
 /// A running server.
 pub struct Running {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: Sender<()>,
     main: Option<JoinHandle<()>>,
@@ -76,6 +79,11 @@ impl Running {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound TLS address, when `[tls]` is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The shared state (admin socket, tests).
@@ -115,15 +123,28 @@ pub struct Bound {
     accounts: Arc<Accounts>,
     listener: TcpListener,
     local: SocketAddr,
+    tls: Option<TlsBound>,
     admin: AdminListener,
     clock: AnyClock,
     reload_hook: Option<ReloadHook>,
+}
+
+/// The TLS listener, bound, and the certificate it starts with.
+struct TlsBound {
+    listener: TcpListener,
+    local: SocketAddr,
+    loaded: Loaded,
 }
 
 impl Bound {
     /// The bound TCP address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The bound TLS address, when `[tls]` is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|t| t.local)
     }
 
     /// The admin socket path.
@@ -169,12 +190,27 @@ impl Bound {
             accounts,
             listener,
             local,
+            tls,
             admin,
             clock,
             reload_hook,
         } = self;
         let addr = local;
         let listener = Async::new(listener).map_err(|source| StartError::Bind { addr, source })?;
+        let (tls_listener, certificate, tls_local) = match tls {
+            Some(t) => {
+                let addr = t.local;
+                let listener =
+                    Async::new(t.listener).map_err(|source| StartError::Bind { addr, source })?;
+                let fingerprint = t.loaded.fingerprint.clone();
+                (
+                    Some(listener),
+                    Some(Certificate::new(t.loaded)),
+                    Some((addr, fingerprint)),
+                )
+            }
+            None => (None, None, None),
+        };
         let (store, snapshot) = SqliteStore::open(&config.data_dir)?;
         let admin_path = admin.path().to_path_buf();
         let (admin, admin_file) = admin.into_async()?;
@@ -195,6 +231,7 @@ impl Bound {
             hub,
             clock,
             ex: Arc::clone(&ex),
+            tls: certificate,
             reload_hook,
         }));
         let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
@@ -221,15 +258,30 @@ impl Bound {
             .name("chatd-main".into())
             .spawn(move || {
                 let ex = Arc::clone(&main_shared.ex);
-                future::block_on(ex.run(serve(main_shared, listener, admin, admin_file, stop_rx)));
+                let listeners = Listeners {
+                    plain: listener,
+                    tls: tls_listener,
+                };
+                future::block_on(ex.run(serve(main_shared, listeners, admin, admin_file, stop_rx)));
             })
             .map_err(StartError::Thread)?;
         log::info!("admin socket at {}", admin_path.display());
         log::info!("listening on {local}");
-        // Only now: a start-up that fails says why, not this.
+        if let Some((addr, fingerprint)) = &tls_local {
+            log::info!("listening for TLS on {addr} (certificate SHA-256 {fingerprint})");
+        }
+        // Only now: a start-up that fails says why, not these.
         warn_plain_text(&shared);
+        if tls_local.is_none() && !local.ip().is_loopback() {
+            log::warn!(
+                "serving {local} without TLS: passwords and messages cross the network in \
+                 clear; bind = \"127.0.0.1\" for this machine only, or add a [tls] table \
+                 (docs/OPERATING.md, \"Certificates\")"
+            );
+        }
         Ok(Running {
             addr: local,
+            tls_addr: tls_local.map(|(addr, _)| addr),
             shared,
             stop: stop_tx,
             main: Some(main),
@@ -263,14 +315,32 @@ fn warn_plain_text(shared: &Shared) {
 /// [`StartError`] naming what failed.
 pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
     let accounts = Arc::new(Accounts::load(&config.credentials)?);
+    let loaded = config.tls.as_ref().map(crate::tls::load).transpose()?;
     let admin = AdminListener::bind(&config.admin_socket)?;
-    let addr = SocketAddr::new(config.bind, config.port);
-    let bound = TcpListener::bind(addr).and_then(|l| Ok((l.local_addr()?, l)));
-    let (local, listener) = match bound {
+    let listen = |addr: SocketAddr| {
+        TcpListener::bind(addr)
+            .and_then(|l| Ok((l.local_addr()?, l)))
+            .map_err(|source| StartError::Bind { addr, source })
+    };
+    let bound = listen(SocketAddr::new(config.bind, config.port)).and_then(|(local, listener)| {
+        let tls = match (&config.tls, loaded) {
+            (Some(t), Some(loaded)) => {
+                let (local, listener) = listen(SocketAddr::new(t.bind, t.port))?;
+                Some(TlsBound {
+                    listener,
+                    local,
+                    loaded,
+                })
+            }
+            _ => None,
+        };
+        Ok((local, listener, tls))
+    });
+    let (local, listener, tls) = match bound {
         Ok(v) => v,
-        Err(source) => {
+        Err(e) => {
             admin.remove_file();
-            return Err(StartError::Bind { addr, source });
+            return Err(e);
         }
     };
     Ok(Bound {
@@ -279,6 +349,7 @@ pub fn bind(config: Config, overrides: Overrides) -> Result<Bound, StartError> {
         accounts,
         listener,
         local,
+        tls,
         admin,
         clock: AnyClock::System,
         reload_hook: None,
@@ -307,10 +378,16 @@ pub fn start_with_clock(
     bind(config, overrides)?.with_clock(clock).serve()
 }
 
-/// The accept loop plus the shutdown sequence.
+/// The listening sockets.
+struct Listeners {
+    plain: Async<TcpListener>,
+    tls: Option<Async<TcpListener>>,
+}
+
+/// The accept loops plus the shutdown sequence.
 async fn serve(
     shared: Arc<Shared>,
-    listener: Async<TcpListener>,
+    listeners: Listeners,
     admin: Async<UnixListener>,
     admin_file: SocketFile,
     stop: Receiver<()>,
@@ -327,9 +404,18 @@ async fn serve(
             }
         }
     });
+    let tls_accept = async {
+        match &listeners.tls {
+            Some(listener) => accept_loop(&shared, listener, &alive_tx, true).await,
+            None => future::pending().await,
+        }
+    };
     future::or(
         future::or(
-            accept_loop(&shared, &listener, &alive_tx),
+            future::or(
+                accept_loop(&shared, &listeners.plain, &alive_tx, false),
+                tls_accept,
+            ),
             admin_loop(Arc::clone(&shared), &admin),
         ),
         async {
@@ -341,7 +427,7 @@ async fn serve(
         "shutting down: telling {} connections",
         shared.hub.connection_count()
     );
-    drop(listener);
+    drop(listeners);
     shared.hub.shutdown();
     drop(alive_tx);
     let drained = future::or(
@@ -371,13 +457,32 @@ async fn serve(
     log::info!("shutdown complete");
 }
 
-async fn accept_loop(shared: &Arc<Shared>, listener: &Async<TcpListener>, alive: &Sender<()>) {
+/// Accepts connections on `listener`, TLS ones when `tls` (each handshake with the certificate
+/// in force when it was accepted).
+async fn accept_loop(
+    shared: &Arc<Shared>,
+    listener: &Async<TcpListener>,
+    alive: &Sender<()>,
+    tls: bool,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
                 let _ = stream.get_ref().set_nodelay(true);
-                let task =
-                    connection_loop(Arc::clone(shared), Socket::Tcp(stream), addr, alive.clone());
+                let socket = match (tls, &shared.tls) {
+                    (false, _) => Socket::Tcp(stream),
+                    (true, Some(certificate)) => {
+                        match rustls::ServerConnection::new(certificate.config()) {
+                            Ok(conn) => Socket::Tls(Box::new(TlsSocket::new(stream, conn))),
+                            Err(e) => {
+                                log::error!("cannot start TLS with {addr}: {e}");
+                                continue;
+                            }
+                        }
+                    }
+                    (true, None) => continue,
+                };
+                let task = connection_loop(Arc::clone(shared), socket, addr, alive.clone());
                 // Detached: each connection holds a clone of `alive`, and shutdown waits for
                 // every clone to drop, so no connection outlives the server unnoticed.
                 shared.ex.spawn(task).detach();

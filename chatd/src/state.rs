@@ -1,5 +1,6 @@
-//! The server's shared state ([`Shared`]): the configuration in force (and its reload), the
-//! accounts, the lockout, the store, the hub, the clock and the executor. It sits below every
+//! The server's shared state ([`Shared`]): the configuration in force (and its reload, TLS
+//! certificate included), the accounts, the lockout, the store, the hub, the clock and the
+//! executor. It sits below every
 //! layer that uses it (connections, commands, the admin socket, the process around the server),
 //! so none of them imports the accept loop. What the process adds around a reload (telling
 //! systemd) is passed in as a [`ReloadHook`], never called upward.
@@ -8,11 +9,12 @@ use std::sync::{Arc, RwLock};
 
 use smol::Executor;
 
-use crate::auth::{Accounts, Lockout};
+use crate::auth::{Accounts, Lockout, Registrations};
 use crate::clock::AnyClock;
 use crate::config::{Config, Overrides};
 use crate::hub::Hub;
 use crate::store::SqliteStore;
+use crate::tls::Certificate;
 
 /// What runs a reload: [`Shared::reload`] plus whatever the process adds around it.
 pub type ReloadHook = Arc<dyn Fn(&Shared) -> Result<String, String> + Send + Sync>;
@@ -27,6 +29,8 @@ pub struct Shared {
     pub(crate) accounts: Arc<Accounts>,
     /// Login failures and locks.
     pub(crate) lockout: Lockout,
+    /// Recent registrations per address (`limits.registrations_per_ip_per_hour`).
+    pub(crate) registrations: Registrations,
     /// Durable state (the [`Store`](crate::seams::Store) chosen at start).
     pub(crate) store: SqliteStore,
     /// Routing.
@@ -35,6 +39,8 @@ pub struct Shared {
     pub(crate) clock: AnyClock,
     /// The executor every task runs on.
     pub(crate) ex: Arc<Executor<'static>>,
+    /// The TLS certificate in force, when a TLS listener runs.
+    pub(crate) tls: Option<Certificate>,
     /// Runs `chatctl reload`.
     reload_hook: Option<ReloadHook>,
     /// Closed (and replaced) by each reload, so that waiting connections look at the new
@@ -52,6 +58,7 @@ pub(crate) struct Parts {
     pub hub: Hub,
     pub clock: AnyClock,
     pub ex: Arc<Executor<'static>>,
+    pub tls: Option<Certificate>,
     pub reload_hook: Option<ReloadHook>,
 }
 
@@ -62,10 +69,12 @@ impl Shared {
             overrides: p.overrides,
             accounts: p.accounts,
             lockout: p.lockout,
+            registrations: Registrations::default(),
             store: p.store,
             hub: p.hub,
             clock: p.clock,
             ex: p.ex,
+            tls: p.tls,
             reload_hook: p.reload_hook,
             reload_signal: RwLock::new(async_channel::bounded(1)),
         }
@@ -97,9 +106,11 @@ impl Shared {
         }
     }
 
-    /// Re-reads the config file (re-applying the command-line overrides) and the credentials
-    /// file. Timeouts, block duration, limits and registration take effect at once for every
-    /// session; the listening address, data directory and admin socket need a restart.
+    /// Re-reads the config file (re-applying the command-line overrides), the TLS certificate
+    /// and key, and the credentials file. Timeouts, block duration, limits and registration
+    /// take effect at once for every session, a new certificate for every new handshake (open
+    /// sessions keep theirs); the listening addresses, data directory and admin socket need a
+    /// restart. A certificate that cannot be loaded refuses the whole reload.
     ///
     /// # Errors
     /// A message saying why; the old config stays in force.
@@ -126,6 +137,25 @@ impl Shared {
         if new.threads != old.threads {
             notes.push("threads");
         }
+        let certificate = match (&old.tls, &mut new.tls, &self.tls) {
+            (Some(was), Some(now), Some(_)) => {
+                if (now.bind, now.port) != (was.bind, was.port) {
+                    notes.push("the TLS listening address");
+                    now.bind = was.bind;
+                    now.port = was.port;
+                }
+                Some(crate::tls::load(now).map_err(|e| e.to_string())?)
+            }
+            (was, now, _) => {
+                if was.is_some() != now.is_some() {
+                    notes.push("[tls]");
+                }
+                // Without a TLS listener there is nothing to load, and one is started only
+                // at start: keep the table as it was.
+                new.tls = old.tls.clone();
+                None
+            }
+        };
         // Keep what needs a restart as it is.
         new.bind = old.bind;
         new.port = old.port;
@@ -133,7 +163,7 @@ impl Shared {
         new.admin_socket = old.admin_socket.clone();
         new.credentials = old.credentials.clone();
         new.threads = old.threads;
-        let accounts = self.accounts.reload().map_err(|e| e.to_string())?;
+        let (accounts, gone) = self.accounts.reload().map_err(|e| e.to_string())?;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         let old_signal = std::mem::replace(
             &mut *self
@@ -143,7 +173,35 @@ impl Shared {
             async_channel::bounded(1),
         );
         old_signal.0.close();
+        // Accounts removed from the file by hand leave nothing behind, as `chatctl user del`.
+        // A reload runs off the executor (signal thread, blocking pool), so it may wait here.
+        for user in &gone {
+            let (online, purge) = self.forget_account(user, ACCOUNT_REMOVED);
+            match smol::block_on(purge) {
+                Ok(()) => log::info!(
+                    "account {user} is no longer in the credentials file: removed{}",
+                    if online {
+                        " (it was online: disconnected)"
+                    } else {
+                        ""
+                    }
+                ),
+                Err(e) => log::error!("account {user} removed, but its stored data stays: {e}"),
+            }
+        }
         let mut msg = format!("reloaded configuration and {accounts} accounts");
+        if let (Some(loaded), Some(tls)) = (certificate, &self.tls) {
+            let changed = loaded.fingerprint != tls.fingerprint();
+            msg.push_str(&format!(
+                "; TLS certificate {} (SHA-256 {})",
+                if changed { "replaced" } else { "unchanged" },
+                loaded.fingerprint
+            ));
+            tls.replace(loaded);
+        }
+        if !gone.is_empty() {
+            msg.push_str(&format!("; removed {}", gone.join(", ")));
+        }
         if !notes.is_empty() {
             msg.push_str(&format!(
                 "; changes to {} take effect after a restart",
@@ -152,6 +210,23 @@ impl Shared {
         }
         log::info!("{msg}");
         Ok(msg)
+    }
+}
+
+/// The `kicked` reason a deleted account's session is given.
+pub(crate) const ACCOUNT_REMOVED: &str = "Your account has been deleted";
+
+impl Shared {
+    /// Forgets account `user` (its registered name, already gone from the accounts) in
+    /// memory: its session is disconnected with `reason`, its lock and the hub's block lists
+    /// and history go. Returns whether it was online, and the job purging the store.
+    pub(crate) fn forget_account(
+        &self,
+        user: &str,
+        reason: &str,
+    ) -> (bool, crate::store::StoreJob<()>) {
+        self.lockout.clear(user, 0);
+        self.hub.remove_account(user, reason, &self.store)
     }
 }
 

@@ -44,6 +44,7 @@ fn flooder(
             request: Request::PrivateListen {
                 port: 4000,
                 host: None,
+                fingerprint: None,
             },
         }
         .encode()

@@ -216,3 +216,34 @@ fn login_presence_reaches_others() {
         }
     );
 }
+
+#[test]
+fn registrations_per_address_are_counted_over_the_last_hour_on_the_clock() {
+    let clock = ManualClock::new();
+    let server = TestServer::start_with_clock(&clock, |c| {
+        c.limits.registrations_per_ip_per_hour = 2;
+    });
+    let register = |name: &str| {
+        let mut c = server.connect();
+        match c.request(Request::Login { user: name.into() }) {
+            Response::NewUser => {
+                c.request(Request::Password {
+                    password: "pw#1".into(),
+                });
+                None
+            }
+            Response::Error { code, .. } => Some(code),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(register("rey"), None);
+    clock.advance(Duration::from_secs(1800));
+    assert_eq!(register("finn"), None);
+    assert_eq!(register("poe"), Some(ErrorCode::RegistrationLimited));
+    // The first registration leaves the window an hour after it was made.
+    clock.advance(Duration::from_secs(1799));
+    assert_eq!(register("poe"), Some(ErrorCode::RegistrationLimited));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(register("poe"), None);
+    assert_eq!(register("bb8"), Some(ErrorCode::RegistrationLimited));
+}

@@ -9,7 +9,11 @@ use proto::{ErrorCode, Event, Request, Response};
 
 fn listen(c: &mut Client, port: u16) {
     assert_eq!(
-        c.request(Request::PrivateListen { port, host: None }),
+        c.request(Request::PrivateListen {
+            port,
+            host: None,
+            fingerprint: None,
+        }),
         Response::Ok
     );
 }
@@ -63,6 +67,7 @@ fn private_listen_before_login_is_kept_through_the_login() {
         peer,
         addr: None,
         token: luke_token,
+        ..
     } = luke.event()
     else {
         panic!("luke expected a private_start without addr");
@@ -72,6 +77,7 @@ fn private_listen_before_login_is_kept_through_the_login() {
         peer,
         addr: Some(addr),
         token,
+        ..
     } = hans.event()
     else {
         panic!("hans expected a private_start with addr");

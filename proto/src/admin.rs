@@ -23,6 +23,10 @@ pub const MAX_ADMIN_LINE: usize = 16 << 20;
 /// {"type":"stats"}
 /// {"type":"unlock","user":"hans"}
 /// {"type":"reload"}
+/// {"type":"users"}
+/// {"type":"user_add","user":"rey","password":"jakku#scav"}
+/// {"type":"user_del","user":"rey"}
+/// {"type":"user_passwd","user":"rey","password":"n3w*pass"}
 /// {"type":"status"}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +55,46 @@ pub enum AdminRequest {
     Reload,
     /// Is chatd running, which one, since when; answered with [`AdminResponse::Status`].
     Status,
+    /// Every account; answered with [`AdminResponse::Users`].
+    Users,
+    /// Create an account (not subject to `registration` or the registration limit).
+    UserAdd {
+        /// The new name (refused if an account of that name exists, in any case).
+        user: String,
+        /// Its password; never logged.
+        password: String,
+    },
+    /// Delete an account: its session is disconnected, and its stored messages, block lists
+    /// (both directions), login history and lock go with it.
+    UserDel {
+        /// Whose (any case).
+        user: String,
+    },
+    /// Set an account's password.
+    UserPasswd {
+        /// Whose (any case).
+        user: String,
+        /// The new password; never logged.
+        password: String,
+    },
+}
+
+/// One account, as `chatctl users` lists it.
+///
+/// ```json
+/// {"user":"hans","online":true,"locked":false,"last_login":1714564803}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// Account name, as registered.
+    pub user: String,
+    /// Logged in now.
+    pub online: bool,
+    /// Locked now (three wrong passwords).
+    pub locked: bool,
+    /// Latest login, seconds since the Unix epoch; `null` if never (or before its history
+    /// was pruned).
+    pub last_login: Option<u64>,
 }
 
 /// One online session, as `chatctl who` lists it.
@@ -166,6 +210,12 @@ pub enum AdminErrorCode {
     BadRequest,
     /// The server failed to do what was asked (for example the store refused a write).
     Internal,
+    /// `user_add`: an account of that name exists (names are unique regardless of case).
+    UserExists,
+    /// `user_add`: the name breaks the rules (1-32 letters, digits, `_`, `-`, `.`).
+    InvalidUsername,
+    /// `user_add`, `user_passwd`: the password breaks the rules.
+    InvalidPassword,
 }
 
 /// chatd's answer.
@@ -199,6 +249,11 @@ pub enum AdminResponse {
     },
     /// Answer to `stats`.
     Stats(Stats),
+    /// Answer to `users`.
+    Users {
+        /// Sorted by name, regardless of case.
+        users: Vec<Account>,
+    },
     /// Answer to `status`.
     Status(Status),
 }
@@ -277,5 +332,53 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<AdminResponse>(&line).unwrap(), resp);
         assert!(serde_json::from_str::<AdminRequest>(r#"{"type":"shutdown"}"#).is_err());
+        let resp = AdminResponse::error(AdminErrorCode::UserExists, "hans exists");
+        assert!(serde_json::to_string(&resp)
+            .unwrap()
+            .contains(r#""code":"user_exists""#));
+    }
+
+    #[test]
+    fn account_requests_and_answers() {
+        let req = AdminRequest::UserPasswd {
+            user: "rey".into(),
+            password: "n3w*pass".into(),
+        };
+        let line = serde_json::to_string(&req).unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"user_passwd","user":"rey","password":"n3w*pass"}"#
+        );
+        assert_eq!(serde_json::from_str::<AdminRequest>(&line).unwrap(), req);
+        for (req, line) in [
+            (AdminRequest::Users, r#"{"type":"users"}"#),
+            (
+                AdminRequest::UserDel { user: "rey".into() },
+                r#"{"type":"user_del","user":"rey"}"#,
+            ),
+            (
+                AdminRequest::UserAdd {
+                    user: "rey".into(),
+                    password: "p".into(),
+                },
+                r#"{"type":"user_add","user":"rey","password":"p"}"#,
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&req).unwrap(), line);
+        }
+        let resp = AdminResponse::Users {
+            users: vec![Account {
+                user: "hans".into(),
+                online: false,
+                locked: true,
+                last_login: None,
+            }],
+        };
+        let line = serde_json::to_string(&resp).unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"users","users":[{"user":"hans","online":false,"locked":true,"last_login":null}]}"#
+        );
+        assert_eq!(serde_json::from_str::<AdminResponse>(&line).unwrap(), resp);
     }
 }

@@ -91,6 +91,10 @@ wire_enum! {
             /// come from (for a client behind a known NAT or on another interface).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             host: Option<String>,
+            /// When the listener serves TLS: the SHA-256 fingerprint of its certificate (DER),
+            /// 64 lowercase hex digits, handed to requesters in [`Event::PrivateStart`].
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            fingerprint: Option<String>,
         },
         /// `startprivate <user>`: ask `user` for consent.
         StartPrivate = "start_private" {
@@ -116,6 +120,16 @@ wire_enum! {
         Ack = "ack" {
             /// The last message shown.
             msg_id: u64,
+        },
+        /// `passwd`: replace the logged-in account's password. Answered by [`Response::Ok`] or
+        /// an error (`invalid_password`: `old` is wrong, and counts as a failed login;
+        /// `account_blocked`: that wrong `old` locked the account; `account_locked`;
+        /// `invalid_password_format`).
+        ChangePassword = "change_password" {
+            /// The current password; never logged.
+            old: String,
+            /// The new password; never logged.
+            new: String,
         },
     }
 }
@@ -230,6 +244,11 @@ wire_enum! {
             addr: Option<String>,
             /// One-time token both sides must see.
             token: String,
+            /// For the requester, when the target's listener serves TLS: the SHA-256
+            /// fingerprint of its certificate; connect over TLS and accept only that
+            /// certificate.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            fingerprint: Option<String>,
         },
         /// `peer` declined the private request.
         PrivateDeclined = "private_declined" {
@@ -317,6 +336,9 @@ error_codes! {
         InvalidPassword = "invalid_password",
         /// The name is unknown and registration is disabled.
         RegistrationDisabled = "registration_disabled",
+        /// The name is unknown and this address has registered as many accounts in the last
+        /// hour as the server allows (`limits.registrations_per_ip_per_hour`).
+        RegistrationLimited = "registration_limited",
         /// No such user.
         InvalidUser = "invalid_user",
         /// `message` to oneself.
@@ -389,10 +411,16 @@ struct Flat<'a> {
     port: Option<u16>,
     #[serde(default, borrow)]
     host: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    fingerprint: Option<Cow<'a, str>>,
     #[serde(default)]
     accept: Option<bool>,
     #[serde(default)]
     msg_id: Option<u64>,
+    #[serde(default, borrow)]
+    old: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    new: Option<Cow<'a, str>>,
 }
 
 /// The line of an [`Event::Message`] with its `msg_id`, encoded straight from borrowed
@@ -751,10 +779,12 @@ mod tests {
             Request::PrivateListen {
                 port: 4000,
                 host: Some("203.0.113.5".into()),
+                fingerprint: None,
             },
             Request::PrivateListen {
                 port: 4000,
                 host: None,
+                fingerprint: Some("ab".repeat(32)),
             },
             Request::StartPrivate { user: "c".into() },
             Request::PrivateAnswer {
@@ -763,6 +793,10 @@ mod tests {
             },
             Request::PrivateEnded { user: "e".into() },
             Request::Ack { msg_id: 7 },
+            Request::ChangePassword {
+                old: "falcon*solo".into(),
+                new: "n3w\"pw".into(),
+            },
         ];
         for t in Request::TYPES {
             assert!(
@@ -903,6 +937,7 @@ mod tests {
                 Request::PrivateListen {
                     port: 4000,
                     host: None,
+                    fingerprint: None,
                 },
                 r#"{"id":5,"type":"private_listen","port":4000}"#,
             ),
@@ -910,8 +945,17 @@ mod tests {
                 Request::PrivateListen {
                     port: 4000,
                     host: Some("203.0.113.5".into()),
+                    fingerprint: None,
                 },
                 r#"{"id":5,"type":"private_listen","port":4000,"host":"203.0.113.5"}"#,
+            ),
+            (
+                Request::PrivateListen {
+                    port: 4000,
+                    host: None,
+                    fingerprint: Some("0f".repeat(32)),
+                },
+                r#"{"id":5,"type":"private_listen","port":4000,"fingerprint":"0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"}"#,
             ),
             (
                 Request::StartPrivate { user: "c".into() },
@@ -931,6 +975,13 @@ mod tests {
             (
                 Request::Ack { msg_id: 42 },
                 r#"{"id":5,"type":"ack","msg_id":42}"#,
+            ),
+            (
+                Request::ChangePassword {
+                    old: "falcon*solo".into(),
+                    new: "x@y".into(),
+                },
+                r#"{"id":5,"type":"change_password","old":"falcon*solo","new":"x@y"}"#,
             ),
         ]
     }
@@ -972,7 +1023,7 @@ mod tests {
         for (request, _) in &samples {
             assert!(Request::TYPES.contains(&request.type_name()), "{request:?}");
         }
-        assert_eq!(seen.len(), 15, "one name per request variant");
+        assert_eq!(seen.len(), 16, "one name per request variant");
     }
 
     #[test]
@@ -1013,6 +1064,7 @@ mod tests {
                 peer: "a".into(),
                 addr: Some("127.0.0.1:1".into()),
                 token: "t".into(),
+                fingerprint: None,
             },
             Event::PrivateDeclined { peer: "a".into() },
             Event::PrivateExpired { peer: "a".into() },
@@ -1068,6 +1120,15 @@ mod tests {
                 r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t"}"#,
             ),
             (
+                ServerFrame::Event(Event::PrivateStart {
+                    peer: "a".into(),
+                    addr: Some("127.0.0.1:1".into()),
+                    token: "t".into(),
+                    fingerprint: Some("0f".repeat(32)),
+                }),
+                r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t","fingerprint":"0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"}"#,
+            ),
+            (
                 ServerFrame::Reply {
                     id: Some(2),
                     response: responses[6].clone(),
@@ -1111,6 +1172,7 @@ mod tests {
             (AccountBlocked, "account_blocked"),
             (InvalidPassword, "invalid_password"),
             (RegistrationDisabled, "registration_disabled"),
+            (RegistrationLimited, "registration_limited"),
             (InvalidUser, "invalid_user"),
             (CannotMessageSelf, "cannot_message_self"),
             (BlockedByRecipient, "blocked_by_recipient"),

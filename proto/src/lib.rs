@@ -31,6 +31,7 @@
 //! * [`admin`]: the admin socket's request and response types.
 //! * [`client`]: the one blocking client (connect, greeting, requests with ids, replies, events).
 //! * [`peer`]: the handshake between two clients in a private session.
+//! * [`tls`]: the byte stream the blocking clients use (TCP or TLS), fingerprints, pinning.
 
 pub mod admin;
 pub mod client;
@@ -38,6 +39,7 @@ pub mod codec;
 pub mod frames;
 mod macros;
 pub mod peer;
+pub mod tls;
 
 pub use codec::{encode_line, LineDecoder, LineError, DEFAULT_MAX_LINE};
 pub use frames::{

@@ -113,6 +113,15 @@ fn build() -> HashMap<String, PathBuf> {
     for (package, name) in BINARIES {
         cmd.args(["-p", package, "--bin", name]);
     }
+    // What cargo sets for the running test (its package's name and version, ...) must not
+    // reach this build: build scripts that read those variables (ring's does) would be seen
+    // as changed, and rebuilt, along with everything above them, at every test run.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if TEST_ONLY_VARS.iter().any(|prefix| key.starts_with(prefix)) {
+            cmd.env_remove(&*key);
+        }
+    }
     let out = cmd
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
@@ -131,6 +140,18 @@ fn build() -> HashMap<String, PathBuf> {
     }
     built
 }
+
+/// Prefixes of the variables cargo sets for a test executable (not for cargo itself).
+const TEST_ONLY_VARS: &[&str] = &[
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_EXE_",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
 
 /// The binaries named in cargo's JSON messages, by name.
 fn executables(messages: &str) -> HashMap<String, PathBuf> {

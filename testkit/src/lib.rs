@@ -6,6 +6,7 @@
 //!   with the running test's own profile and target directory, so a test never runs a stale one;
 //! - [`server`]: a temp dir with the sample accounts and a `config.toml`, the real `chatd`
 //!   process on 127.0.0.1 port 0 (its bound address read from its log), stopped with SIGTERM;
+//! - [`certs`]: certificates for TLS tests (self-signed, a CA and what it issues);
 //! - [`client`]: a wire-protocol client (request with id, await the reply, events) with deadlines;
 //! - [`ctl`]: runs `chatctl` and parses what it printed;
 //! - [`wait`]: [`DEADLINE`] and the waits built on it (conditions, child processes, pipes).
@@ -15,6 +16,7 @@
 //! in `chat/tests/common`.
 
 pub mod bins;
+pub mod certs;
 pub mod client;
 pub mod ctl;
 pub mod server;

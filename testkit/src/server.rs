@@ -140,6 +140,24 @@ impl ChatdProcess {
         self.addr.port()
     }
 
+    /// The address of its TLS listener (from its "listening for TLS on" line); panics if it
+    /// has none.
+    pub fn tls_addr(&mut self) -> SocketAddr {
+        let line = self.wait_log("listening for TLS on ");
+        let addr = line
+            .rsplit("listening for TLS on ")
+            .next()
+            .unwrap_or_default();
+        let addr = addr.split_whitespace().next().unwrap_or_default();
+        addr.parse()
+            .unwrap_or_else(|e| panic!("{e}: no address in {line:?}"))
+    }
+
+    /// The port of its TLS listener.
+    pub fn tls_port(&mut self) -> u16 {
+        self.tls_addr().port()
+    }
+
     /// Its admin socket (where [`write_config`] puts it).
     pub fn admin_socket(&self) -> PathBuf {
         self.dir.join(ADMIN_SOCKET)

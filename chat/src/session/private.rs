@@ -58,6 +58,7 @@ impl Session {
         let request = Request::PrivateListen {
             port: listener.port(),
             host: self.options.advertise.clone(),
+            fingerprint: listener.fingerprint().map(str::to_string),
         };
         if let Response::Error { .. } = self.request(request)? {
             // A server that takes it only after login.
@@ -76,9 +77,12 @@ impl Session {
         if std::mem::take(&mut self.private.announce_after_login) {
             let port = listener.port();
             let host = self.options.advertise.clone();
-            if let Response::Error { message, .. } =
-                self.request(Request::PrivateListen { port, host })?
-            {
+            let fingerprint = listener.fingerprint().map(str::to_string);
+            if let Response::Error { message, .. } = self.request(Request::PrivateListen {
+                port,
+                host,
+                fingerprint,
+            })? {
                 eprintln!("chat: private messaging is unavailable: {message}");
             }
         }
@@ -143,7 +147,12 @@ impl Session {
                     self.screen.line(render::consent_question(&from));
                 }
             }
-            Event::PrivateStart { peer, addr, token } => {
+            Event::PrivateStart {
+                peer,
+                addr,
+                token,
+                fingerprint,
+            } => {
                 self.private.asked.retain(|u| *u != peer);
                 self.private.next_link += 1;
                 let link = self.private.next_link;
@@ -159,6 +168,7 @@ impl Session {
                             peer,
                             link,
                             max_line: self.conn.max_line(),
+                            fingerprint,
                         };
                         p2p::connect(dial, peer_sink(&self.inbox_tx));
                     }
@@ -262,9 +272,20 @@ impl Session {
         self.names.remove_peer(peer);
     }
 
+    /// The peer of an established session that `typed` names in any case (user names are
+    /// unique regardless of case, and the server names peers as registered), else `typed`.
+    fn peer_name(&self, typed: &str) -> String {
+        self.private
+            .links
+            .keys()
+            .find(|peer| peer.eq_ignore_ascii_case(typed))
+            .map_or_else(|| typed.to_string(), String::clone)
+    }
+
     /// `private <user> <message>`: straight to the peer; the server only hears that we were
     /// active (so a private conversation keeps the user from the inactivity logout).
     pub(super) fn private_message(&mut self, to: &str, text: &str) -> Flow<()> {
+        let to = &self.peer_name(to);
         let Some(link) = self.private.links.get(to) else {
             self.screen.line(render::private_not_enabled(to));
             return Ok(());
@@ -289,6 +310,7 @@ impl Session {
 
     /// `stopprivate <user>`: tells the peer, closes the link, and tells the server.
     pub(super) fn stop_private(&mut self, user: &str) -> Flow<()> {
+        let user = &self.peer_name(user);
         let Some(link) = self.private.links.remove(user) else {
             self.screen.line(render::no_private_session(user));
             return Ok(());

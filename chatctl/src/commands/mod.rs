@@ -2,11 +2,18 @@
 //! it, and prints the answer as a table or as JSON.
 
 pub mod kick;
+mod password;
 pub mod reload;
 pub mod stats;
 pub mod status;
 pub mod unlock;
+pub mod user_add;
+pub mod user_del;
+pub mod user_passwd;
+pub mod users;
 pub mod who;
+
+pub(crate) use password::new_password;
 
 use std::io::Write;
 

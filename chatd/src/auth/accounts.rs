@@ -1,11 +1,19 @@
 //! The accounts, loaded from the credentials file: lookups, password checks off the executor,
-//! registration (appended and fsynced before it is answered) and reload.
+//! registration (appended and fsynced before it is answered), password changes and deletions
+//! (the file rewritten atomically, see [`super::rewrite`]) and reload.
+//!
+//! Names are unique regardless of ASCII case: the map is keyed by the lower-case name and
+//! keeps the name as registered for display. Every lookup ([`Accounts::canonical`]) takes any
+//! case and gives the registered name, which is what the rest of the server uses; a file with
+//! two names differing only in case is refused.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::rewrite::{rewrite_account, Edit};
 use super::secret::{
     account_line, equalize_timing, hash_password, hashing, is_damaged_hash, sync_parent, AuthError,
     Secret,
@@ -31,20 +39,44 @@ pub enum Registered {
     Exists,
 }
 
+/// One account in memory.
+#[derive(Debug, Clone)]
+struct Account {
+    /// The name as registered.
+    name: String,
+    secret: Secret,
+    /// Its line in the file (1-based), for error messages.
+    line: usize,
+}
+
+/// The map key of a name: names are unique regardless of ASCII case. Borrowed when the name
+/// is lower case already (the common case: no allocation on the hot path).
+fn key(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 /// The accounts, loaded from the credentials file. Registration appends to it.
 pub struct Accounts {
     path: PathBuf,
-    /// Held briefly to look up or insert; never across an `.await`.
-    map: Mutex<HashMap<String, Secret>>,
-    /// Serializes appends to the file, so two registrations never interleave bytes.
+    /// By [`key`]. Held briefly to look up or insert; never across an `.await`.
+    map: Mutex<HashMap<String, Account>>,
+    /// Serializes writes to the file (appends and rewrites), so none interleave or get lost.
     append: Mutex<()>,
 }
 
 /// Parses credentials text: `username password` per line; blank lines and `#` comments are
 /// skipped; malformed lines are reported by number (never with their content, which may hold a
-/// password) and skipped.
-fn parse_credentials(text: &str, path: &Path) -> HashMap<String, Secret> {
-    let mut map = HashMap::new();
+/// password) and skipped. The same name twice: the later line wins (with a warning).
+///
+/// # Errors
+/// [`AuthError::CaseDuplicate`] when two names differ only in case (`Hans` and `hans`): which
+/// one is the account is not for chatd to guess.
+fn parse_credentials(text: &str, path: &Path) -> Result<HashMap<String, Account>, AuthError> {
+    let mut map: HashMap<String, Account> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() || line.starts_with('#') {
@@ -58,15 +90,27 @@ fn parse_credentials(text: &str, path: &Path) -> HashMap<String, Secret> {
                 n + 1
             ),
             Some((user, secret)) => {
-                if map
-                    .insert(user.to_string(), Secret::parse(secret))
-                    .is_some()
-                {
-                    log::warn!(
+                let account = Account {
+                    name: user.to_string(),
+                    secret: Secret::parse(secret),
+                    line: n + 1,
+                };
+                match map.insert(key(user).into_owned(), account) {
+                    Some(earlier) if earlier.name != user => {
+                        return Err(AuthError::CaseDuplicate {
+                            path: path.to_path_buf(),
+                            first: earlier.line,
+                            first_name: earlier.name,
+                            second: n + 1,
+                            second_name: user.to_string(),
+                        })
+                    }
+                    Some(_) => log::warn!(
                         "{}:{}: user {user} appears again; the later line wins",
                         path.display(),
                         n + 1
-                    );
+                    ),
+                    None => {}
                 }
             }
             _ => log::warn!(
@@ -76,7 +120,28 @@ fn parse_credentials(text: &str, path: &Path) -> HashMap<String, Secret> {
             ),
         }
     }
-    map
+    Ok(map)
+}
+
+/// The lines that name a user but were skipped (a damaged hash, a malformed password), as
+/// (line number, name). A reload must not take such an account as removed.
+fn unreadable_lines(text: &str) -> Vec<(usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') {
+                return None;
+            }
+            match account_line(line) {
+                Some((_, secret)) if !is_damaged_hash(secret) => None,
+                _ => {
+                    let name = line.split(' ').next().unwrap_or_default();
+                    proto::valid_username(name).then_some((n + 1, name))
+                }
+            }
+        })
+        .collect()
 }
 
 impl Accounts {
@@ -104,7 +169,7 @@ impl Accounts {
             }
             Err(e) => return Err(io(e)),
         };
-        let map = parse_credentials(&text, path);
+        let map = parse_credentials(&text, path)?;
         Ok(Accounts {
             path: path.to_path_buf(),
             map: Mutex::new(map),
@@ -112,28 +177,87 @@ impl Accounts {
         })
     }
 
-    /// Re-reads the file, replacing the accounts in memory. Returns how many there are.
+    /// Re-reads the file, replacing the accounts in memory. Returns how many there are, and
+    /// the accounts that are gone: no longer in the file, or now spelled in another case (a
+    /// new account, not the old one renamed), by their old name.
     ///
     /// # Errors
-    /// [`AuthError::Io`] when the file cannot be read; the old accounts stay.
-    pub fn reload(&self) -> Result<usize, AuthError> {
+    /// [`AuthError::Io`] when the file cannot be read, [`AuthError::CaseDuplicate`], and
+    /// [`AuthError::Unreadable`] when an account would go only because its line cannot be
+    /// read (a typo must not delete an account and its data); the old accounts stay.
+    pub fn reload(&self) -> Result<(usize, Vec<String>), AuthError> {
         let _appending = self.append.lock().unwrap_or_else(|e| e.into_inner());
         let text = std::fs::read_to_string(&self.path).map_err(|source| AuthError::Io {
             path: self.path.clone(),
             source,
         })?;
-        let map = parse_credentials(&text, &self.path);
-        let n = map.len();
-        *self.map.lock().unwrap_or_else(|e| e.into_inner()) = map;
-        Ok(n)
+        let new = parse_credentials(&text, &self.path)?;
+        let n = new.len();
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gone: Vec<String> = map
+            .iter()
+            .filter(|(k, old)| !matches!(new.get(*k), Some(a) if a.name == old.name))
+            .map(|(_, old)| old.name.clone())
+            .collect();
+        gone.sort();
+        if !gone.is_empty() {
+            for (line, name) in unreadable_lines(&text) {
+                if let Some(user) = gone.iter().find(|g| g.eq_ignore_ascii_case(name)) {
+                    return Err(AuthError::Unreadable {
+                        path: self.path.clone(),
+                        line,
+                        user: user.clone(),
+                    });
+                }
+            }
+        }
+        *map = new;
+        Ok((n, gone))
     }
 
-    /// Whether `user` has an account.
+    /// The registered spelling of `user` (given in any case), if it has an account.
+    pub fn canonical(&self, user: &str) -> Option<String> {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&*key(user))
+            .map(|a| a.name.clone())
+    }
+
+    /// [`Accounts::canonical`] of an owned name: `Ok` with the registered spelling (the same
+    /// string, without allocating, when it is spelled so already), or `Err` giving the name
+    /// back when there is no such account.
+    ///
+    /// # Errors
+    /// The name itself, when no account has it.
+    pub fn resolve(&self, user: String) -> Result<String, String> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&*key(&user)) {
+            Some(account) if account.name == user => Ok(user),
+            Some(account) => Ok(account.name.clone()),
+            None => Err(user),
+        }
+    }
+
+    /// Whether `user` (in any case) has an account.
     pub fn exists(&self, user: &str) -> bool {
         self.map
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(user)
+            .contains_key(&*key(user))
+    }
+
+    /// Every account name, as registered, sorted regardless of case.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|a| a.name.clone())
+            .collect();
+        v.sort_by_cached_key(|name| name.to_ascii_lowercase());
+        v
     }
 
     /// Number of accounts, and how many of them still have plain-text passwords.
@@ -141,19 +265,19 @@ impl Accounts {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let plain = map
             .values()
-            .filter(|s| matches!(s, Secret::Plain(_)))
+            .filter(|a| matches!(a.secret, Secret::Plain(_)))
             .count();
         (map.len(), plain)
     }
 
-    /// Checks `password` for `user` off the executor threads.
+    /// Checks `password` for `user` (any case) off the executor threads.
     pub async fn verify(self: &Arc<Self>, user: &str, password: &str) -> Verdict {
         let secret = self
             .map
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(user)
-            .cloned();
+            .get(&*key(user))
+            .map(|a| a.secret.clone());
         let Some(secret) = secret else {
             equalize_timing(password).await;
             return Verdict::Unknown;
@@ -171,7 +295,7 @@ impl Accounts {
     }
 
     /// Creates `user` with an argon2id hash of `password`, appended to the file and flushed
-    /// to disk before this returns.
+    /// to disk before this returns. A name taken in any case is [`Registered::Exists`].
     ///
     /// # Errors
     /// [`AuthError`] when the hash or the write fails; the account then does not exist.
@@ -192,11 +316,73 @@ impl Accounts {
                 return Ok(Registered::Exists);
             }
             me.append_line(&format!("{user} {hash}"))?;
+            let account = Account {
+                name: user.clone(),
+                secret: Secret::Hash(hash),
+                line: 0,
+            };
             me.map
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(user, Secret::Hash(hash));
+                .insert(key(&user).into_owned(), account);
             Ok(Registered::Created)
+        })
+        .await
+    }
+
+    /// Sets the password of `user` (any case) to an argon2id hash of `password`: the file is
+    /// rewritten atomically before this returns. Returns the registered name, `None` if there
+    /// is no such account.
+    ///
+    /// # Errors
+    /// [`AuthError`] when the hash or the write fails; the old password then stays.
+    pub async fn set_password(
+        self: &Arc<Self>,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<String>, AuthError> {
+        let me = Arc::clone(self);
+        let (user, password) = (user.to_string(), password.to_string());
+        hashing(move || {
+            let hash = hash_password(&password)?;
+            let _writing = me.append.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(name) = me.canonical(&user) else {
+                return Ok(None);
+            };
+            rewrite_account(&me.path, &name, &Edit::Password(&hash))?;
+            if let Some(a) = me
+                .map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&*key(&name))
+            {
+                a.secret = Secret::Hash(hash);
+            }
+            Ok(Some(name))
+        })
+        .await
+    }
+
+    /// Deletes `user` (any case): its lines leave the file (rewritten atomically) and the
+    /// account leaves memory. Returns the registered name, `None` if there is no such account.
+    /// Runs on the blocking pool.
+    ///
+    /// # Errors
+    /// [`AuthError`] when the write fails; the account then still exists.
+    pub async fn delete(self: &Arc<Self>, user: &str) -> Result<Option<String>, AuthError> {
+        let me = Arc::clone(self);
+        let user = user.to_string();
+        smol::unblock(move || {
+            let _writing = me.append.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(name) = me.canonical(&user) else {
+                return Ok(None);
+            };
+            rewrite_account(&me.path, &name, &Edit::Remove)?;
+            me.map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&*key(&name));
+            Ok(Some(name))
         })
         .await
     }
@@ -262,6 +448,36 @@ mod tests {
         assert!(!text.contains("p@ss"));
         let again = Arc::new(Accounts::load(&path).unwrap());
         assert_eq!(smol::block_on(again.verify("rey", "p@ss")), Verdict::Ok);
+    }
+
+    #[test]
+    fn reload_reports_removed_accounts_and_refuses_to_lose_one_to_a_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.txt");
+        std::fs::write(&path, "hans a\nyoda b\nluke c\nleia d\n").unwrap();
+        let acc = Accounts::load(&path).unwrap();
+        // yoda removed, luke now spelled Luke (a new account), hans in a bad line.
+        std::fs::write(&path, "hans has space\nLuke c\nleia d\n").unwrap();
+        let e = acc.reload().unwrap_err().to_string();
+        assert!(
+            e.contains("credentials.txt:1: the line of account hans cannot be read"),
+            "{e}"
+        );
+        assert!(acc.exists("yoda"), "the old accounts stay");
+        std::fs::write(&path, "hans a\n# comment\nLuke c\nleia d\n").unwrap();
+        assert_eq!(
+            acc.reload().unwrap(),
+            (3, vec!["luke".to_string(), "yoda".to_string()])
+        );
+        assert_eq!(acc.canonical("LUKE").as_deref(), Some("Luke"));
+        // Duplicates by case are refused, naming both lines.
+        std::fs::write(&path, "hans a\nLuke c\nHANS x\n").unwrap();
+        let e = acc.reload().unwrap_err().to_string();
+        assert!(
+            e.contains("credentials.txt:3: user HANS is user hans of line 1"),
+            "{e}"
+        );
+        assert_eq!(acc.names(), ["hans", "leia", "Luke"]);
     }
 
     #[test]

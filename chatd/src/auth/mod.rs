@@ -1,14 +1,18 @@
 //! Accounts and login locks: the `credentials.txt` file (plain-text seed lines and argon2id
-//! hashes), password checks, registration ([`accounts`]), the password format and hashing
-//! ([`secret`]), and the three-strikes lockout ([`lockout`]).
+//! hashes), password checks, registration ([`accounts`]), the atomic rewrite of one account's
+//! line ([`rewrite`]), the password format and hashing ([`secret`]), the three-strikes lockout
+//! ([`lockout`]) and the registrations-per-address limit ([`registrations`]).
 //!
 //! Password hashing and checking are CPU-heavy, so they run on the blocking thread pool
 //! (`smol::unblock`), never on the executor's threads. Passwords never reach a log line.
 
 pub(crate) mod accounts;
 pub(crate) mod lockout;
+pub(crate) mod registrations;
+pub(crate) mod rewrite;
 pub(crate) mod secret;
 
 pub use accounts::{Accounts, Registered, Verdict};
 pub use lockout::{Lockout, Strike};
+pub use registrations::Registrations;
 pub use secret::AuthError;

@@ -21,6 +21,37 @@ pub enum AuthError {
         /// Why.
         source: std::io::Error,
     },
+    /// Two account names differ only in case; names are unique regardless of case.
+    #[error(
+        "{path}:{second}: user {second_name} is user {first_name} of line {first} in another \
+         case (names are unique regardless of case); remove or rename one of the two lines"
+    )]
+    CaseDuplicate {
+        /// The credentials file.
+        path: PathBuf,
+        /// The earlier line.
+        first: usize,
+        /// The name on it.
+        first_name: String,
+        /// The later line.
+        second: usize,
+        /// The name on it.
+        second_name: String,
+    },
+    /// A reload would drop an account only because its line cannot be read.
+    #[error(
+        "{path}:{line}: the line of account {user} cannot be read (a malformed password or a \
+         damaged hash); a reload would delete the account and everything kept for it: fix the \
+         line, or remove it to delete the account"
+    )]
+    Unreadable {
+        /// The credentials file.
+        path: PathBuf,
+        /// The line.
+        line: usize,
+        /// The account.
+        user: String,
+    },
     /// Hashing failed (should not happen with valid parameters).
     #[error("password hashing failed: {0}")]
     Hash(String),

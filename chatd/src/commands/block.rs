@@ -20,6 +20,10 @@ pub(super) async fn unblock(
 async fn set(s: &Session, cx: &Ctx<'_>, target: String, on: bool) -> Result<Answer, Failure> {
     let shared = cx.shared;
     let me = s.user();
+    // Any case names the account; the lists keep the name as registered.
+    let Ok(target) = shared.accounts.resolve(target) else {
+        return Err(Failure::InvalidUser);
+    };
     if target == me {
         return Err(if on {
             Failure::CannotBlockSelf
@@ -27,8 +31,9 @@ async fn set(s: &Session, cx: &Ctx<'_>, target: String, on: bool) -> Result<Answ
             Failure::CannotUnblockSelf
         });
     }
-    if !shared.accounts.exists(&target) {
-        return Err(Failure::InvalidUser);
+    if !shared.accounts.exists(me) {
+        // This account was deleted while its session was closing: nothing may be kept for it.
+        return Err(Failure::NotSaved);
     }
     if !on && !shared.hub.blocks(me, &target) {
         return Err(Failure::NotBlocked { user: target });

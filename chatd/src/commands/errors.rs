@@ -32,6 +32,10 @@ pub(crate) enum Failure {
     AlreadyLoggedIn { user: String },
     /// An unknown name while registration is off.
     RegistrationDisabled { user: String },
+    /// An unknown name from an address that registered its hourly share of accounts.
+    RegistrationLimited,
+    /// `change_password` with a wrong old password, more tries left.
+    WrongOldPassword,
     /// `password` before `login`.
     PasswordBeforeName,
     /// A new password breaks the rules.
@@ -68,6 +72,8 @@ pub(crate) enum Failure {
     CannotPrivateSelf,
     /// A private-messaging request refused, about `user`.
     Private { error: PrivateError, user: String },
+    /// `private_listen` with a fingerprint that is not 64 hex digits.
+    BadFingerprint,
 }
 
 /// The wire code and text of `failure`.
@@ -118,6 +124,14 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
             C::RegistrationDisabled,
             format!("Registration is disabled and {user} is not a known user"),
         ),
+        F::RegistrationLimited => fixed(
+            C::RegistrationLimited,
+            "Too many new accounts from your address; please try again later",
+        ),
+        F::WrongOldPassword => fixed(
+            C::InvalidPassword,
+            "Invalid Password. Your password was not changed",
+        ),
         F::PasswordBeforeName => fixed(
             C::NotLoggedIn,
             "Send a user name (login) before the password",
@@ -164,6 +178,10 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
         F::CannotPrivateSelf => fixed(
             C::CannotPrivateSelf,
             "Cannot start private messaging with self",
+        ),
+        F::BadFingerprint => fixed(
+            C::BadRequest,
+            "Invalid fingerprint: give the SHA-256 of the listener's certificate as 64 hex digits",
         ),
         F::Private { error, user } => match error {
             PrivateError::UserOffline => (C::UserOffline, format!("{user} is offline")),

@@ -20,11 +20,12 @@ pub(super) async fn run(
         super::Phase::In { user, .. } => user.as_str(),
         _ => "",
     };
+    // Any case reaches the account; from here on it is the name as registered.
+    let Ok(to) = shared.accounts.resolve(to) else {
+        return Err(Failure::InvalidUser);
+    };
     if to == from {
         return Err(Failure::CannotMessageSelf);
-    }
-    if !shared.accounts.exists(&to) {
-        return Err(Failure::InvalidUser);
     }
     let cfg = shared.config();
     let limits = &cfg.limits;

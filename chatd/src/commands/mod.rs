@@ -6,6 +6,7 @@
 //!
 //! Adding a command: a new file here with its `run`, and one row in the table.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +26,7 @@ pub(crate) mod errors;
 mod login;
 mod logout;
 mod message;
+mod passwd;
 mod password;
 mod private;
 #[cfg(test)]
@@ -74,6 +76,8 @@ impl RateLimit {
 pub(crate) struct Session {
     /// Its connection in the hub.
     pub id: ConnId,
+    /// The client's address (in log lines an operator acts on, and the registration limit).
+    pub addr: SocketAddr,
     /// The login dialogue.
     pub phase: Phase,
     /// When the connection opened (drives the login timeout).
@@ -171,10 +175,11 @@ commands! {
     Activity {}                        => LoggedIn,  true,  activity::run;
     // Allowed before login, so that the listener is known by the time others see the user
     // log in and try `startprivate`.
-    PrivateListen { port, host }       => Any,       true,  private::listen;
+    PrivateListen { port, host, fingerprint } => Any, true, private::listen;
     StartPrivate { user }              => LoggedIn,  true,  private::start;
     PrivateAnswer { user, accept }     => LoggedIn,  true,  private::answer;
     PrivateEnded { user }              => LoggedIn,  true,  private::ended;
+    ChangePassword { old, new }        => LoggedIn,  true,  passwd::run;
     // Sent by the client on its own, after showing messages: not activity.
     Ack { msg_id }                     => LoggedIn,  false, ack::run;
 }

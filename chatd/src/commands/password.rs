@@ -1,6 +1,7 @@
 //! `password`: registration of a new name or the password check, the three-strikes lockout,
 //! and going online (the welcome, then the offline backlog, then whatever arrived meanwhile).
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use proto::Response;
@@ -10,6 +11,7 @@ use crate::auth::{Registered, Strike, Verdict};
 use crate::clock::Clock;
 use crate::hub::{LoginError, Outgoing};
 use crate::seams::Store;
+use crate::state::Shared;
 
 pub(super) async fn run(
     s: &mut Session,
@@ -21,13 +23,20 @@ pub(super) async fn run(
     };
     let (user, new) = (user.clone(), *new);
     let shared = cx.shared;
+    let ip = s.addr.ip();
     if new {
         if !proto::valid_password(&password) {
             return Err(Failure::InvalidPasswordFormat);
         }
+        let limit = shared.config().limits.registrations_per_ip_per_hour;
+        if !shared.registrations.take(ip, shared.clock.now_ms(), limit) {
+            log::warn!("registration refused: too many new accounts addr={ip}");
+            s.phase = Phase::Name;
+            return Err(Failure::RegistrationLimited);
+        }
         match shared.accounts.register(&user, &password).await {
             Ok(Registered::Created) => {
-                log::info!("new account {user}");
+                log::info!("new account {user} addr={ip}");
                 return enter(s, cx, user).await;
             }
             // Someone registered the name meanwhile: treat this as a login attempt.
@@ -41,6 +50,7 @@ pub(super) async fn run(
     if shared.lockout.is_locked(&user, shared.clock.now_ms()) {
         // Locked while this connection was at the password prompt.
         crate::auth::secret::equalize_timing(&password).await;
+        log::warn!("login refused: {user} is locked addr={ip}");
         s.phase = Phase::Name;
         return Err(Failure::AccountLocked);
     }
@@ -54,30 +64,38 @@ pub(super) async fn run(
             }
             enter(s, cx, user).await
         }
-        Verdict::Wrong | Verdict::Unknown => {
-            shared
-                .hub
-                .counters
-                .failed_logins
-                .fetch_add(1, Ordering::Relaxed);
-            let block = shared.config().block_duration;
-            let (strike, state) = shared.lockout.fail(&user, shared.clock.now_ms(), block);
-            if let Err(e) = shared.store.save_lock(&user, Some(state)).await {
-                log::error!("cannot save the login failures of {user}: {e}");
+        Verdict::Wrong | Verdict::Unknown => match strike(shared, &user, ip).await {
+            Strike::Retry => Err(Failure::WrongPassword),
+            Strike::Locked => {
+                s.phase = Phase::Name;
+                Err(Failure::LockedNow)
             }
-            match strike {
-                Strike::Retry => {
-                    log::info!("wrong password for {user}");
-                    Err(Failure::WrongPassword)
-                }
-                Strike::Locked => {
-                    log::warn!("{user} locked for {}s after failed logins", block.as_secs());
-                    s.phase = Phase::Name;
-                    Err(Failure::LockedNow)
-                }
-            }
-        }
+        },
     }
+}
+
+/// Counts a wrong password for `user` from `ip` (a login, or the old password of `passwd`):
+/// the failure counters, the lockout (persisted), and the log line an operator's fail2ban
+/// acts on.
+pub(super) async fn strike(shared: &Shared, user: &str, ip: IpAddr) -> Strike {
+    shared
+        .hub
+        .counters
+        .failed_logins
+        .fetch_add(1, Ordering::Relaxed);
+    let block = shared.config().block_duration;
+    let (strike, state) = shared.lockout.fail(user, shared.clock.now_ms(), block);
+    if let Err(e) = shared.store.save_lock(user, Some(state)).await {
+        log::error!("cannot save the login failures of {user}: {e}");
+    }
+    match strike {
+        Strike::Retry => log::info!("wrong password for {user} addr={ip}"),
+        Strike::Locked => log::warn!(
+            "{user} locked for {}s after failed logins addr={ip}",
+            block.as_secs()
+        ),
+    }
+    strike
 }
 
 /// The password was right (or the account was just created): go online.
@@ -123,7 +141,7 @@ async fn enter(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Fa
     shared
         .hub
         .finish_login(s.id, welcome, backlog, &shared.store);
-    log::info!("{user} logged in");
+    log::info!("{user} logged in addr={}", s.addr.ip());
     s.phase = Phase::In { user, session };
     Ok(Answer::Queued)
 }

@@ -1,4 +1,5 @@
-//! The private-messaging requests: `private_listen` (where this client accepts peers),
+//! The private-messaging requests: `private_listen` (where this client accepts peers, and
+//! the fingerprint of its listener's certificate when it serves TLS),
 //! `startprivate` (ask the target, with an expiry), the target's answer, and the end of a
 //! session. The hub brokers; the messages themselves go between the clients.
 
@@ -12,20 +13,29 @@ pub(super) async fn listen(
     cx: &Ctx<'_>,
     port: u16,
     host: Option<String>,
+    fingerprint: Option<String>,
 ) -> Result<Answer, Failure> {
     let id: ConnId = s.id;
-    cx.shared.hub.set_private_listen(id, host, port);
+    if let Some(fp) = &fingerprint {
+        if !proto::tls::is_fingerprint(fp) {
+            return Err(Failure::BadFingerprint);
+        }
+    }
+    let fingerprint = fingerprint.map(|fp| fp.to_ascii_lowercase());
+    cx.shared
+        .hub
+        .set_private_listen(id, host, port, fingerprint);
     Ok(Answer::Reply(Response::Ok))
 }
 
 pub(super) async fn start(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Failure> {
     let shared = cx.shared;
     let me = s.user();
+    let Ok(user) = shared.accounts.resolve(user) else {
+        return Err(Failure::InvalidUser);
+    };
     if user == me {
         return Err(Failure::CannotPrivateSelf);
-    }
-    if !shared.accounts.exists(&user) {
-        return Err(Failure::InvalidUser);
     }
     let serial = shared
         .hub
@@ -54,6 +64,11 @@ pub(super) async fn answer(
     user: String,
     accept: bool,
 ) -> Result<Answer, Failure> {
+    let user = cx
+        .shared
+        .accounts
+        .resolve(user)
+        .unwrap_or_else(|typed| typed);
     match cx.shared.hub.answer_private(s.user(), &user, accept) {
         Ok(()) => Ok(Answer::Reply(Response::Ok)),
         Err(error) => Err(Failure::Private { error, user }),
@@ -61,6 +76,11 @@ pub(super) async fn answer(
 }
 
 pub(super) async fn ended(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Failure> {
+    let user = cx
+        .shared
+        .accounts
+        .resolve(user)
+        .unwrap_or_else(|typed| typed);
     cx.shared.hub.end_private(s.user(), &user);
     Ok(Answer::Reply(Response::Ok))
 }

@@ -53,6 +53,7 @@ fn fixture(tweak: impl FnOnce(&mut Config)) -> Fixture {
         ),
         clock: clock.clone().into(),
         ex: Arc::new(smol::Executor::new()),
+        tls: None,
         reload_hook: None,
     }));
     Fixture {
@@ -82,6 +83,7 @@ impl Fixture {
         let now = self.clock.now();
         let session = Session {
             id,
+            addr: "127.0.0.1:9".parse().unwrap(),
             phase: Phase::Name,
             opened: now,
             last_valid: now,
@@ -139,7 +141,32 @@ fn the_table_says_when_each_command_may_run() {
             &mut s,
             Request::PrivateListen {
                 port: 9,
-                host: None
+                host: None,
+                fingerprint: None,
+            }
+        ),
+        Ok(Answer::Reply(Response::Ok))
+    );
+    for bad in ["ab".repeat(31), "zz".repeat(32), String::new()] {
+        assert_eq!(
+            code(f.run(
+                &mut s,
+                Request::PrivateListen {
+                    port: 9,
+                    host: None,
+                    fingerprint: Some(bad),
+                }
+            )),
+            ErrorCode::BadRequest
+        );
+    }
+    assert_eq!(
+        f.run(
+            &mut s,
+            Request::PrivateListen {
+                port: 9,
+                host: None,
+                fingerprint: Some("AB".repeat(32)),
             }
         ),
         Ok(Answer::Reply(Response::Ok))

@@ -66,6 +66,9 @@ pub struct Limits {
     pub max_offline_per_user: u64,
     /// Lines in a row that fail to decode before the connection is closed.
     pub max_bad_lines: u32,
+    /// New accounts one client address may register per hour (0: unlimited). Accounts made
+    /// with `chatctl user add` do not count.
+    pub registrations_per_ip_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -80,8 +83,30 @@ impl Default for Limits {
             message_burst: 200,
             max_offline_per_user: 10000,
             max_bad_lines: 100,
+            registrations_per_ip_per_hour: 10,
         }
     }
+}
+
+/// The TLS port `chat --tls` looks at by default.
+pub const DEFAULT_TLS_PORT: u16 = 5001;
+
+/// The TLS listener (`[tls]`). The certificate and key files are read by `chatd::tls`, at
+/// start and on every reload; the lines they were named on are kept for its errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// PEM file with the private key.
+    pub key: PathBuf,
+    /// TCP port of the TLS listener; 0 picks a free one.
+    pub port: u16,
+    /// Address the TLS listener binds.
+    pub bind: IpAddr,
+    /// Where `cert` was given (`FILE:LINE`), for errors about the file.
+    pub cert_origin: String,
+    /// Where `key` was given.
+    pub key_origin: String,
 }
 
 /// The validated configuration chatd runs with.
@@ -110,6 +135,8 @@ pub struct Config {
     pub threads: usize,
     /// Resource limits.
     pub limits: Limits,
+    /// The TLS listener, if configured.
+    pub tls: Option<TlsConfig>,
     /// The file this was read from, if any (for reload).
     pub source: Option<PathBuf>,
 }
@@ -128,6 +155,7 @@ impl Default for Config {
             private_request_timeout: Duration::from_secs(60),
             threads: 0,
             limits: Limits::default(),
+            tls: None,
             source: None,
         }
     }
@@ -147,6 +175,16 @@ struct FileConfig {
     private_request_timeout: Option<Spanned<i64>>,
     threads: Option<Spanned<i64>>,
     limits: Option<FileLimits>,
+    tls: Option<FileTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    bind: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,6 +199,7 @@ struct FileLimits {
     message_burst: Option<Spanned<i64>>,
     max_offline_per_user: Option<Spanned<i64>>,
     max_bad_lines: Option<Spanned<i64>>,
+    registrations_per_ip_per_hour: Option<Spanned<i64>>,
 }
 
 /// Overrides from the command line; `None` keeps the file's value.
@@ -228,6 +267,72 @@ impl Checker<'_> {
             reason,
         })
     }
+}
+
+/// Validates `[tls]`: `cert` and `key` are required, `port` defaults to
+/// [`DEFAULT_TLS_PORT`], `bind` to every interface (TLS is what serves the network).
+fn tls_table(c: &Checker<'_>, base: &Path, t: &FileTls) -> Result<TlsConfig, ConfigError> {
+    // The line of the `[tls]` header, for a key missing from it. (The table is not read as
+    // `Spanned`: `config::keys` must see it as a table.)
+    let header = c
+        .text
+        .split_inclusive('\n')
+        .scan(0, |pos, line| {
+            let start = *pos;
+            *pos += line.len();
+            Some((start, line))
+        })
+        .find(|(_, line)| line.trim_start().starts_with("[tls]"))
+        .map_or(0, |(start, _)| start);
+    let table = c.origin(header..header);
+    let path = |key: &str, v: &Option<Spanned<String>>| -> Result<(PathBuf, String), ConfigError> {
+        let Some(v) = v else {
+            return Err(ConfigError::Invalid {
+                origin: table.clone(),
+                key: "[tls]".into(),
+                value: format!("(no {key})"),
+                reason: format!(
+                    "{key} is required: the PEM file with the {}",
+                    match key {
+                        "cert" => "certificate chain",
+                        _ => "private key",
+                    }
+                ),
+            });
+        };
+        if v.get_ref().is_empty() {
+            return Err(ConfigError::Invalid {
+                origin: c.origin(v.span()),
+                key: format!("tls.{key}"),
+                value: "\"\"".into(),
+                reason: "must not be empty".into(),
+            });
+        }
+        Ok((resolve(base, v.get_ref()), c.origin(v.span())))
+    };
+    let (cert, cert_origin) = path("cert", &t.cert)?;
+    let (key, key_origin) = path("key", &t.key)?;
+    let port = match &t.port {
+        Some(v) => c.int("tls.port", v, 0, 65535)? as u16,
+        None => DEFAULT_TLS_PORT,
+    };
+    let bind = match &t.bind {
+        Some(v) => v.get_ref().parse().map_err(|_| ConfigError::Invalid {
+            origin: c.origin(v.span()),
+            key: "tls.bind".into(),
+            value: format!("{:?}", v.get_ref()),
+            reason: "must be an IP address such as 0.0.0.0 or ::".into(),
+        })?,
+        None => IpAddr::from([0, 0, 0, 0]),
+    };
+    Ok(TlsConfig {
+        cert,
+        key,
+        port,
+        bind,
+        cert_origin,
+        key_origin,
+    })
 }
 
 fn in_range(_key: &str, v: i64, min: i64, max: i64) -> Result<i64, String> {
@@ -361,6 +466,13 @@ impl Config {
             if let Some(v) = &l.max_bad_lines {
                 lim.max_bad_lines = c.int("limits.max_bad_lines", v, 1, 1_000_000)? as u32;
             }
+            if let Some(v) = &l.registrations_per_ip_per_hour {
+                lim.registrations_per_ip_per_hour =
+                    c.int("limits.registrations_per_ip_per_hour", v, 0, 1_000_000)? as u32;
+            }
+        }
+        if let Some(t) = &file.tls {
+            cfg.tls = Some(tls_table(&c, base, t)?);
         }
         Ok(cfg)
     }

@@ -125,3 +125,71 @@ fn a_key_in_the_wrong_table_gets_a_hint() {
     let e = parse("[limits]\nlimits = 3\n").unwrap_err().to_string();
     assert!(e.contains("unknown field `limits`"), "{e}");
 }
+
+#[test]
+fn registrations_per_ip_per_hour() {
+    assert_eq!(parse("").unwrap().limits.registrations_per_ip_per_hour, 10);
+    let c = parse("[limits]\nregistrations_per_ip_per_hour = 0\n").unwrap();
+    assert_eq!(c.limits.registrations_per_ip_per_hour, 0, "0 = unlimited");
+    let e = parse("[limits]\nregistrations_per_ip_per_hour = -1\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/etc/chat/config.toml:2: limits.registrations_per_ip_per_hour = -1: must be at least 0"
+    );
+}
+
+#[test]
+fn the_bundled_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let c = Config::from_toml(&text, &path).unwrap();
+    assert_eq!(c.limits.registrations_per_ip_per_hour, 10);
+}
+
+#[test]
+fn tls_table() {
+    assert_eq!(parse("port = 5000\n").unwrap().tls, None);
+    let c = parse("port = 5000\n\n[tls]\ncert = \"cert.pem\"\nkey = \"/keys/key.pem\"\n").unwrap();
+    let tls = c.tls.unwrap();
+    assert_eq!(tls.cert, PathBuf::from("/etc/chat/cert.pem"));
+    assert_eq!(tls.key, PathBuf::from("/keys/key.pem"));
+    assert_eq!(tls.port, DEFAULT_TLS_PORT);
+    assert_eq!(tls.bind, IpAddr::from([0, 0, 0, 0]));
+    assert_eq!(tls.cert_origin, "/etc/chat/config.toml:4");
+    assert_eq!(tls.key_origin, "/etc/chat/config.toml:5");
+    let c = parse("[tls]\ncert = \"c\"\nkey = \"k\"\nport = 0\nbind = \"::1\"\n").unwrap();
+    let tls = c.tls.unwrap();
+    assert_eq!((tls.port, tls.bind), (0, "::1".parse::<IpAddr>().unwrap()));
+}
+
+#[test]
+fn bad_tls_tables_name_key_value_and_line() {
+    let e = parse("port = 1\n[tls]\nkey = \"k\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("/etc/chat/config.toml:2: [tls]"), "{e}");
+    assert!(e.contains("cert is required"), "{e}");
+    let e = parse("[tls]\ncert = \"c\"\n").unwrap_err().to_string();
+    assert!(e.contains("key is required"), "{e}");
+    let e = parse("[tls]\ncert = \"c\"\nkey = \"k\"\nport = 65536\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/etc/chat/config.toml:4: tls.port = 65536: must be at most 65535"
+    );
+    let e = parse("[tls]\ncert = \"\"\nkey = \"k\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(":2: tls.cert = \"\": must not be empty"), "{e}");
+    let e = parse("[tls]\ncert = \"c\"\nkey = \"k\"\nbind = \"everywhere\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(":4: tls.bind = \"everywhere\""), "{e}");
+    let e = parse("[tls]\ncert = \"c\"\nkey = \"k\"\nciphers = \"all\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ciphers") && e.contains("line 4"), "{e}");
+}

@@ -2,8 +2,8 @@
 //! Split by concern: [`presence`] (logins, logouts, presence events, the local
 //! [`Directory`](crate::seams::Directory)), [`routing`] (direct messages, broadcasts, block
 //! lists), [`private`] (private-messaging introductions), [`views`] (`whoelse`,
-//! `whoelsesince`, `chatctl who` and `stats`), [`counters`] and [`outbox`] (a connection's
-//! queue). This file holds the shared state, connections coming and going, kicks and shutdown.
+//! `whoelsesince`, `chatctl who` and `stats`), [`accounts`] (a deleted account leaving),
+//! [`counters`] and [`outbox`] (a connection's queue). This file holds the shared state, connections coming and going, kicks and shutdown.
 //!
 //! State sits behind one `std::sync::Mutex`, held only for map lookups and non-blocking queue
 //! pushes, never across an `.await`. Store jobs that must be ordered with routing decisions
@@ -23,6 +23,7 @@ use proto::Event;
 use crate::clock::{AnyClock, Clock};
 use crate::seams::{ConnId, LocalBus, Store};
 
+pub(crate) mod accounts;
 pub(crate) mod acks;
 pub(crate) mod counters;
 pub(crate) mod outbox;
@@ -63,7 +64,8 @@ struct Conn {
     /// the welcome. `None` once ready.
     held: Option<Vec<Outgoing>>,
     since_ms: i64,
-    private_listen: Option<(String, u16)>,
+    /// The private listener: host, port, and its certificate's fingerprint when it serves TLS.
+    private_listen: Option<(String, u16, Option<String>)>,
 }
 
 /// Block lists in memory: blocker -> users they block.
@@ -246,10 +248,13 @@ impl Hub {
     ) -> Option<String> {
         let mut st = self.lock();
         let mut c = st.conns.remove(&conn)?;
+        // A connection of no account (never logged in, or its account was deleted: it keeps
+        // nothing) stores nothing.
+        let keep = c.user.is_some();
         let mut stored = 0;
         for entry in c.out.acks.lock().take() {
             if let Entry::Live(d) = entry {
-                stored += u64::from(d.store_offline(store));
+                stored += u64::from(keep && d.store_offline(store));
             }
         }
         queue.close();
@@ -259,7 +264,7 @@ impl Hub {
             .chain(std::iter::from_fn(|| queue.try_recv().ok()))
         {
             if let Outgoing::Direct(d) = item {
-                stored += u64::from(d.store_offline(store));
+                stored += u64::from(keep && d.store_offline(store));
             }
         }
         Counters::add(&self.counters.stored, stored);

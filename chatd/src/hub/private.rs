@@ -65,12 +65,19 @@ fn pair(a: &str, b: &str) -> (String, String) {
 }
 
 impl Hub {
-    /// Records the private listener of `conn` (the peer's address when `host` is `None`).
-    pub(crate) fn set_private_listen(&self, conn: ConnId, host: Option<String>, port: u16) {
+    /// Records the private listener of `conn` (the peer's address when `host` is `None`), and
+    /// the fingerprint of its certificate when it serves TLS.
+    pub(crate) fn set_private_listen(
+        &self,
+        conn: ConnId,
+        host: Option<String>,
+        port: u16,
+        fingerprint: Option<String>,
+    ) {
         let mut st = self.lock();
         if let Some(c) = st.conns.get_mut(&conn) {
             let host = host.unwrap_or_else(|| c.addr.ip().to_string());
-            c.private_listen = Some((host, port));
+            c.private_listen = Some((host, port, fingerprint));
         }
     }
 
@@ -126,7 +133,8 @@ impl Hub {
     }
 
     /// The target (`me`) answers `requester`'s request. On accept both sides get a
-    /// `private_start` with the same fresh token; the requester also gets the address.
+    /// `private_start` with the same fresh token; the requester also gets the address (and
+    /// the fingerprint of the target's listener, when it serves TLS).
     ///
     /// # Errors
     /// [`PrivateError::NoRequest`] if nothing is pending; `UserOffline` if the requester left;
@@ -152,7 +160,8 @@ impl Hub {
             let _ = self.push_user(&mut st, requester, Outgoing::Frame(line));
             return Ok(());
         }
-        let Some((host, port)) = st.conn_of(me).and_then(|c| c.private_listen.clone()) else {
+        let Some((host, port, fingerprint)) = st.conn_of(me).and_then(|c| c.private_listen.clone())
+        else {
             return Err(PrivateError::Unavailable);
         };
         let addr = if host.contains(':') {
@@ -167,12 +176,14 @@ impl Hub {
             peer: requester.to_string(),
             addr: None,
             token: token.clone(),
+            fingerprint: None,
         });
         let _ = self.push_user(&mut st, me, Outgoing::Frame(line));
         let line = event_line(&Event::PrivateStart {
             peer: me.to_string(),
             addr: Some(addr),
             token,
+            fingerprint,
         });
         let _ = self.push_user(&mut st, requester, Outgoing::Frame(line));
         Ok(())

@@ -237,8 +237,9 @@ fn private_requests_are_checked_and_answered() {
         f.hub.start_private("hans", "yoda"),
         Err(PrivateError::Unavailable)
     );
-    f.hub.set_private_listen(yoda_conn, None, 4000);
-    f.hub.set_private_listen(hans_conn, None, 4001);
+    f.hub
+        .set_private_listen(yoda_conn, None, 4000, Some("ab".repeat(32)));
+    f.hub.set_private_listen(hans_conn, None, 4001, None);
     let serial = f.hub.start_private("hans", "yoda").unwrap();
     assert_eq!(
         f.hub.start_private("yoda", "hans"),
@@ -252,7 +253,23 @@ fn private_requests_are_checked_and_answered() {
     // Expiring an answered request changes nothing.
     f.hub.expire_private("hans", "yoda", serial);
     assert_eq!(f.hub.who()[0].private, ["yoda"]);
-    let _ = (events(&hans), events(&yoda));
+    // The requester gets where to connect and the fingerprint of the target's listener; the
+    // target, who waits for the connection, gets neither.
+    let start = |events: Vec<Event>| {
+        events
+            .into_iter()
+            .find_map(|e| match e {
+                Event::PrivateStart {
+                    addr, fingerprint, ..
+                } => Some((addr, fingerprint)),
+                _ => None,
+            })
+            .expect("a private_start")
+    };
+    let (addr, fingerprint) = start(events(&hans));
+    assert!(addr.is_some_and(|a| a.ends_with(":4000")));
+    assert_eq!(fingerprint, Some("ab".repeat(32)));
+    assert_eq!(start(events(&yoda)), (None, None));
     f.disconnect(yoda_conn);
     assert!(events(&hans).contains(&Event::PrivateEnded {
         peer: "yoda".into()

@@ -6,6 +6,7 @@
 //! so an answer means "durable" and many concurrent writers share one fsync. A job is queued
 //! when its method is called, not when its future is first polled.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::future::Future;
 use std::pin::Pin;
@@ -359,6 +360,38 @@ impl Store for SqliteStore {
                     .execute([user])?,
             };
             Ok(())
+        })
+    }
+
+    /// Removes what is kept about a deleted account, in one transaction with the batch.
+    ///
+    /// # Errors
+    /// [`StoreError`] if it could not be committed.
+    fn purge_user(&self, user: &str) -> StoreJob<()> {
+        let user = user.to_owned();
+        self.call(move |c| {
+            for sql in [
+                "DELETE FROM offline WHERE recipient = ?1",
+                "DELETE FROM blocks WHERE blocker = ?1 OR blocked = ?1",
+                "DELETE FROM sessions WHERE user = ?1",
+                "DELETE FROM locks WHERE user = ?1",
+            ] {
+                c.prepare_cached(sql)?.execute([&user])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Each user's latest login (ms).
+    ///
+    /// # Errors
+    /// [`StoreError`] on a read failure.
+    fn last_logins(&self) -> StoreJob<HashMap<String, i64>> {
+        self.call(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT user, MAX(login_at) FROM sessions GROUP BY user")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
         })
     }
 

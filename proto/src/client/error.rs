@@ -12,6 +12,10 @@ pub enum ClientError {
     /// No address accepted the connection (the error is the last one seen).
     #[error("cannot connect: {0}")]
     Connect(#[source] std::io::Error),
+    /// The TLS handshake failed: the server's certificate was refused (the reason says why),
+    /// or the server does not speak TLS on that port.
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] std::io::Error),
     /// The server did not greet with a `hello` frame; the text says what happened instead.
     #[error("the server did not greet as a chat server: {0}")]
     NoHello(String),

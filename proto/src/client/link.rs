@@ -1,6 +1,6 @@
 //! The pieces of a client connection, for callers that run their own event loop (the `chat`
 //! binary feeds server frames into the same queue as typed lines): [`connect`] opens the TCP
-//! connection and checks the greeting, [`Writer`] sends requests with fresh ids, [`Reader`]
+//! connection ([`connect_with`]: or a TLS one, see [`Security`]) and checks the greeting, [`Writer`] sends requests with fresh ids, [`Reader`]
 //! turns the byte stream into [`Incoming`] items, blocking or in a thread of its own
 //! ([`Reader::spawn`]). Errors are [`ClientError`]s.
 //!
@@ -9,12 +9,16 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
 
 use super::error::ClientError;
 use super::login::check_hello;
 use crate::codec::LineDecoder;
 use crate::frames::{ClientFrame, DecodeError, ErrorCode, Hello, Request, Response, ServerFrame};
+use crate::tls::Stream;
 
 /// The longest line accepted from a server. A server's `max_line` bounds what clients send;
 /// what it sends can be longer (a maximal message plus JSON escaping, a long `users` list), so
@@ -45,6 +49,25 @@ pub struct Connection {
     pub writer: Writer,
     /// The receiving half (already holding whatever arrived after the greeting).
     pub reader: Reader,
+    /// Over TLS, the SHA-256 fingerprint of the server's certificate
+    /// ([`crate::tls::fingerprint`]).
+    pub fingerprint: Option<String>,
+}
+
+/// How a connection is protected.
+#[derive(Clone, Debug, Default)]
+pub enum Security {
+    /// Plain TCP.
+    #[default]
+    Plain,
+    /// TLS with `config`, the server checked as `name` (what its certificate must name, unless
+    /// the configuration's verifier decides otherwise).
+    Tls {
+        /// The client configuration (its verifier decides whom to trust).
+        config: Arc<rustls::ClientConfig>,
+        /// The server's name or IP address.
+        name: ServerName<'static>,
+    },
 }
 
 /// Connects to the first of `addrs` that accepts within `timeout`, and waits up to `timeout`
@@ -55,6 +78,20 @@ pub struct Connection {
 /// [`ClientError::Version`], or [`ClientError::Refused`] when the server answers the
 /// connection with an error (`too_many_connections`) instead of a greeting.
 pub fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<Connection, ClientError> {
+    connect_with(addrs, timeout, &Security::Plain)
+}
+
+/// [`connect`], over TLS when `security` says so: the handshake is completed (within
+/// `timeout`) before the greeting is awaited.
+///
+/// # Errors
+/// As [`connect`], and [`ClientError::Tls`] when the handshake fails (the server's
+/// certificate was refused, or it does not speak TLS).
+pub fn connect_with(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+    security: &Security,
+) -> Result<Connection, ClientError> {
     let mut last_error = std::io::Error::new(ErrorKind::NotFound, "no address to connect to");
     let mut stream = None;
     for addr in addrs {
@@ -69,6 +106,18 @@ pub fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<Connection, Cl
     let stream = stream.ok_or(ClientError::Connect(last_error))?;
     // Small request lines should leave at once.
     let _ = stream.set_nodelay(true);
+    let stream = match security {
+        Security::Plain => Stream::Tcp(stream),
+        Security::Tls { config, name } => {
+            let stream = Stream::tls_client(stream, Arc::clone(config), name.clone())
+                .map_err(ClientError::Tls)?;
+            stream
+                .handshake(Instant::now() + timeout)
+                .map_err(ClientError::Tls)?;
+            stream
+        }
+    };
+    let fingerprint = stream.peer_fingerprint();
     let mut reader = Reader::new(stream.try_clone().map_err(ClientError::Connect)?);
     let hello = read_hello(&mut reader, timeout)?;
     Ok(Connection {
@@ -79,6 +128,7 @@ pub fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<Connection, Cl
         },
         reader,
         hello,
+        fingerprint,
     })
 }
 
@@ -128,7 +178,7 @@ fn read_hello(reader: &mut Reader, timeout: Duration) -> Result<Hello, ClientErr
 /// The sending half: encodes requests with fresh ids (1, 2, ...).
 #[derive(Debug)]
 pub struct Writer {
-    stream: TcpStream,
+    stream: Stream,
     next_id: u64,
     max_line: usize,
 }
@@ -155,7 +205,7 @@ impl Writer {
     /// [`ClientError::Send`]: the connection is gone (a server may close it before reading
     /// everything, after a line it refused).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.stream.write_all(bytes).map_err(ClientError::Send)
+        (&self.stream).write_all(bytes).map_err(ClientError::Send)
     }
 
     /// The longest line the server accepts (from its `hello`).
@@ -186,19 +236,24 @@ impl Writer {
     pub fn shutdown(&self) {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
+
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
 }
 
 /// The receiving half: lines of at most [`MAX_SERVER_LINE`] bytes, decoded into frames.
 #[derive(Debug)]
 pub struct Reader {
-    stream: TcpStream,
+    stream: Stream,
     decoder: LineDecoder,
     buf: Vec<u8>,
     ended: bool,
 }
 
 impl Reader {
-    fn new(stream: TcpStream) -> Reader {
+    fn new(stream: Stream) -> Reader {
         Reader {
             stream,
             decoder: LineDecoder::new(MAX_SERVER_LINE),
@@ -225,7 +280,7 @@ impl Reader {
                     }
                 }
             }
-            match self.stream.read(&mut self.buf) {
+            match (&self.stream).read(&mut self.buf) {
                 Ok(0) => {
                     self.ended = true;
                     return Incoming::Closed(ClientError::Closed);

@@ -1,6 +1,6 @@
 //! The one protocol client: connect, check the greeting, send requests with fresh ids, await
 //! each reply with a deadline, and receive events in order, none lost while a reply is awaited.
-//! Blocking, over `std::net::TcpStream`, with one reader thread per connection; `chat`, the
+//! Blocking, over TCP or TLS ([`crate::tls::Stream`]), with one reader thread per connection; `chat`, the
 //! tests and the benchmarks all talk to `chatd` through it.
 //!
 //! Two levels:
@@ -83,7 +83,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 pub use error::ClientError;
-pub use link::{connect, Connection, Incoming, Reader, Writer, MAX_SERVER_LINE};
+pub use link::{
+    connect, connect_with, Connection, Incoming, Reader, Security, Writer, MAX_SERVER_LINE,
+};
 pub use login::{check_hello, Login, LoginStep, Welcome};
 
 use crate::frames::{Event, Hello, Request, Response, ServerFrame};
@@ -97,6 +99,7 @@ use crate::frames::{Event, Hello, Request, Response, ServerFrame};
 pub struct Client {
     writer: Writer,
     hello: Hello,
+    fingerprint: Option<String>,
     inbox: Receiver<Incoming>,
     /// Events that arrived while a reply was awaited, in order.
     events: VecDeque<Event>,
@@ -118,6 +121,22 @@ impl Client {
         Client::start(connect(&addrs, timeout)?, timeout)
     }
 
+    /// [`Client::connect`] with the given [`Security`] (TLS: the handshake comes first).
+    ///
+    /// # Errors
+    /// As [`Client::connect`], and [`ClientError::Tls`].
+    pub fn connect_with(
+        addr: impl ToSocketAddrs,
+        timeout: Duration,
+        security: &Security,
+    ) -> Result<Client, ClientError> {
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(ClientError::Resolve)?
+            .collect();
+        Client::start(connect_with(&addrs, timeout, security)?, timeout)
+    }
+
     /// A client over a connection opened with [`connect`].
     ///
     /// # Errors
@@ -130,6 +149,7 @@ impl Client {
         Ok(Client {
             writer: conn.writer,
             hello: conn.hello,
+            fingerprint: conn.fingerprint,
             inbox,
             events: VecDeque::new(),
             timeout,
@@ -139,6 +159,11 @@ impl Client {
     /// The server's greeting.
     pub fn hello(&self) -> &Hello {
         &self.hello
+    }
+
+    /// Over TLS, the SHA-256 fingerprint of the server's certificate.
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
     }
 
     /// The longest line the server accepts (from its greeting).
