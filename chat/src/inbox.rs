@@ -9,6 +9,7 @@ use std::sync::mpsc::Sender;
 
 use proto::client::Incoming;
 
+use crate::diag::report;
 use crate::p2p::{PeerInput, PeerSink};
 
 /// Everything the session waits for, from every thread, in one queue.
@@ -52,7 +53,7 @@ pub fn server_sink(inbox: Sender<Input>) -> impl FnMut(Incoming) -> bool + Send 
             Incoming::Frame(frame) => Input::Frame(frame),
             Incoming::Skipped(proto::DecodeError::UnknownType(_)) => return true,
             Incoming::Skipped(e) => {
-                eprintln!("chat: ignoring a frame from the server: {e}");
+                report!("ignoring a frame from the server: {e}");
                 return true;
             }
             Incoming::Closed(_) => Input::Disconnected,

@@ -12,6 +12,7 @@
 mod cli;
 mod commands;
 mod conn;
+mod diag;
 mod inbox;
 mod p2p;
 mod render;
@@ -27,6 +28,7 @@ use std::sync::mpsc;
 
 use clap::Parser;
 
+use crate::diag::report;
 use crate::render::{EXIT_LOGIN, EXIT_SERVER};
 
 fn env_string(name: &str) -> Option<String> {
@@ -37,7 +39,7 @@ fn run(args: cli::Args) -> i32 {
     let addr = match args.address() {
         Ok(addr) => addr,
         Err(problem) => {
-            eprintln!("chat: {problem}");
+            report!("{problem}");
             return EXIT_LOGIN;
         }
     };
@@ -56,7 +58,7 @@ fn run(args: cli::Args) -> i32 {
     let conn = match conn::open(&addr, tls.as_ref(), inbox_tx.clone()) {
         Ok(conn) => conn,
         Err(e) => {
-            eprintln!("chat: {e}");
+            report!("{e}");
             return EXIT_SERVER;
         }
     };
@@ -83,7 +85,7 @@ fn run(args: cli::Args) -> i32 {
     let listener = match listener {
         Ok(listener) => Some(listener),
         Err(e) => {
-            eprintln!("chat: private messaging is unavailable: {e}");
+            report!("private messaging is unavailable: cannot listen: {e}");
             None
         }
     };
@@ -103,7 +105,7 @@ fn run(args: cli::Args) -> i32 {
     let (asks, screen) = match started {
         Ok(started) => started,
         Err(e) => {
-            eprintln!("chat: cannot start: {e}");
+            report!("cannot start: {e}");
             conn.shutdown();
             return EXIT_LOGIN;
         }

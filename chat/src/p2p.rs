@@ -16,14 +16,18 @@
 //! ([`Dial::fingerprint`]). That is all of TLS here: once set up, a [`Stream`] reads and writes
 //! alike either way.
 //!
-//! Every read is bounded: lines by [`LineDecoder`], the handshake by a deadline, the number of
-//! handshakes in progress by [`MAX_HANDSHAKES`]. A connection that does not present a token it
-//! was given, a token a second time, or junk, is dropped without a word to the user.
+//! Every read is bounded: lines by [`LineDecoder`], the handshake by deadlines. Connections
+//! that have not yet presented an expected token are bounded in number and time ([`Pending`]):
+//! at most [`MAX_PENDING`], each with [`AUTH_TIMEOUT`] to send its `auth`; a new connection
+//! beyond the limit closes the oldest, so junk held open cannot keep the expected peer out,
+//! and a requester whose connection was closed unanswered tries again until its deadline. A
+//! connection that does not present a token it was given, a token a second time, or junk, is
+//! dropped without a word to the user.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,8 +48,19 @@ pub const SETUP_TIMEOUT: Duration = Duration::from_secs(12);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A write to a peer that takes longer than this ends the session (the peer stopped reading).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Handshakes in progress at once; further connections are closed at once.
-const MAX_HANDSHAKES: usize = 16;
+/// How long a connection to the listener has to send its `auth` line, counted from the
+/// accept. The requester sends it at once.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(3);
+/// Connections to the listener that have not presented an expected token yet; a new one
+/// beyond this closes the oldest.
+const MAX_PENDING: usize = 32;
+/// Handshake threads alive at once (pending ones, closed ones still ending, claimed ones
+/// answering); a connection beyond this is closed at once. A safety net: closed connections
+/// end their threads promptly, so [`MAX_PENDING`] is what applies.
+const MAX_HANDSHAKE_THREADS: usize = 4 * MAX_PENDING;
+/// How long a requester waits before connecting again after the listener closed its
+/// connection without an answer (it may have been closed to make room).
+const RETRY_PAUSE: Duration = Duration::from_millis(150);
 
 /// Where everything that happens on private links goes (the session's inbox); cloned into
 /// every thread of this module. `false` from the function means nobody listens any more.
@@ -137,10 +152,20 @@ impl Registry {
     }
 
     /// Takes `token` for `user`, waiting until `deadline` for it to be announced. `None` when
-    /// it is unknown by then, or belongs to someone else (then it stays, for its owner).
-    fn claim(&self, token: &str, user: &str, deadline: Instant) -> Option<(String, u64)> {
+    /// it is unknown by then, belongs to someone else (then it stays, for its owner), or the
+    /// connection was closed meanwhile (`closed`).
+    fn claim(
+        &self,
+        token: &str,
+        user: &str,
+        deadline: Instant,
+        closed: &AtomicBool,
+    ) -> Option<(String, u64)> {
         let mut st = self.lock();
         loop {
+            if closed.load(Ordering::Acquire) {
+                return None;
+            }
             if let Some(expected) = st.tokens.get(token) {
                 if expected.peer != user {
                     return None;
@@ -152,9 +177,10 @@ impl Registry {
             if left.is_zero() {
                 return None;
             }
+            // Woken by a new token, or soon enough to notice a closed connection.
             st = self
                 .added
-                .wait_timeout(st, left)
+                .wait_timeout(st, left.min(Duration::from_millis(50)))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -258,10 +284,95 @@ impl Listener {
     }
 }
 
-/// Counts a handshake in progress for as long as it lives.
-struct HandshakeSlot(Arc<AtomicUsize>);
+/// The listener's connections that have not presented an expected token yet, oldest first,
+/// at most [`MAX_PENDING`]. Admitting one beyond that closes the oldest: junk, however much of
+/// it is held open, only ever holds the newest slots, and is gone [`AUTH_TIMEOUT`] after it
+/// came, so the expected peer always gets in.
+#[derive(Default)]
+struct Pending {
+    /// Held only for queue updates.
+    state: Mutex<PendingState>,
+}
 
-impl Drop for HandshakeSlot {
+#[derive(Default)]
+struct PendingState {
+    next_id: u64,
+    conns: std::collections::VecDeque<PendingConn>,
+}
+
+struct PendingConn {
+    id: u64,
+    /// A handle on the socket, to close it.
+    stream: TcpStream,
+    closed: Arc<AtomicBool>,
+}
+
+/// A connection's place in [`Pending`]; leaves it when dropped or promoted.
+struct Admitted {
+    pending: Arc<Pending>,
+    id: u64,
+    /// Set when the connection was closed to make room.
+    closed: Arc<AtomicBool>,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, PendingState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits `stream`, closing the oldest pending connections beyond [`MAX_PENDING`].
+    fn admit(self: &Arc<Self>, stream: &TcpStream) -> std::io::Result<Admitted> {
+        let handle = stream.try_clone()?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let mut st = self.lock();
+        while st.conns.len() >= MAX_PENDING {
+            if let Some(old) = st.conns.pop_front() {
+                old.closed.store(true, Ordering::Release);
+                let _ = old.stream.shutdown(Shutdown::Both);
+            }
+        }
+        let id = st.next_id;
+        st.next_id += 1;
+        st.conns.push_back(PendingConn {
+            id,
+            stream: handle,
+            closed: Arc::clone(&closed),
+        });
+        Ok(Admitted {
+            pending: Arc::clone(self),
+            id,
+            closed,
+        })
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().conns.retain(|c| c.id != id);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().conns.len()
+    }
+}
+
+impl Admitted {
+    /// The connection presented an expected token: it no longer counts, and is never closed
+    /// to make room.
+    fn promote(&self) {
+        self.pending.remove(self.id);
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.pending.remove(self.id);
+    }
+}
+
+/// Counts a handshake thread for as long as it lives.
+struct ThreadSlot(Arc<AtomicUsize>);
+
+impl Drop for ThreadSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -274,7 +385,8 @@ fn accept_loop(
     inbox: PeerSink,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
-    let busy = Arc::new(AtomicUsize::new(0));
+    let threads = Arc::new(AtomicUsize::new(0));
+    let pending = Arc::new(Pending::default());
     loop {
         let stream = match listener.accept() {
             // Over TLS the handshake runs with the first read, under the same deadline.
@@ -292,22 +404,25 @@ fn accept_loop(
                 continue;
             }
         };
-        if busy.fetch_add(1, Ordering::AcqRel) >= MAX_HANDSHAKES {
-            busy.fetch_sub(1, Ordering::AcqRel);
+        if threads.fetch_add(1, Ordering::AcqRel) >= MAX_HANDSHAKE_THREADS {
+            threads.fetch_sub(1, Ordering::AcqRel);
             continue;
         }
-        let slot = HandshakeSlot(Arc::clone(&busy));
+        let slot = ThreadSlot(Arc::clone(&threads));
+        let Ok(admitted) = pending.admit(stream.socket()) else {
+            continue;
+        };
         let registry = Arc::clone(&registry);
         let inbox = inbox.clone();
         let spawned = std::thread::Builder::new()
             .name("private-handshake".into())
             .spawn(move || {
                 let _slot = slot;
-                if let Some(input) = answer_handshake(stream, max_line, &registry) {
+                if let Some(input) = answer_handshake(stream, max_line, &registry, &admitted) {
                     let _ = inbox.send(input);
                 }
             });
-        // If the thread cannot start, the closure (and the stream and slot in it) is dropped.
+        // If the thread cannot start, the closure (and the stream and slots in it) is dropped.
         drop(spawned);
     }
 }
@@ -315,14 +430,26 @@ fn accept_loop(
 /// Listening side: reads the `auth`, claims its token, answers `auth_ok`. `None` drops the
 /// connection unnoticed (no valid token); once a token is claimed, the outcome is reported
 /// either way, since the token cannot be used again.
-fn answer_handshake(stream: Stream, max_line: usize, registry: &Registry) -> Option<PeerInput> {
+fn answer_handshake(
+    stream: Stream,
+    max_line: usize,
+    registry: &Registry,
+    admitted: &Admitted,
+) -> Option<PeerInput> {
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut decoder = LineDecoder::new(max_line);
-    let (user, token) = match read_frame(&stream, &mut decoder, Some(deadline))? {
+    let auth_deadline = Instant::now() + AUTH_TIMEOUT;
+    let (user, token) = match read_frame(&stream, &mut decoder, Some(auth_deadline))? {
         PeerFrame::Auth { user, token } => (user, token),
         _ => return None,
     };
-    let (peer, link) = registry.claim(&token, &user, deadline.min(Instant::now() + TOKEN_WAIT))?;
+    let (peer, link) = registry.claim(
+        &token,
+        &user,
+        deadline.min(Instant::now() + TOKEN_WAIT),
+        &admitted.closed,
+    )?;
+    admitted.promote();
     let me = registry.lock().me.clone();
     let what = match accept_claimed(&stream, &me) {
         Ok(()) => PeerEvent::Connected(PeerStream { stream, decoder }),
@@ -373,7 +500,7 @@ pub fn connect(dial: Dial, inbox: PeerSink) {
     let spawned = std::thread::Builder::new()
         .name("private-connect".into())
         .spawn(move || {
-            let what = match handshake(&dial) {
+            let what = match handshake_with_retries(&dial) {
                 Ok(stream) => PeerEvent::Connected(stream),
                 Err(reason) => PeerEvent::Failed(format!("{}: {reason}", dial.addr)),
             };
@@ -392,12 +519,37 @@ pub fn connect(dial: Dial, inbox: PeerSink) {
     }
 }
 
-fn handshake(dial: &Dial) -> Result<PeerStream, String> {
+/// Why a handshake failed, and whether trying again may help.
+enum DialError {
+    /// The listener closed the connection without an answer: it may have closed it to make
+    /// room among junk connections, or not have known the token yet. Worth another try.
+    Unanswered(String),
+    /// Anything else (cannot resolve or connect, a wrong peer): final.
+    Final(String),
+}
+
+/// [`handshake`], again after [`RETRY_PAUSE`] each time the listener closed the connection
+/// unanswered, until the connect-and-handshake deadline.
+fn handshake_with_retries(dial: &Dial) -> Result<PeerStream, String> {
+    let give_up = Instant::now() + CONNECT_TIMEOUT + HANDSHAKE_TIMEOUT;
+    loop {
+        match handshake(dial) {
+            Ok(stream) => return Ok(stream),
+            Err(DialError::Unanswered(_)) if Instant::now() + RETRY_PAUSE < give_up => {
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            Err(DialError::Unanswered(reason) | DialError::Final(reason)) => return Err(reason),
+        }
+    }
+}
+
+fn handshake(dial: &Dial) -> Result<PeerStream, DialError> {
+    use DialError::{Final, Unanswered};
     let deadline = Instant::now() + CONNECT_TIMEOUT + HANDSHAKE_TIMEOUT;
     let resolved: Vec<SocketAddr> = dial
         .addr
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve: {e}"))?
+        .map_err(|e| Final(format!("cannot resolve: {e}")))?
         .collect();
     let mut last = String::from("the address resolved to nothing");
     let mut stream = None;
@@ -410,26 +562,26 @@ fn handshake(dial: &Dial) -> Result<PeerStream, String> {
             Err(e) => last = e.to_string(),
         }
     }
-    let stream = stream.ok_or(last)?;
+    let stream = stream.ok_or(Final(last))?;
     let _ = stream.set_nodelay(true);
     let stream = match &dial.fingerprint {
         None => Stream::Tcp(stream),
         Some(fingerprint) => {
             let config =
-                proto::tls::pinned_client_config(fingerprint).map_err(|e| e.to_string())?;
+                proto::tls::pinned_client_config(fingerprint).map_err(|e| Final(e.to_string()))?;
             // The name is not checked: the fingerprint is.
-            let name = proto::tls::server_name("chat-peer").map_err(|e| e.to_string())?;
-            let stream =
-                Stream::tls_client(stream, Arc::new(config), name).map_err(|e| e.to_string())?;
+            let name = proto::tls::server_name("chat-peer").map_err(|e| Final(e.to_string()))?;
+            let stream = Stream::tls_client(stream, Arc::new(config), name)
+                .map_err(|e| Final(e.to_string()))?;
             stream
                 .handshake(deadline)
-                .map_err(|e| format!("TLS: {e}"))?;
+                .map_err(|e| Final(format!("TLS: {e}")))?;
             stream
         }
     };
     stream
         .set_write_timeout(Some(WRITE_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Final(e.to_string()))?;
     let auth = PeerFrame::Auth {
         user: dial.me.clone(),
         token: dial.token.clone(),
@@ -437,17 +589,27 @@ fn handshake(dial: &Dial) -> Result<PeerStream, String> {
     let mut writer = &stream;
     writer
         .write_all(proto::encode_line(&auth).as_bytes())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Unanswered(e.to_string()))?;
     let mut decoder = LineDecoder::new(dial.max_line);
     match read_frame(&stream, &mut decoder, Some(deadline)) {
         Some(PeerFrame::AuthOk { user }) if user == dial.peer => {}
         Some(PeerFrame::AuthOk { user }) => {
-            return Err(format!("the listener is {user:?}, not {:?}", dial.peer));
+            return Err(Final(format!(
+                "the listener is {user:?}, not {:?}",
+                dial.peer
+            )));
         }
-        Some(_) => return Err("the listener did not answer auth_ok".to_string()),
-        None => return Err("the listener refused the token or closed".to_string()),
+        Some(_) => return Err(Final("the listener did not answer auth_ok".to_string())),
+        None if Instant::now() < deadline => {
+            return Err(Unanswered(
+                "the listener refused the token or closed".to_string(),
+            ))
+        }
+        None => return Err(Final("the listener did not answer in time".to_string())),
     }
-    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(None)
+        .map_err(|e| Final(e.to_string()))?;
     Ok(PeerStream { stream, decoder })
 }
 
@@ -595,13 +757,14 @@ mod tests {
             },
         );
         let soon = Instant::now() + Duration::from_millis(20);
-        assert_eq!(registry.claim("t1", "vader", soon), None);
-        assert_eq!(registry.claim("nope", "hans", soon), None);
+        let open = AtomicBool::new(false);
+        assert_eq!(registry.claim("t1", "vader", soon, &open), None);
+        assert_eq!(registry.claim("nope", "hans", soon, &open), None);
         assert_eq!(
-            registry.claim("t1", "hans", soon),
+            registry.claim("t1", "hans", soon, &open),
             Some(("hans".to_string(), 7))
         );
-        assert_eq!(registry.claim("t1", "hans", soon), None);
+        assert_eq!(registry.claim("t1", "hans", soon, &open), None);
     }
 
     #[test]
@@ -609,7 +772,13 @@ mod tests {
         let registry = Arc::new(Registry::default());
         let waiting = Arc::clone(&registry);
         let claim = std::thread::spawn(move || {
-            waiting.claim("late", "luke", Instant::now() + Duration::from_secs(10))
+            let open = AtomicBool::new(false);
+            waiting.claim(
+                "late",
+                "luke",
+                Instant::now() + Duration::from_secs(10),
+                &open,
+            )
         });
         registry.lock().tokens.insert(
             "late".into(),
@@ -620,5 +789,63 @@ mod tests {
         );
         registry.added.notify_all();
         assert_eq!(claim.join().unwrap(), Some(("luke".to_string(), 1)));
+    }
+
+    #[test]
+    fn a_closed_connection_stops_waiting_for_its_token() {
+        let registry = Arc::new(Registry::default());
+        let closed = Arc::new(AtomicBool::new(false));
+        let (waiting, flag) = (Arc::clone(&registry), Arc::clone(&closed));
+        let claim = std::thread::spawn(move || {
+            // Far beyond any test's patience: only the flag can end this wait.
+            waiting.claim(
+                "never",
+                "luke",
+                Instant::now() + Duration::from_secs(3600),
+                &flag,
+            )
+        });
+        closed.store(true, Ordering::Release);
+        assert_eq!(claim.join().unwrap(), None);
+    }
+
+    #[test]
+    fn pending_connections_beyond_the_limit_close_the_oldest() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pending = Arc::new(Pending::default());
+        let mut clients = Vec::new();
+        let mut admitted = Vec::new();
+        for _ in 0..MAX_PENDING + 3 {
+            clients.push(TcpStream::connect(addr).unwrap());
+            let (server_side, _) = listener.accept().unwrap();
+            admitted.push((pending.admit(&server_side).unwrap(), server_side));
+        }
+        assert_eq!(pending.len(), MAX_PENDING);
+        // The three oldest were closed: their clients read end of stream.
+        for (i, client) in clients.iter_mut().enumerate() {
+            let closed = admitted[i].0.closed.load(Ordering::Acquire);
+            assert_eq!(closed, i < 3, "connection {i}");
+            if closed {
+                client
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                assert_eq!(client.read(&mut [0u8; 8]).unwrap(), 0, "connection {i}");
+            }
+        }
+        // A promoted connection leaves the queue and is never closed to make room.
+        admitted[3].0.promote();
+        assert_eq!(pending.len(), MAX_PENDING - 1);
+        for _ in 0..MAX_PENDING {
+            let c = TcpStream::connect(addr).unwrap();
+            let (server_side, _) = listener.accept().unwrap();
+            admitted.push((pending.admit(&server_side).unwrap(), server_side));
+            clients.push(c);
+        }
+        assert!(!admitted[3].0.closed.load(Ordering::Acquire));
+        // Dropping an admission frees its place.
+        let before = pending.len();
+        admitted.pop();
+        assert_eq!(pending.len(), before - 1);
     }
 }

@@ -91,10 +91,14 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
-/// Whether `c` must not reach a terminal as it is.
+/// Whether `c` must not reach a terminal as it is: control characters, line and paragraph
+/// separators, and what prints nothing visible ([`proto::invisible`]) except private-use
+/// characters (icon fonts draw those).
 fn needs_escape(c: char) -> bool {
     c.is_control()
+        || (proto::invisible(c) && !matches!(c, '\u{e000}'..='\u{f8ff}' | '\u{f0000}'..))
         || matches!(c,
+            '\u{2028}' | '\u{2029}' |
             // Bidirectional overrides and isolates: they reorder what follows on the screen.
             '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
             // Zero-width and direction marks, the BOM: invisible, used to spoof names.

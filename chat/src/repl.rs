@@ -22,6 +22,7 @@ use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, ExternalPrinter as _, Helper};
 
 use crate::commands::COMMANDS;
+use crate::diag::report;
 use crate::inbox::{Ask, Input};
 
 /// The prompt for commands.
@@ -83,7 +84,7 @@ impl UserNames {
         let names = self.lock();
         let all: BTreeSet<&String> = names.online.iter().chain(&names.peers).collect();
         all.into_iter()
-            .filter(|n| n.starts_with(prefix))
+            .filter(|n| n.starts_with(prefix) && printable(n))
             .cloned()
             .collect()
     }
@@ -93,10 +94,17 @@ impl UserNames {
         self.lock()
             .peers
             .iter()
-            .filter(|n| n.starts_with(prefix))
+            .filter(|n| n.starts_with(prefix) && printable(n))
             .cloned()
             .collect()
     }
+}
+
+/// Whether a name from the network can be offered as a completion: the editor shows
+/// candidates as they are, so one that [`sanitize`](crate::render::sanitize) would change
+/// (control characters, terminal escapes, invisible characters) is never offered.
+fn printable(name: &str) -> bool {
+    crate::render::sanitize(name) == name
 }
 
 /// The editor's helper: completion only (no hints, highlighting or validation).
@@ -263,13 +271,13 @@ fn load_history(editor: &mut Editor<ChatHelper, DefaultHistory>, path: &Path) {
                 .mode(0o700)
                 .create(dir)
             {
-                eprintln!("chat: cannot create {}: {e}", dir.display());
+                report!("cannot create {}: {e}", dir.display());
             }
         }
     }
     if path.exists() {
         if let Err(e) = editor.load_history(path) {
-            eprintln!("chat: cannot read history {}: {e}", path.display());
+            report!("cannot read history {}: {e}", path.display());
         }
     }
 }
@@ -288,7 +296,7 @@ fn editor_loop(
                 Ok(crate::tty::Secret::Interrupted) => Input::Interrupted,
                 Ok(crate::tty::Secret::EndOfInput) => Input::EndOfInput,
                 Err(e) => {
-                    eprintln!("chat: cannot read the password: {e}");
+                    report!("cannot read the password: {e}");
                     Input::EndOfInput
                 }
             },
@@ -309,7 +317,7 @@ fn editor_loop(
                         if added {
                             if let Err(e) = editor.append_history(path) {
                                 if !history_error_shown {
-                                    eprintln!("chat: cannot save history {}: {e}", path.display());
+                                    report!("cannot save history {}: {e}", path.display());
                                     history_error_shown = true;
                                 }
                             }
@@ -340,7 +348,7 @@ fn readline(editor: &mut Editor<ChatHelper, DefaultHistory>, prompt: &str) -> In
         Err(ReadlineError::Interrupted) => Input::Interrupted,
         Err(ReadlineError::Eof) => Input::EndOfInput,
         Err(e) => {
-            eprintln!("chat: cannot read the terminal: {e}");
+            report!("cannot read the terminal: {e}");
             Input::EndOfInput
         }
     }
@@ -409,5 +417,15 @@ mod tests {
         assert!(replacements("private luke l", &names).1.is_empty());
         names.remove_peer("luke");
         assert_eq!(replacements("private l", &names).1, vec!["lando "]);
+    }
+
+    #[test]
+    fn names_with_escapes_are_never_offered() {
+        let names = UserNames::default();
+        names.replace(&["luke".to_string(), "l\u{1b}[2J".to_string()]);
+        names.insert("l\u{202e}x");
+        names.insert_peer("l\u{7}");
+        assert_eq!(replacements("message l", &names).1, vec!["luke "]);
+        assert!(replacements("private l", &names).1.is_empty());
     }
 }

@@ -9,6 +9,7 @@ use std::io::{BufRead, IsTerminal};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
+use crate::diag::report;
 use crate::inbox::{Ask, Input};
 
 /// How long `.wait` waits when the script gives no time.
@@ -128,7 +129,7 @@ fn reader_loop(asks: Receiver<Ask>, inbox: Sender<Input>) {
                 Input::Line(String::from_utf8_lossy(&buf).into_owned())
             }
             Err(e) => {
-                eprintln!("chat: cannot read stdin: {e}");
+                report!("cannot read stdin: {e}");
                 Input::EndOfInput
             }
         };

@@ -23,6 +23,7 @@ use proto::client::Writer;
 use proto::{ErrorCode, Event, Request, Response, ServerFrame};
 
 use crate::commands::{self, Command};
+use crate::diag::report;
 use crate::inbox::{Ask, Input};
 use crate::p2p::Listener;
 use crate::render::{self, EXIT_LOGIN, EXIT_OK, EXIT_SCRIPT, EXIT_SERVER};
@@ -602,7 +603,7 @@ impl Session {
     /// Reports a script problem on stderr; the script has failed. Under `--strict` it stops.
     fn script_error(&mut self, problem: &str) -> Flow<()> {
         self.screen.flush();
-        eprintln!("chat: line {}: {problem}", self.line_no);
+        report!("line {}: {problem}", self.line_no);
         self.script_failed = true;
         if self.options.strict {
             return Err(self.logout(EXIT_SCRIPT));
@@ -613,6 +614,6 @@ impl Session {
 
 /// A reply that makes no sense at this point of the conversation.
 fn unexpected(response: &Response) -> Exit {
-    eprintln!("chat: unexpected reply from the server: {response:?}");
+    report!("unexpected reply from the server: {response:?}");
     Exit::new(EXIT_SERVER)
 }

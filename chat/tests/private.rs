@@ -74,8 +74,8 @@ fn sample_private_session_alongside_server_messages() {
             "luke(private): hi hans",
             "luke: got both",
             "Stopped private messaging with luke",
-            "Error. Private messaging to luke not enabled",
             "luke: stopped too",
+            "Error. Private messaging to luke not enabled",
             "luke logged out",
         ],
     );

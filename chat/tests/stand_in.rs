@@ -199,3 +199,63 @@ fn listener_is_announced_after_login_when_the_server_wants_it_then() {
     assert_lines("hans", &c.lines, &[WELCOME]);
     server.join().unwrap();
 }
+
+/// Everything the client prints about what the network sent is escaped, on stderr as on
+/// stdout: a peer's advertised address in a connection error, a server's error text, a frame
+/// the client cannot read.
+#[test]
+fn terminal_escapes_from_the_network_never_reach_stderr_raw() {
+    let (port, server) = stand_in(|peer| {
+        peer.send(r#"{"type":"hello","protocol":1,"server":"stand-in"}"#);
+        let id = peer.expect("private_listen");
+        peer.send(&format!(
+            r#"{{"id":{id},"type":"error","code":"brand_new_code","message":"no \u001b[2J listener"}}"#
+        ));
+        let id = peer.expect("login");
+        peer.send(&format!(r#"{{"id":{id},"type":"password_required"}}"#));
+        let id = peer.expect("password");
+        peer.send(&format!(
+            r#"{{"id":{id},"type":"welcome","user":"hans","offline":0}}"#
+        ));
+        // The listener is announced again after the login, and refused again.
+        let id = peer.expect("private_listen");
+        peer.send(&format!(
+            r#"{{"id":{id},"type":"error","code":"brand_new_code","message":"still \u001b]0;pwned\u0007 no"}}"#
+        ));
+        let id = peer.expect("start_private");
+        peer.send(&format!(r#"{{"id":{id},"type":"ok"}}"#));
+        // A frame the client cannot read, with an escape in it.
+        peer.send("{\"type\":\"message\",\"from\":7,\"text\":\"\u{1b}[31m\"}");
+        // The consent, then an address no one can resolve, full of escapes.
+        peer.send(
+            r#"{"type":"private_start","peer":"luke","addr":"\u001b]0;pwned\u0007\u001b[2J:1","token":"t"}"#,
+        );
+        let request = peer.recv();
+        assert_eq!(request["type"], "private_ended", "{request}");
+        let id = peer.expect("logout");
+        peer.send(&format!(r#"{{"id":{id},"type":"ok"}}"#));
+    });
+    let mut c = Piped::start("hans", port, &[], &[]);
+    c.send("hans");
+    c.send("falcon*solo");
+    c.send("startprivate luke");
+    c.expect("Error. Cannot connect to luke for private messaging");
+    c.close_stdin();
+    assert_eq!(c.finish(), 0, "stderr: {}", c.stderr());
+    let stderr = c.stderr();
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains("\\x1b]0;pwned\\x07\\x1b[2J:1"),
+        "the address is shown escaped: {stderr}"
+    );
+    assert!(stderr.contains("still \\x1b]0;pwned\\x07 no"), "{stderr}");
+    assert!(
+        !c.lines.iter().any(|l| l.contains('\u{1b}')),
+        "{:?}",
+        c.lines
+    );
+    server.join().unwrap();
+}

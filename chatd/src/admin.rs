@@ -22,7 +22,7 @@ use smol::{Async, Timer};
 
 use crate::clock::Clock;
 use crate::seams::Store;
-use crate::state::Shared;
+use crate::state::{ReloadError, Shared};
 
 /// Longest request line accepted; requests are tiny, so anything longer is not `chatctl`.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -345,7 +345,10 @@ async fn reload(shared: &Arc<Shared>) -> AdminResponse {
     let shared = Arc::clone(shared);
     match smol::unblock(move || shared.run_reload()).await {
         Ok(message) => AdminResponse::ok(message),
-        Err(reason) => AdminResponse::error(
+        Err(ReloadError::Skipped(message)) => {
+            AdminResponse::error(AdminErrorCode::CredentialsSkipped, message)
+        }
+        Err(ReloadError::Refused(reason)) => AdminResponse::error(
             AdminErrorCode::ReloadFailed,
             format!("reload failed, the old configuration stays in force: {reason}"),
         ),

@@ -25,7 +25,7 @@ use crate::config::{Config, ConfigError, Overrides};
 use crate::connection::connection_loop;
 use crate::hub::Hub;
 use crate::seams::Store;
-use crate::state::{Parts, ReloadHook, Shared, StopHandle};
+use crate::state::{Parts, ReloadError, ReloadHook, Shared, StopHandle};
 use crate::store::{SqliteStore, StoreError};
 use crate::tls::{Certificate, Loaded};
 use crate::transport::{Socket, TlsSocket};
@@ -163,7 +163,7 @@ impl Bound {
     /// reload: the process adds its systemd notifications this way.
     pub fn on_reload(
         mut self,
-        hook: impl Fn(&Shared) -> Result<String, String> + Send + Sync + 'static,
+        hook: impl Fn(&Shared) -> Result<String, ReloadError> + Send + Sync + 'static,
     ) -> Bound {
         self.reload_hook = Some(Arc::new(hook));
         self

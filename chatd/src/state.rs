@@ -17,7 +17,19 @@ use crate::store::SqliteStore;
 use crate::tls::Certificate;
 
 /// What runs a reload: [`Shared::reload`] plus whatever the process adds around it.
-pub type ReloadHook = Arc<dyn Fn(&Shared) -> Result<String, String> + Send + Sync>;
+pub type ReloadHook = Arc<dyn Fn(&Shared) -> Result<String, ReloadError> + Send + Sync>;
+
+/// Why a reload did not fully work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// The config (or the credentials file) was refused; the old one stays in force.
+    #[error("{0}")]
+    Refused(String),
+    /// The reload was applied, but lines of the credentials file are not accounts (each is
+    /// logged with its reason).
+    #[error("{0}")]
+    Skipped(String),
+}
 
 /// State shared by every connection and the admin socket.
 pub struct Shared {
@@ -98,8 +110,8 @@ impl Shared {
     /// [`Shared::reload`] alone.
     ///
     /// # Errors
-    /// Why the reload was refused.
-    pub(crate) fn run_reload(&self) -> Result<String, String> {
+    /// Why the reload was refused, or which credential lines were skipped.
+    pub(crate) fn run_reload(&self) -> Result<String, ReloadError> {
         match &self.reload_hook {
             Some(hook) => hook(self),
             None => self.reload(),
@@ -113,14 +125,16 @@ impl Shared {
     /// restart. A certificate that cannot be loaded refuses the whole reload.
     ///
     /// # Errors
-    /// A message saying why; the old config stays in force.
-    pub fn reload(&self) -> Result<String, String> {
+    /// [`ReloadError::Refused`] saying why (the old config stays in force), or
+    /// [`ReloadError::Skipped`] when the reload was applied but credential lines were skipped.
+    pub fn reload(&self) -> Result<String, ReloadError> {
+        let refused = |e: &dyn std::fmt::Display| ReloadError::Refused(e.to_string());
         let old = self.config();
         let mut new = match &old.source {
-            Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+            Some(path) => Config::from_file(path).map_err(|e| refused(&e))?,
             None => Config::default(),
         };
-        new.apply(&self.overrides).map_err(|e| e.to_string())?;
+        new.apply(&self.overrides).map_err(|e| refused(&e))?;
         let mut notes = Vec::new();
         if (new.bind, new.port) != (old.bind, old.port) {
             notes.push("the listening address");
@@ -144,7 +158,7 @@ impl Shared {
                     now.bind = was.bind;
                     now.port = was.port;
                 }
-                Some(crate::tls::load(now).map_err(|e| e.to_string())?)
+                Some(crate::tls::load(now).map_err(|e| refused(&e))?)
             }
             (was, now, _) => {
                 if was.is_some() != now.is_some() {
@@ -163,7 +177,7 @@ impl Shared {
         new.admin_socket = old.admin_socket.clone();
         new.credentials = old.credentials.clone();
         new.threads = old.threads;
-        let (accounts, gone) = self.accounts.reload().map_err(|e| e.to_string())?;
+        let accounts = self.accounts.reload().map_err(|e| refused(&e))?;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         let old_signal = std::mem::replace(
             &mut *self
@@ -175,7 +189,7 @@ impl Shared {
         old_signal.0.close();
         // Accounts removed from the file by hand leave nothing behind, as `chatctl user del`.
         // A reload runs off the executor (signal thread, blocking pool), so it may wait here.
-        for user in &gone {
+        for user in &accounts.gone {
             let (online, purge) = self.forget_account(user, ACCOUNT_REMOVED);
             match smol::block_on(purge) {
                 Ok(()) => log::info!(
@@ -189,7 +203,7 @@ impl Shared {
                 Err(e) => log::error!("account {user} removed, but its stored data stays: {e}"),
             }
         }
-        let mut msg = format!("reloaded configuration and {accounts} accounts");
+        let mut msg = format!("reloaded configuration and {} accounts", accounts.accounts);
         if let (Some(loaded), Some(tls)) = (certificate, &self.tls) {
             let changed = loaded.fingerprint != tls.fingerprint();
             msg.push_str(&format!(
@@ -199,14 +213,26 @@ impl Shared {
             ));
             tls.replace(loaded);
         }
-        if !gone.is_empty() {
-            msg.push_str(&format!("; removed {}", gone.join(", ")));
+        if !accounts.gone.is_empty() {
+            msg.push_str(&format!("; removed {}", accounts.gone.join(", ")));
         }
         if !notes.is_empty() {
             msg.push_str(&format!(
                 "; changes to {} take effect after a restart",
                 notes.join(", ")
             ));
+        }
+        if !accounts.skipped.is_empty() {
+            let lines: Vec<String> = accounts.skipped.iter().map(|n| n.to_string()).collect();
+            msg.push_str(&format!(
+                "; {} line{} of {} skipped (not accounts, see the log): {}",
+                lines.len(),
+                if lines.len() == 1 { "" } else { "s" },
+                old.credentials.display(),
+                lines.join(", ")
+            ));
+            log::warn!("{msg}");
+            return Err(ReloadError::Skipped(msg));
         }
         log::info!("{msg}");
         Ok(msg)

@@ -206,6 +206,9 @@ pub enum AdminErrorCode {
     InvalidUser,
     /// `reload`: the new config or credentials were refused; the old ones stay in force.
     ReloadFailed,
+    /// `reload`: applied, but lines of the credentials file are not accounts (malformed,
+    /// damaged or cut short); the message gives their numbers, chatd's log the reasons.
+    CredentialsSkipped,
     /// The request line was not a valid [`AdminRequest`].
     BadRequest,
     /// The server failed to do what was asked (for example the store refused a write).

@@ -322,9 +322,10 @@ error_codes! {
         NotLoggedIn = "not_logged_in",
         /// `login`/`password` after the session is logged in.
         AlreadyAuthenticated = "already_authenticated",
-        /// The user name is not 1-32 of letters, digits, `_`, `-`, `.`.
+        /// The user name is not 1-32 of letters, digits, `_`, `-`, `.`, or starts with `-`.
         InvalidUsername = "invalid_username",
-        /// A password is empty, too long or contains spaces or control characters.
+        /// A password is empty, too long or contains spaces, control characters or invisible
+        /// ones ([`crate::valid_password`]).
         InvalidPasswordFormat = "invalid_password_format",
         /// The account is logged in on another connection.
         AlreadyLoggedIn = "already_logged_in",
@@ -367,6 +368,9 @@ error_codes! {
         NoPrivateRequest = "no_private_request",
         /// The other side has no private listener.
         PrivateUnavailable = "private_unavailable",
+        /// `private_listen` with a `host` that is not a host name or an IP address (see
+        /// [`crate::valid_host`]).
+        InvalidHost = "invalid_host",
         /// The server has too many connections (from this address, or in all).
         TooManyConnections = "too_many_connections",
         /// The login took longer than the server allows; the connection is closed.
@@ -589,9 +593,11 @@ impl ClientFrame {
     }
 
     /// Decodes just the request id of a line that failed to decode, so the error reply can
-    /// still echo it.
+    /// still echo it. Invalid UTF-8 (inside a string: anywhere else the line is no JSON
+    /// object anyway) does not hide the id.
     pub fn peek_id(line: &[u8]) -> Option<u64> {
-        let value: Value = serde_json::from_slice(line).ok()?;
+        let text = String::from_utf8_lossy(line);
+        let value: Value = serde_json::from_str(&text).ok()?;
         value.get("id")?.as_u64()
     }
 
@@ -1187,6 +1193,7 @@ mod tests {
             (PrivateAlreadyActive, "private_already_active"),
             (NoPrivateRequest, "no_private_request"),
             (PrivateUnavailable, "private_unavailable"),
+            (InvalidHost, "invalid_host"),
             (TooManyConnections, "too_many_connections"),
             (LoginTimeout, "login_timeout"),
             (Internal, "internal"),

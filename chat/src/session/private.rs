@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use proto::{Event, Request, Response};
 
 use super::{Flow, Session};
+use crate::diag::report;
 use crate::inbox::{peer_sink, Ask};
 use crate::p2p::{self, Link, Listener, PeerEvent, PeerInput};
 use crate::render;
@@ -83,7 +84,7 @@ impl Session {
                 host,
                 fingerprint,
             })? {
-                eprintln!("chat: private messaging is unavailable: {message}");
+                report!("private messaging is unavailable: {message}");
             }
         }
         Ok(())
@@ -226,7 +227,7 @@ impl Session {
                         self.screen.line(render::private_started(&peer));
                     }
                     Err(e) => {
-                        eprintln!("chat: private messaging with {peer}: {e}");
+                        report!("private messaging with {peer}: {e}");
                         self.screen.line(render::private_ended(&peer));
                         self.send_silent(Request::PrivateEnded { user: peer })?;
                     }
@@ -237,7 +238,7 @@ impl Session {
             PeerEvent::Failed(reason) if current_setup => {
                 self.private.setting_up.remove(&peer);
                 self.screen.flush();
-                eprintln!("chat: private connection to {peer}: {reason}");
+                report!("private connection to {peer}: {reason}");
                 self.screen.line(render::private_connect_failed(&peer));
                 self.send_silent(Request::PrivateEnded { user: peer })?;
             }
@@ -296,7 +297,7 @@ impl Session {
         }
         if let Err(e) = link.send_text(text) {
             self.screen.flush();
-            eprintln!("chat: private messaging with {to}: {e}");
+            report!("private messaging with {to}: {e}");
             self.end_link(to);
             self.screen.line(render::private_ended(to));
             return self.send_silent(Request::PrivateEnded {

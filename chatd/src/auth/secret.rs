@@ -1,14 +1,15 @@
 //! How a password is kept and checked: the `user password` line format, argon2id hashes
 //! (never a damaged one taken as plain text), constant-time comparison of plain-text seed
-//! passwords, the bounded hashing pool, and fsyncing the directory of a file just created or
+//! passwords (after one argon2 check, for equal timing), and fsyncing the directory of a file just created or
 //! renamed.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::PasswordHash;
+
+pub use super::hashing::{equalize_timing, hash_password};
+use super::hashing::{spend_one_check, verify_with, Memory};
 
 /// An accounts-file failure.
 #[derive(Debug, thiserror::Error)]
@@ -66,16 +67,36 @@ pub(crate) enum Secret {
     Hash(String),
 }
 
-/// Whether a credentials line's password field is an argon2 PHC hash (else it is plain text).
+/// Whether a credentials line's password field is an argon2 PHC hash (else it is plain text):
+/// it parses, with a salt and an output.
 pub(crate) fn is_hash(field: &str) -> bool {
-    field.starts_with("$argon2") && PasswordHash::new(field).is_ok()
+    field.starts_with("$argon2")
+        && PasswordHash::new(field).is_ok_and(|h| h.salt.is_some() && h.hash.is_some())
 }
 
-/// Whether a password field looks like an argon2 hash but does not parse as one (a line cut
-/// short by a crash during an append). Such a line is never taken as a plain-text password:
-/// that would make the damaged hash text itself the password.
+/// Whether a password field looks like an argon2 hash but is not one: the start of one
+/// (`$`, `$arg`, ...) or one that does not parse (a line cut short by an interrupted append).
+/// Such a line is never taken as a plain-text password: that would make the damaged hash text
+/// itself the password.
 pub(crate) fn is_damaged_hash(field: &str) -> bool {
-    field.starts_with("$argon2") && !is_hash(field)
+    (field.starts_with("$argon2") && !is_hash(field)) || "$argon2".starts_with(field)
+}
+
+/// Whether the last line of a file, which has no line ending, is what a registration cut short
+/// leaves. chatd appends `user $argon2id$...` lines, each with its line end in the same write,
+/// so a cut after the space leaves an empty field, the start of `$argon2id$`, or an `$argon2`
+/// string that does not parse or whose output is shorter than the 32 bytes chatd writes. A
+/// whole hash (as `hash-credentials` writes for a seed file's last line) and a plain-text
+/// password (a hand-written seed file without a final line end, even one starting with `$`)
+/// are accounts.
+pub(crate) fn is_torn_registration(last_line: &str) -> bool {
+    last_line.split_once(' ').is_some_and(|(_, field)| {
+        field.is_empty()
+            || "$argon2id$".starts_with(field)
+            || (field.starts_with("$argon2")
+                && !PasswordHash::new(field)
+                    .is_ok_and(|h| h.salt.is_some() && h.hash.is_some_and(|out| out.len() == 32)))
+    })
 }
 
 /// Splits an account line (without its line ending) into user name and password field;
@@ -97,14 +118,16 @@ impl Secret {
         }
     }
 
-    pub(crate) fn check(&self, password: &str) -> bool {
+    /// Whether `password` is right, in a hashing slot's `memory`. A plain-text password costs
+    /// one argon2 check too, so a wrong password takes as long for a plain-text account as for
+    /// a hashed one and timing does not tell them apart.
+    pub(crate) fn check(&self, memory: &mut Memory, password: &str) -> bool {
         match self {
-            Secret::Plain(p) => constant_time_eq(p.as_bytes(), password.as_bytes()),
-            Secret::Hash(h) => PasswordHash::new(h).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            }),
+            Secret::Plain(p) => {
+                spend_one_check(memory, password);
+                constant_time_eq(p.as_bytes(), password.as_bytes())
+            }
+            Secret::Hash(h) => verify_with(memory, h, password),
         }
     }
 }
@@ -115,45 +138,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
     }
     diff == 0
-}
-
-/// Hashes `password` as an argon2id PHC string.
-///
-/// # Errors
-/// [`AuthError::Hash`] if argon2 refuses (never with the default parameters).
-pub fn hash_password(password: &str) -> Result<String, AuthError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AuthError::Hash(e.to_string()))
-}
-
-/// Runs a password hash or check on the blocking thread pool, at most a few at a time: each
-/// one takes argon2's 19 MiB and tens of milliseconds of CPU, so a crowd of hostile logins
-/// queues here instead of exhausting memory.
-pub(crate) async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    static PERMITS: std::sync::OnceLock<smol::lock::Semaphore> = std::sync::OnceLock::new();
-    let permits = PERMITS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        smol::lock::Semaphore::new(cores.max(2))
-    });
-    let _permit = permits.acquire().await;
-    smol::unblock(work).await
-}
-
-/// Spends as long as checking a hashed password does, for answers that need no check
-/// (unknown or locked account), so timing does not tell them apart from a wrong password.
-pub async fn equalize_timing(password: &str) {
-    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let password = password.to_string();
-    hashing(move || {
-        let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-account").ok());
-        if let Some(hash) = dummy {
-            let _ = Secret::Hash(hash.clone()).check(&password);
-        }
-    })
-    .await;
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -170,4 +154,33 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
 /// The I/O error from opening or syncing the directory.
 pub(crate) fn sync_parent(path: &Path) -> std::io::Result<()> {
     File::open(parent_dir(path))?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::hashing::{hash_password, spend_one_check};
+
+    /// Every check costs one argon2 computation, whatever the account and the password: a wrong
+    /// password does not tell a plain-text account from a hashed one, nor from no account.
+    #[test]
+    fn every_check_costs_one_argon2_computation() {
+        let mut memory = Memory::new();
+        let hashed = Secret::parse(&hash_password("falcon*solo").unwrap());
+        let plain = Secret::parse("falcon*solo");
+        assert!(matches!(plain, Secret::Plain(_)));
+        for (secret, password, right) in [
+            (&plain, "falcon*solo", true),
+            (&plain, "wrong", false),
+            (&hashed, "falcon*solo", true),
+            (&hashed, "wrong", false),
+        ] {
+            let before = memory.runs;
+            assert_eq!(secret.check(&mut memory, password), right);
+            assert_eq!(memory.runs - before, 1, "{secret:?} {password}");
+        }
+        let before = memory.runs;
+        spend_one_check(&mut memory, "anything");
+        assert_eq!(memory.runs - before, 1);
+    }
 }

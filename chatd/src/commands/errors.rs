@@ -74,6 +74,8 @@ pub(crate) enum Failure {
     Private { error: PrivateError, user: String },
     /// `private_listen` with a fingerprint that is not 64 hex digits.
     BadFingerprint,
+    /// `private_listen` with a host that is no host name or IP address.
+    InvalidHost,
 }
 
 /// The wire code and text of `failure`.
@@ -113,7 +115,7 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
         ),
         F::InvalidUsername => fixed(
             C::InvalidUsername,
-            "Invalid username: use 1-32 letters, digits, '_', '-' or '.'",
+            "Invalid username: use 1-32 letters, digits, '_', '-' or '.', not starting with '-'",
         ),
         F::AccountLocked => fixed(
             C::AccountLocked,
@@ -182,6 +184,13 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
         F::BadFingerprint => fixed(
             C::BadRequest,
             "Invalid fingerprint: give the SHA-256 of the listener's certificate as 64 hex digits",
+        ),
+        F::InvalidHost => (
+            C::InvalidHost,
+            format!(
+                "Invalid host: give a host name (at most {} characters) or an IP address",
+                proto::MAX_HOST_LEN
+            ),
         ),
         F::Private { error, user } => match error {
             PrivateError::UserOffline => (C::UserOffline, format!("{user} is offline")),

@@ -1,5 +1,6 @@
-//! The private-messaging requests: `private_listen` (where this client accepts peers, and
-//! the fingerprint of its listener's certificate when it serves TLS),
+//! The private-messaging requests: `private_listen` (where this client accepts peers: the
+//! host it advertises must be a host name or an IP address, and the fingerprint of its
+//! listener's certificate is given when it serves TLS),
 //! `startprivate` (ask the target, with an expiry), the target's answer, and the end of a
 //! session. The hub brokers; the messages themselves go between the clients.
 
@@ -15,6 +16,9 @@ pub(super) async fn listen(
     host: Option<String>,
     fingerprint: Option<String>,
 ) -> Result<Answer, Failure> {
+    if host.as_deref().is_some_and(|h| !proto::valid_host(h)) {
+        return Err(Failure::InvalidHost);
+    }
     let id: ConnId = s.id;
     if let Some(fp) = &fingerprint {
         if !proto::tls::is_fingerprint(fp) {

@@ -27,7 +27,7 @@ use sd_notify::NotifyState;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::state::{Shared, StopHandle};
+use crate::state::{ReloadError, Shared, StopHandle};
 
 mod fork;
 
@@ -167,8 +167,9 @@ static RELOAD: Mutex<()> = Mutex::new(());
 /// `READY=1`) and logging a refusal. Shared by SIGHUP and `chatctl reload`.
 ///
 /// # Errors
-/// Why the reload was refused; the old configuration stays in force.
-pub fn reload(shared: &Shared) -> Result<String, String> {
+/// Why the reload was refused (the old configuration stays in force), or which credential
+/// lines were skipped.
+pub fn reload(shared: &Shared) -> Result<String, ReloadError> {
     let _one_at_a_time = RELOAD.lock().unwrap_or_else(|e| e.into_inner());
     let mut states = vec![NotifyState::Reloading];
     // systemd's Type=notify-reload wants the time with RELOADING=1; plain Type=notify ignores it.
@@ -179,7 +180,11 @@ pub fn reload(shared: &Shared) -> Result<String, String> {
     let result = shared.reload();
     match &result {
         Ok(_) => notify(&[NotifyState::Ready, NotifyState::Status("reloaded")]),
-        Err(e) => {
+        Err(ReloadError::Skipped(_)) => notify(&[
+            NotifyState::Ready,
+            NotifyState::Status("reloaded; credential lines skipped"),
+        ]),
+        Err(ReloadError::Refused(e)) => {
             log::error!("reload failed, keeping the old configuration: {e}");
             notify(&[
                 NotifyState::Ready,

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::{LockState, Snapshot, StoreError};
 use crate::clock::wall_ms;
+use crate::files;
 
 /// Current schema version, kept in SQLite's `user_version`.
 pub const SCHEMA_VERSION: i64 = 3;
@@ -95,19 +96,39 @@ pub(super) fn set_alive(c: &Connection) -> rusqlite::Result<usize> {
 
 /// Creates the data directory (owner-only: it holds everyone's messages) if it is missing.
 pub(super) fn create_data_dir(data_dir: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    };
     if data_dir.is_dir() {
+        files::tighten(data_dir).map_err(io)?;
         return Ok(());
     }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(data_dir)
-        .map_err(|source| StoreError::DataDir {
-            path: data_dir.to_path_buf(),
-            source,
-        })
+    files::create_dir_owner_only(data_dir).map_err(io)
+}
+
+/// Makes the store's files owner-only whatever the umask: creates an absent database file
+/// empty with mode 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm` files the
+/// database file's mode), and tightens existing ones that are open to others (logged).
+pub(super) fn owner_only_files(data_dir: &Path) -> Result<(), StoreError> {
+    let db = data_dir.join(DB_FILE);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::DataDir { path, source }
+    };
+    files::owner_only_options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&db)
+        .map_err(io(&db))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = data_dir.join(format!("{DB_FILE}{suffix}"));
+        files::tighten(&path).map_err(io(&path))?;
+    }
+    let lock = data_dir.join(LOCK_FILE);
+    files::tighten(&lock).map_err(io(&lock))?;
+    Ok(())
 }
 
 /// Takes an exclusive advisory lock (`flock`) on `data_dir/chatd.lock`, held while the store
@@ -120,7 +141,7 @@ pub(super) fn lock_data_dir(data_dir: &Path) -> Result<File, StoreError> {
         path: path.clone(),
         source,
     };
-    let file = std::fs::OpenOptions::new()
+    let file = files::owner_only_options()
         .create(true)
         .truncate(false)
         .write(true)

@@ -21,7 +21,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::reader::{self, ReadJob, Reader};
 use super::schema::{
-    check, classify, create_data_dir, load_snapshot, lock_data_dir, migrate, set_alive, DB_FILE,
+    check, classify, create_data_dir, load_snapshot, lock_data_dir, migrate, owner_only_files,
+    set_alive, DB_FILE,
 };
 use super::{Backlog, LockState, OfflineMessage, Snapshot, StoreError, StoreOutcome};
 use crate::clock::wall_ms;
@@ -31,7 +32,9 @@ use crate::seams::Store;
 const MAX_BATCH: usize = 512;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// A job runs its writes and returns its reply and whether it succeeded (a failed job's
+/// writes are rolled back to its savepoint, see `store_thread`).
+type Job = Box<dyn FnOnce(&Connection) -> (Reply, bool) + Send>;
 
 /// Handle to the store thread. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
@@ -62,6 +65,7 @@ impl SqliteStore {
             source,
         })?;
         let dir_lock = lock_data_dir(data_dir)?;
+        owner_only_files(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let open_err = |source| StoreError::Open {
             path: path.clone(),
@@ -109,7 +113,7 @@ impl SqliteStore {
     /// Queues `f` to run on the store thread inside the next batch's transaction. The job is
     /// queued when this is called, not when the future is first polled, so jobs queued under
     /// one lock run in that order; the future resolves once the transaction has committed.
-    fn call<R, F>(&self, f: F) -> StoreJob<R>
+    pub(super) fn call<R, F>(&self, f: F) -> StoreJob<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
@@ -117,7 +121,8 @@ impl SqliteStore {
         let (tx, rx) = async_channel::bounded::<Result<R, StoreError>>(1);
         let job: Job = Box::new(move |conn| {
             let result = f(conn);
-            Box::new(move |committed: Result<(), StoreError>| {
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed: Result<(), StoreError>| {
                 let out = match (result, committed) {
                     (Ok(r), Ok(())) => Ok(r),
                     (Err(e), _) => Err(StoreError::Sqlite(e)),
@@ -125,7 +130,8 @@ impl SqliteStore {
                 };
                 // The caller may have gone away; nothing to do then.
                 let _ = tx.try_send(out);
-            })
+            });
+            (reply, ok)
         });
         StoreJob {
             rx: self.submit(job).ok().map(|()| Box::pin(rx)),
@@ -145,10 +151,12 @@ impl SqliteStore {
             return StoreJob { rx: None };
         };
         let handover: Job = Box::new(move |_| {
-            Box::new(move |_committed| {
+            let reply: Reply = Box::new(move |_committed| {
                 // A closed reader drops the job, and its answer says "closed".
                 let _ = reader.send(read);
-            })
+            });
+            // Writes nothing: nothing to roll back.
+            (reply, true)
         });
         match self.submit(handover) {
             Ok(()) => job,
@@ -478,7 +486,10 @@ fn store_thread(conn: Connection, jobs: mpsc::Receiver<Job>) {
             }
         }
         let begun = conn.execute_batch("BEGIN IMMEDIATE");
-        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        let replies: Vec<Reply> = batch
+            .into_iter()
+            .map(|job| run_job(&conn, job, begun.is_ok()))
+            .collect();
         // Every commit is a sign of life: a crash is dated no earlier than the last one.
         let committed = begun
             .and_then(|()| set_alive(&conn).map(drop))
@@ -499,6 +510,29 @@ fn store_thread(conn: Connection, jobs: mpsc::Receiver<Job>) {
         }
     }
     log::debug!("store thread finished");
+}
+
+/// Runs one job of a batch inside its own savepoint: a job that fails part-way leaves none of
+/// its writes in the batch's transaction, and the other jobs commit without them. When the
+/// batch's transaction could not begin (`in_tx` false), every job's writes are rolled back
+/// (the batch answers with that error), never committed statement by statement.
+fn run_job(conn: &Connection, job: Job, in_tx: bool) -> Reply {
+    let saved = conn.execute_batch("SAVEPOINT job");
+    if let Err(e) = &saved {
+        log::error!("store savepoint failed: {e}");
+    }
+    let (reply, ok) = job(conn);
+    if saved.is_ok() {
+        let undo = if ok && in_tx {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        if let Err(e) = undo {
+            log::error!("store savepoint release failed: {e}");
+        }
+    }
+    reply
 }
 
 fn clone_sqlite_error(e: &rusqlite::Error) -> rusqlite::Error {

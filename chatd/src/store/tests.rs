@@ -244,14 +244,14 @@ fn the_backlog_is_read_when_the_store_cannot_write() {
     }
     let (store, snap) = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(snap.max_msg_id, 50);
-    // A full disk: the writer's connection may not grow the file by one page.
+    // A full disk: every write fails, the commit included.
     store.fail_writes_for_tests();
     smol::block_on(async {
-        let big = "y".repeat(200_000);
         assert!(store
-            .store_offline("yoda", "hans", &big, 100, 99)
+            .store_offline("yoda", "hans", "hi", 100, 99)
             .await
             .is_err());
+        assert!(store.delete_offline("yoda", vec![1]).await.is_err());
         let backlog = store.backlog("yoda").await.unwrap();
         assert_eq!(backlog.count, 50);
         let chunk = store
@@ -260,4 +260,35 @@ fn the_backlog_is_read_when_the_store_cannot_write() {
             .unwrap();
         assert_eq!(chunk.len(), 50);
     });
+}
+
+#[test]
+fn a_job_that_fails_part_way_leaves_none_of_its_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SqliteStore::open(dir.path()).unwrap();
+    let insert = |blocker: &'static str, fail: bool| {
+        store.call(move |c| {
+            c.execute(
+                "INSERT INTO blocks (blocker, blocked) VALUES (?1, 'x')",
+                [blocker],
+            )?;
+            if fail {
+                // A second write that fails after the first one succeeded.
+                c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            }
+            Ok(())
+        })
+    };
+    // Queued together, so they usually share one transaction; either way the failed job's
+    // first insert must not be committed.
+    let (a, b, c) = (insert("a", false), insert("b", true), insert("c", false));
+    smol::block_on(async {
+        assert!(a.await.is_ok());
+        assert!(b.await.is_err());
+        assert!(c.await.is_ok());
+    });
+    drop(store);
+    let (_, snap) = SqliteStore::open(dir.path()).unwrap();
+    let blockers: Vec<_> = snap.blocks.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(blockers, ["a", "c"]);
 }
