@@ -6,7 +6,8 @@
 //! (that is `scenario`). Every wait here is bounded by the caller's deadline.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use proto::{ClientFrame, Request, Response, ServerFrame};
 use serde::Deserialize;
 use smol::lock::Mutex;
 use smol::net::TcpStream;
+use smol::Async;
 
 /// Which server speaks on the other end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +57,9 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    fn new(stream: TcpStream) -> Self {
+    fn new(stream: TcpStream, capacity: usize) -> Self {
         LineReader {
-            inner: BufReader::with_capacity(64 * 1024, stream),
+            inner: BufReader::with_capacity(capacity.max(512), stream),
             line: Vec::with_capacity(512),
         }
     }
@@ -89,29 +91,142 @@ pub async fn send(writer: &Writer, bytes: &[u8]) -> std::io::Result<()> {
     w.write_all(bytes).await
 }
 
-/// Connects and logs in as `name` (chatd: with `password`; a name the server does not know
-/// is registered with it). With `join`, an IRC login also joins [`CHANNEL`] (everyone in it
-/// is told, as chatd tells every online user about a login). Returns the session and how long
-/// the login took.
+/// Connects to `addr` from the loopback address `source` (any free port), or from whatever
+/// address the kernel picks when `source` is `None`. Binding the source spreads many
+/// connections over several loopback addresses: the kernel has only about 28,000 ephemeral
+/// ports per source and destination.
+///
+/// # Errors
+/// A socket error, or a refused connection.
+pub async fn connect(source: Option<IpAddr>, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let (IpAddr::V4(src), SocketAddr::V4(dst)) = (source, addr) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "source addresses are supported for IPv4 only",
+        ));
+    };
+    let socket = tcp_socket()?;
+    // Leave the port choice to connect(), which may reuse a port towards another destination.
+    set_int_option(&socket, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)?;
+    let local = sockaddr_v4(src, 0);
+    // SAFETY: `socket` is an open socket and `local` a valid sockaddr_in of the size given.
+    let r = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            std::ptr::from_ref(&local).cast(),
+            sockaddr_len(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let remote = sockaddr_v4(*dst.ip(), dst.port());
+    // SAFETY: as for bind.
+    let r = unsafe {
+        libc::connect(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            std::ptr::from_ref(&remote).cast(),
+            sockaddr_len(),
+        )
+    };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    let stream = Async::new(std::net::TcpStream::from(socket))?;
+    stream.writable().await?;
+    if let Some(e) = stream.get_ref().take_error()? {
+        return Err(e);
+    }
+    Ok(TcpStream::from(stream))
+}
+
+/// A new non-blocking, close-on-exec IPv4 TCP socket.
+fn tcp_socket() -> std::io::Result<OwnedFd> {
+    // SAFETY: socket(2) has no memory-safety preconditions.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_int_option(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
+    // SAFETY: `value` outlives the call and its size is passed.
+    let r = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(fd),
+            level,
+            name,
+            std::ptr::from_ref(&value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn sockaddr_v4(ip: Ipv4Addr, port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+fn sockaddr_len() -> libc::socklen_t {
+    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+}
+
+/// Connects (from `source`, see [`connect`]; reading with a buffer of `read_buf` bytes) and
+/// logs in as `name` (chatd: with `password`; a name the server does not know is registered
+/// with it). With `join`, an IRC login also
+/// joins [`CHANNEL`] (everyone in it is told, as chatd tells every online user about a
+/// login). Returns the session and how long the login took.
 ///
 /// # Errors
 /// Connection failures, or a refusal from the server.
 pub async fn login(
     kind: Kind,
     addr: SocketAddr,
+    source: Option<IpAddr>,
+    read_buf: usize,
     name: &str,
     password: &str,
     join: bool,
 ) -> anyhow::Result<(Session, std::time::Duration)> {
     let t0 = Instant::now();
-    let stream = TcpStream::connect(addr)
+    let stream = connect(source, addr)
         .await
         .with_context(|| format!("connect to {addr}"))?;
     stream.set_nodelay(true).context("TCP_NODELAY")?;
     let mut session = Session {
         name: name.to_string(),
         kind,
-        reader: LineReader::new(stream.clone()),
+        reader: LineReader::new(stream.clone(), read_buf),
         writer: Rc::new(Mutex::new(stream)),
     };
     match kind {
@@ -220,6 +335,10 @@ pub enum Incoming<'a> {
     Numeric(u16),
     /// IRC `PING` with its token.
     Ping(&'a str),
+    /// Someone else came online (chatd presence `online: true`, IRC `JOIN`).
+    Joined,
+    /// Someone else went away (chatd presence `online: false`, IRC `QUIT`/`PART`).
+    Left,
     /// The server is closing this connection (IRC `ERROR`, chatd `kicked`/`shutdown`/...).
     Closed(String),
     /// Anything else (presence, JOINs of others, MOTD lines).
@@ -236,15 +355,39 @@ struct ChatFrame<'a> {
     #[serde(default, borrow)]
     code: Option<Cow<'a, str>>,
     #[serde(default)]
+    online: Option<bool>,
+    #[serde(default)]
     id: Option<u64>,
     #[serde(default)]
     msg_id: Option<u64>,
 }
 
+/// chatd's acknowledgement of every message delivered up to `msg_id` (sent without an id,
+/// so its `ok` is not taken for the answer to one of the benchmark's requests).
+pub fn ack_line(msg_id: u64) -> String {
+    format!("{{\"type\":\"ack\",\"msg_id\":{msg_id}}}\n")
+}
+
+/// How chatd starts a presence line (the type is the first field it encodes).
+const PRESENCE_PREFIX: &[u8] = br#"{"type":"presence","#;
+
 /// Classifies one chatd line. Uses a borrowed partial decode rather than
 /// [`ServerFrame::decode`] so the load generator spends as little CPU per line as the IRC
 /// side does (both share the machine with the server under test).
+///
+/// Presence lines, of which a login storm brings millions, are recognised by their prefix
+/// without decoding; anything else (including a presence line encoded differently) is
+/// decoded.
 pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
+    if line.starts_with(PRESENCE_PREFIX) {
+        return if contains(line, br#""online":false"#) {
+            Incoming::Left
+        } else if contains(line, br#""online":true"#) {
+            Incoming::Joined
+        } else {
+            Incoming::Other
+        };
+    }
     let Ok(frame) = serde_json::from_slice::<ChatFrame<'_>>(line) else {
         return Incoming::Closed(format!(
             "undecodable line from chatd: {}",
@@ -254,6 +397,11 @@ pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
     match frame.kind.as_ref() {
         "message" | "broadcast" => match frame.text {
             Some(text) => Incoming::Delivery(text, frame.msg_id),
+            None => Incoming::Other,
+        },
+        "presence" => match frame.online {
+            Some(true) => Incoming::Joined,
+            Some(false) => Incoming::Left,
             None => Incoming::Other,
         },
         // The answer to an acknowledgement (sent without an id): not one of ours to count.
@@ -267,10 +415,8 @@ pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
     }
 }
 
-/// chatd's acknowledgement of every message delivered up to `msg_id` (sent without an id,
-/// so its `ok` is not taken for the answer to one of the benchmark's requests).
-pub fn ack_line(msg_id: u64) -> String {
-    format!("{{\"type\":\"ack\",\"msg_id\":{msg_id}}}\n")
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Classifies one IRC line: `[:prefix] COMMAND params [:trailing]`.
@@ -286,6 +432,8 @@ pub fn parse_irc(line: &str) -> Incoming<'_> {
             None => Incoming::Other,
         },
         "PING" => Incoming::Ping(params.strip_prefix(':').unwrap_or(params)),
+        "JOIN" => Incoming::Joined,
+        "QUIT" | "PART" => Incoming::Left,
         "ERROR" => Incoming::Closed(line.to_string()),
         c if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) => {
             Incoming::Numeric(c.parse().unwrap_or(0))
@@ -357,8 +505,21 @@ mod tests {
         );
         assert_eq!(
             parse_chat(br#"{"type":"presence","user":"u2","online":true}"#),
-            Incoming::Other
+            Incoming::Joined
         );
+        assert_eq!(
+            parse_chat(br#"{"type":"presence","user":"u2","online":false}"#),
+            Incoming::Left
+        );
+        // Field order other than chatd's: decoded, same answer.
+        assert_eq!(
+            parse_chat(br#"{"user":"u2","online":false,"type":"presence"}"#),
+            Incoming::Left
+        );
+        assert!(matches!(
+            parse_chat(br#"{"type":"shutdown"}"#),
+            Incoming::Closed(_)
+        ));
     }
 
     #[test]
@@ -372,6 +533,11 @@ mod tests {
             Incoming::Numeric(1)
         );
         assert_eq!(parse_irc("PING :abc"), Incoming::Ping("abc"));
+        assert_eq!(
+            parse_irc(":u2!~u2@localhost JOIN :#bench"),
+            Incoming::Joined
+        );
+        assert_eq!(parse_irc(":u2!~u2@localhost QUIT :done"), Incoming::Left);
         assert!(matches!(
             parse_irc("ERROR :Closing link"),
             Incoming::Closed(_)

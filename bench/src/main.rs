@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! cargo build --release -p chatd -p chat-bench
-//! target/release/chat-bench                       # all scenarios against a fresh chatd
+//! target/release/chat-bench                       # the throughput scenarios, fresh chatd
 //! target/release/chat-bench --irc 127.0.0.1:6667 --pid 1234 direct broadcast
+//! target/release/chat-bench --clients 1000 --rate 20000 direct   # paced
+//! target/release/chat-bench --clients 5000 idle   # memory per idle connection
 //! ```
 //!
 //! Each scenario runs `--runs` times and prints one line of medians (`--json`: one JSON
@@ -37,6 +39,13 @@ enum Scenario {
     Broadcast,
     /// Messages to offline users, each committed to the store before the answer: stored/s.
     Offline,
+    /// N clients log in and stay idle: server memory per connection (KiB, from VmRSS).
+    Idle,
+    /// N clients log in (timed, with an observer told of each), then all log out at once:
+    /// logouts/s until the observer has been told of every one.
+    Mass,
+    /// N clients logged in, then SIGTERM: seconds until the server has exited.
+    Shutdown,
 }
 
 impl Scenario {
@@ -46,6 +55,9 @@ impl Scenario {
             Scenario::Direct => "direct",
             Scenario::Broadcast => "broadcast",
             Scenario::Offline => "offline",
+            Scenario::Idle => "idle",
+            Scenario::Mass => "mass",
+            Scenario::Shutdown => "shutdown",
         }
     }
 
@@ -55,6 +67,9 @@ impl Scenario {
             Scenario::Login => "logins/s",
             Scenario::Direct | Scenario::Broadcast => "deliveries/s",
             Scenario::Offline => "stored/s",
+            Scenario::Idle => "KiB/conn",
+            Scenario::Mass => "logouts/s",
+            Scenario::Shutdown => "s to exit",
         }
     }
 
@@ -68,8 +83,10 @@ impl Scenario {
             recipients: 64,
             size: 64,
             concurrency: 64,
+            rate: None,
             timeout,
             pid: None,
+            attach: None,
         };
         match self {
             // 8 logins in flight: more overflows ngircd's listen backlog of 10, and then the
@@ -93,6 +110,15 @@ impl Scenario {
                 clients: 16,
                 messages: 1000,
                 window: 8,
+                ..base
+            },
+            Scenario::Idle | Scenario::Mass => Params {
+                clients: 1000,
+                concurrency: 8,
+                ..base
+            },
+            Scenario::Shutdown => Params {
+                clients: 1000,
                 ..base
             },
         }
@@ -120,7 +146,8 @@ struct Args {
     /// Run the scenarios against an IRC server on this loopback address
     #[arg(long, value_name = "HOST:PORT")]
     irc: Option<String>,
-    /// Process id of the --server/--irc server, for its peak RSS
+    /// Process id of the --server/--irc server, for its CPU time and memory (and for
+    /// SIGTERM in `shutdown`)
     #[arg(long, value_name = "PID")]
     pid: Option<u32>,
     /// Name of the target in the output [default: chatd, or irc]
@@ -132,9 +159,14 @@ struct Args {
     /// Clients online at once (login, direct, broadcast) or senders (offline)
     #[arg(long)]
     clients: Option<usize>,
-    /// Messages per sender
+    /// Messages per sender [default: 3000 direct, 1000 broadcast/offline; paced: 5 s of
+    /// messages at --rate]
     #[arg(long)]
     messages: Option<u32>,
+    /// `direct`: send this many messages per second in all, on a schedule (paced), instead
+    /// of each sender as fast as its window allows (closed loop)
+    #[arg(long, value_name = "MSGS_PER_SEC")]
+    rate: Option<f64>,
     /// Messages one sender may have in flight (not yet delivered / acknowledged)
     #[arg(long)]
     window: Option<usize>,
@@ -150,6 +182,14 @@ struct Args {
     /// Logins in progress at once
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Loopback source addresses to spread connections over (127.0.0.1 ..= 127.0.0.N), about
+    /// 28,000 connections each [default: 1 per 10,000 clients]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=254))]
+    sources: Option<u8>,
+    /// Command to run during each timed message run, `{pid}` = the server's pid, stopped
+    /// with SIGINT at the end (e.g. "perf stat -e 'syscalls:sys_enter_*' -p {pid}")
+    #[arg(long, value_name = "CMD")]
+    attach: Option<String>,
     /// `limits.send_queue` of the chatd started here (frames queued per connection at most)
     #[arg(long, default_value_t = 4096)]
     send_queue: usize,
@@ -167,16 +207,23 @@ struct Args {
 impl Args {
     fn params(&self, s: Scenario, pid: Option<u32>) -> Params {
         let d = s.defaults(Duration::from_secs(self.timeout.clamp(1, 3600)));
+        let clients = self.clients.unwrap_or(d.clients);
+        let rate = self.rate.filter(|_| s == Scenario::Direct);
+        // Paced: 5 seconds of messages unless told otherwise.
+        let paced_messages =
+            rate.map(|r| ((r * 5.0) / clients.max(1) as f64).ceil().max(1.0) as u32);
         Params {
-            clients: self.clients.unwrap_or(d.clients),
-            messages: self.messages.unwrap_or(d.messages),
+            clients,
+            messages: self.messages.or(paced_messages).unwrap_or(d.messages),
             window: self.window.unwrap_or(d.window),
             senders: self.senders.unwrap_or(d.senders),
             recipients: self.recipients.unwrap_or(d.recipients),
             size: self.size.unwrap_or(d.size).clamp(32, 400),
             concurrency: self.concurrency.unwrap_or(d.concurrency),
+            rate,
             timeout: d.timeout,
             pid,
+            attach: self.attach.clone(),
         }
     }
 }
@@ -230,6 +277,29 @@ impl Summary {
         (!v.is_empty()).then(|| median(v))
     }
 
+    /// The medians of the scenario's extra figures, by name, in the order first seen.
+    fn extra(&self) -> Vec<(&'static str, f64)> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for o in &self.runs {
+            for (k, _) in &o.extra {
+                if !names.contains(k) {
+                    names.push(k);
+                }
+            }
+        }
+        names
+            .into_iter()
+            .map(|k| {
+                let v: Vec<f64> = self
+                    .runs
+                    .iter()
+                    .flat_map(|o| o.extra.iter().filter(|(n, _)| *n == k).map(|(_, v)| *v))
+                    .collect();
+                (k, median(v))
+            })
+            .collect()
+    }
+
     fn latency_ms(&self, p: f64) -> f64 {
         median(
             self.runs
@@ -250,13 +320,30 @@ fn fmt_ms(ms: f64) -> String {
     }
 }
 
+/// A figure with as many decimals as its size deserves.
+fn format_figure(v: f64) -> String {
+    if v.abs() >= 1000.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 fn shape(s: Scenario, p: &Params) -> String {
     match s {
         Scenario::Login => format!("{} clients", p.clients),
-        Scenario::Direct => format!(
-            "{} clients x {} msgs, window {}, {} B",
-            p.clients, p.messages, p.window, p.size
-        ),
+        Scenario::Direct => match p.rate {
+            Some(r) => format!(
+                "{} clients x {} msgs, paced at {r:.0} msgs/s, {} B",
+                p.clients, p.messages, p.size
+            ),
+            None => format!(
+                "{} clients x {} msgs, window {}, {} B",
+                p.clients, p.messages, p.window, p.size
+            ),
+        },
         Scenario::Broadcast => format!(
             "{} senders x {} msgs to {} clients, window {}, {} B",
             p.senders, p.messages, p.clients, p.window, p.size
@@ -265,6 +352,9 @@ fn shape(s: Scenario, p: &Params) -> String {
             "{} senders x {} msgs to {} offline users, window {}, {} B",
             p.clients, p.messages, p.recipients, p.window, p.size
         ),
+        Scenario::Idle | Scenario::Mass | Scenario::Shutdown => {
+            format!("{} clients, {} logins in flight", p.clients, p.concurrency)
+        }
     }
 }
 
@@ -280,7 +370,12 @@ fn print_summary(
     let incomplete = sum.runs.iter().filter(|o| o.count < o.expected).count();
     let notes: Vec<String> = sum.runs.iter().filter_map(|o| o.note.clone()).collect();
     let rates: Vec<f64> = sum.runs.iter().map(Outcome::rate).collect();
+    let extra = sum.extra();
     if args.json {
+        let extra_json: serde_json::Map<String, serde_json::Value> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), serde_json::json!(v)))
+            .collect();
         let v = serde_json::json!({
             "target": label,
             "scenario": s.name(),
@@ -291,7 +386,11 @@ fn print_summary(
             "senders": p.senders,
             "recipients": p.recipients,
             "size": p.size,
+            "concurrency": p.concurrency,
+            "paced_rate": p.rate,
             "runs": sum.runs.len(),
+            "count": median(sum.runs.iter().map(|o| o.count as f64).collect()),
+            "secs": median(sum.runs.iter().map(|o| o.secs).collect()),
             "rate": sum.rate(),
             "rates": rates,
             "p50_ms": sum.latency_ms(50.0),
@@ -302,11 +401,12 @@ fn print_summary(
             "errors": errors,
             "incomplete_runs": incomplete,
             "notes": notes,
+            "extra": extra_json,
         });
         println!("{v}");
         return;
     }
-    let all: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+    let all: Vec<String> = rates.iter().map(|r| format_figure(*r)).collect();
     let rss = rss_kib.map_or_else(
         || "n/a".to_string(),
         |k| format!("{:.1} MiB", k as f64 / 1024.0),
@@ -315,9 +415,9 @@ fn print_summary(
         .cpu_us()
         .map_or_else(|| "n/a".to_string(), |c| format!("{c:.1} us"));
     let mut line = format!(
-        "{label:<8} {:<9} {:>9.0} {:<12} p50 {:>8}  p99 {:>8}  max {:>8}  server CPU/op {:>8}  peak RSS {:>9}  [{}; median of {}: {}]",
+        "{label:<8} {:<9} {:>9} {:<12} p50 {:>8}  p99 {:>8}  max {:>8}  server CPU/op {:>8}  peak RSS {:>9}  [{}; median of {}: {}]",
         s.name(),
-        sum.rate(),
+        format_figure(sum.rate()),
         s.unit(),
         fmt_ms(sum.latency_ms(50.0)),
         fmt_ms(sum.latency_ms(99.0)),
@@ -328,6 +428,9 @@ fn print_summary(
         sum.runs.len(),
         all.join(" "),
     );
+    for (k, v) in &extra {
+        line.push_str(&format!("  {k} {}", format_figure(*v)));
+    }
     if errors > 0 || incomplete > 0 {
         line.push_str(&format!("  ERRORS {errors}, incomplete runs {incomplete}"));
     }
@@ -362,6 +465,24 @@ fn main() -> anyhow::Result<()> {
     if args.runs == 0 || args.runs > 50 {
         bail!("--runs must be 1..=50");
     }
+    if let Some(r) = args.rate {
+        if !(r.is_finite() && r > 0.0 && r <= 10_000_000.0) {
+            bail!("--rate must be a number of messages per second in 0..=10,000,000");
+        }
+    }
+    let fixed = match (&args.irc, &args.server) {
+        (Some(spec), _) | (None, Some(spec)) => Some(loopback(spec)?),
+        (None, None) => None,
+    };
+    let needs_pid = scenarios
+        .iter()
+        .any(|s| matches!(s, Scenario::Idle | Scenario::Shutdown));
+    if fixed.is_some() && args.pid.is_none() && needs_pid {
+        bail!("idle and shutdown need the server's process id (--pid)");
+    }
+    if fixed.is_some() && args.runs > 1 && scenarios.contains(&Scenario::Shutdown) {
+        bail!("shutdown ends the server given by --server/--irc: use --runs 1");
+    }
     let max_clients = scenarios
         .iter()
         .map(|s| args.params(*s, None).clients)
@@ -372,13 +493,25 @@ fn main() -> anyhow::Result<()> {
         .map(|s| args.params(*s, None).recipients)
         .max()
         .unwrap_or(0);
+    // Thousands of connections need as many descriptors (and so does a chatd started here,
+    // which inherits the limit).
+    let files = server::raise_nofile_limit();
+    if (max_clients as u64) + 64 > files {
+        bail!("{max_clients} clients need more open files than this process may have ({files}): raise `ulimit -n`");
+    }
+    let sources = args
+        .sources
+        .unwrap_or_else(|| u8::try_from(max_clients.div_ceil(10_000).clamp(1, 254)).unwrap_or(254));
+    // Big reads for the throughput runs; less memory per connection when there are many.
+    let read_buf = if max_clients > 2000 {
+        16 * 1024
+    } else {
+        64 * 1024
+    };
 
     // With --server/--irc the address is fixed; otherwise a fresh chatd is started for each
-    // scenario, so its peak RSS and store belong to that scenario alone.
-    let fixed = match (&args.irc, &args.server) {
-        (Some(spec), _) | (None, Some(spec)) => Some(loopback(spec)?),
-        (None, None) => None,
-    };
+    // scenario (and each run of `shutdown`, which ends it), so its peak RSS and store belong
+    // to that scenario alone.
     let chatd = match &args.chatd {
         Some(p) => p.clone(),
         None => default_chatd()?,
@@ -405,35 +538,52 @@ fn main() -> anyhow::Result<()> {
     let ex = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(async {
         for s in &scenarios {
-            let spawned = match fixed {
-                Some(_) => None,
-                None => Some(start_chatd()?),
-            };
-            let (addr, pid) = match (&spawned, fixed) {
-                (Some(sp), _) => (sp.addr, Some(sp.pid())),
-                (None, Some(addr)) => (addr, args.pid),
-                (None, None) => bail!("no server to benchmark"),
-            };
-            let target = Target { kind, addr };
-            let p = args.params(*s, pid);
-            if let Some(pid) = pid {
-                server::reset_peak_rss(pid);
-            }
+            let mut spawned: Option<server::Spawned> = None;
             let mut runs = Vec::new();
+            let mut p = args.params(*s, None);
             for r in 0..args.runs {
+                if fixed.is_none() && (spawned.is_none() || *s == Scenario::Shutdown) {
+                    drop(spawned.take());
+                    spawned = Some(start_chatd()?);
+                }
+                let (addr, pid) = match (&spawned, fixed) {
+                    (Some(sp), _) => (sp.addr, Some(sp.pid())),
+                    (None, Some(addr)) => (addr, args.pid),
+                    (None, None) => bail!("no server to benchmark"),
+                };
+                let target = Target {
+                    kind,
+                    addr,
+                    sources,
+                    read_buf,
+                };
+                p = args.params(*s, pid);
+                if let (Some(pid), 0) = (pid, r) {
+                    server::reset_peak_rss(pid);
+                }
                 let outcome = match s {
                     Scenario::Login => scenario::login(&ex, target, &p).await,
                     Scenario::Direct => scenario::direct(&ex, target, &p).await,
                     Scenario::Broadcast => scenario::broadcast(&ex, target, &p).await,
                     Scenario::Offline => scenario::offline(&ex, target, &p).await,
+                    Scenario::Idle => scenario::idle(&ex, target, &p).await,
+                    Scenario::Mass => scenario::mass(&ex, target, &p).await,
+                    Scenario::Shutdown => {
+                        let mut poll = || match (&mut spawned, pid) {
+                            (Some(sp), _) => sp.try_exit(),
+                            (None, Some(pid)) => server::external_exited(pid),
+                            (None, None) => Some(None),
+                        };
+                        scenario::shutdown(&ex, target, &p, &mut poll).await
+                    }
                 }
                 .with_context(|| format!("{} run {}", s.name(), r + 1))?;
                 if args.verbose {
                     eprintln!(
-                        "  {} run {}: {:.0} {} in {:.2}s, {} of {} counted, p50 {} p99 {}, server CPU/op {:.1} us, {} errors",
+                        "  {} run {}: {} {} in {:.2}s, {} of {} counted, p50 {} p99 {}, server CPU/op {:.1} us, {} errors{}",
                         s.name(),
                         r + 1,
-                        outcome.rate(),
+                        format_figure(outcome.rate()),
                         s.unit(),
                         outcome.secs,
                         outcome.count,
@@ -441,12 +591,20 @@ fn main() -> anyhow::Result<()> {
                         fmt_ms(f64::from(outcome.percentile(50.0)) / 1000.0),
                         fmt_ms(f64::from(outcome.percentile(99.0)) / 1000.0),
                         outcome.cpu_us_per_op().unwrap_or(f64::NAN),
-                        outcome.errors
+                        outcome.errors,
+                        outcome
+                            .extra
+                            .iter()
+                            .map(|(k, v)| format!(", {k} {}", format_figure(*v)))
+                            .collect::<String>()
                     );
                 }
                 runs.push(outcome);
             }
-            let rss = pid.and_then(server::peak_rss_kib);
+            let pid = spawned.as_ref().map(server::Spawned::pid).or(args.pid);
+            let rss = pid
+                .filter(|_| *s != Scenario::Shutdown)
+                .and_then(server::peak_rss_kib);
             print_summary(&args, &label, *s, &p, &Summary { runs }, rss);
             drop(spawned);
         }

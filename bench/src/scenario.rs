@@ -1,5 +1,8 @@
-//! The scenarios: `login`, `direct`, `broadcast` and `offline`, each one timed run against a
-//! server, producing an [`Outcome`].
+//! The scenarios, each one timed run against a server producing an [`Outcome`]: `login`,
+//! `direct` (closed loop, or paced with a rate), `broadcast` and `offline` measure throughput,
+//! latency and server CPU; `idle` the server's memory per idle logged-in connection; `mass`
+//! (many clients logging in, then all logging out at once) and `shutdown` (SIGTERM with many
+//! sessions) the costs that grow with the number of sessions.
 //!
 //! Every message text carries `b<sender> <seq> <micros>`: who sent it, its number, and when
 //! it was written (microseconds since the run started, on this process's monotonic clock), so
@@ -9,13 +12,16 @@
 //! messages that have not yet *completed*, where complete means delivered to every expected
 //! receiver (`direct`, `broadcast`) or acknowledged after the store commit (`offline`). IRC
 //! never acknowledges a `PRIVMSG`, so counting at the receivers is the only bound that means
-//! the same thing on both servers.
+//! the same thing on both servers. A paced run has no window: messages leave on a schedule.
 //!
-//! Every wait is bounded by the run's deadline; a run that misses it reports what it got.
+//! Every connection's socket is drained from the moment it is logged in (by a reader task
+//! whose [`Role`] the scenario changes later), so presence storms never back up into the
+//! server. Every wait is bounded by the run's deadline; a run that misses it reports what it
+//! got. This module does not start or stop servers (that is `server`, and `main`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -24,8 +30,8 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future;
 use smol::{LocalExecutor, Task, Timer};
 
-use crate::client::{self, Incoming, Kind, LineReader, Session, Writer};
-use crate::server::{offline_user, password, user};
+use crate::client::{self, Incoming, Kind, LineReader, Writer};
+use crate::server::{self, offline_user, password, user};
 
 /// What to run against.
 #[derive(Debug, Clone, Copy)]
@@ -34,12 +40,28 @@ pub struct Target {
     pub kind: Kind,
     /// A loopback address.
     pub addr: SocketAddr,
+    /// Loopback source addresses to spread the connections over (127.0.0.1, .2, ...); 1
+    /// leaves the choice to the kernel.
+    pub sources: u8,
+    /// Read buffer per connection, in bytes.
+    pub read_buf: usize,
+}
+
+impl Target {
+    /// The source address of connection `i`.
+    fn source(&self, i: usize) -> Option<IpAddr> {
+        (self.sources > 1).then(|| {
+            let host = 1 + (i % usize::from(self.sources)) as u8;
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, host))
+        })
+    }
 }
 
 /// Sizes of a run.
 #[derive(Debug, Clone)]
 pub struct Params {
-    /// Connections logged in at once (`login`, `direct`, `broadcast`), or senders (`offline`).
+    /// Connections logged in at once (`login`, `direct`, `broadcast`, `idle`, `mass`,
+    /// `shutdown`), or senders (`offline`).
     pub clients: usize,
     /// Messages each sender sends.
     pub messages: u32,
@@ -53,16 +75,22 @@ pub struct Params {
     pub size: usize,
     /// Logins in progress at once.
     pub concurrency: usize,
+    /// `direct` only: send this many messages per second in all, on a schedule, instead of
+    /// as fast as the window allows.
+    pub rate: Option<f64>,
     /// Longest a run may take.
     pub timeout: Duration,
-    /// The server's process id, to measure the CPU time it spends on the run.
+    /// The server's process id, to measure the CPU time and memory it spends on the run.
     pub pid: Option<u32>,
+    /// A command run during the timed part of a message scenario (`{pid}` is replaced by
+    /// the server's process id), stopped with SIGINT at its end: `perf stat`, `strace -c`.
+    pub attach: Option<String>,
 }
 
 /// The figures of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
-    /// Things counted (logins, deliveries, stored messages).
+    /// Things counted (logins, deliveries, stored messages, connections).
     pub count: u64,
     /// How many were expected.
     pub expected: u64,
@@ -76,12 +104,19 @@ pub struct Outcome {
     pub note: Option<String>,
     /// CPU seconds the server used during the timed part, if its pid is known.
     pub server_cpu: Option<f64>,
+    /// The headline figure when it is not `count / secs` (`idle`: KiB per connection,
+    /// `shutdown`: seconds to exit).
+    pub value: Option<f64>,
+    /// Further named figures of the scenario.
+    pub extra: Vec<(&'static str, f64)>,
 }
 
 impl Outcome {
-    /// Counted per second.
+    /// The headline figure: counted per second unless the scenario says otherwise.
     pub fn rate(&self) -> f64 {
-        if self.secs > 0.0 {
+        if let Some(v) = self.value {
+            v
+        } else if self.secs > 0.0 {
             self.count as f64 / self.secs
         } else {
             0.0
@@ -98,13 +133,21 @@ impl Outcome {
 
     /// The `p`-th percentile latency (0..=100) in microseconds.
     pub fn percentile(&self, p: f64) -> u32 {
-        if self.latencies.is_empty() {
-            return 0;
-        }
-        let rank = ((p / 100.0) * (self.latencies.len() - 1) as f64).round() as usize;
-        self.latencies[rank.min(self.latencies.len() - 1)]
+        percentile(&self.latencies, p)
     }
 }
+
+/// The `p`-th percentile (0..=100) of sorted `v`; 0 for an empty one.
+fn percentile(v: &[u32], p: f64) -> u32 {
+    if v.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[rank.min(v.len() - 1)]
+}
+
+/// A sender's chatd requests not yet answered: `(seq, µs written)`, oldest first.
+type Pending = Rc<RefCell<VecDeque<(u32, u64)>>>;
 
 /// Counts completions per message, releases window slots, and records latencies.
 pub struct Tracker {
@@ -113,7 +156,7 @@ pub struct Tracker {
     expected: u32,
     /// `counts[sender][seq]`.
     counts: Vec<Vec<u32>>,
-    /// Each sender's window: holding one item = one message in flight.
+    /// Each sender's window: holding one item = one message in flight. Empty when paced.
     windows: Vec<Receiver<()>>,
     remaining: u64,
     counted: u64,
@@ -186,7 +229,9 @@ impl Tracker {
         self.last = now;
         let finished = *c == self.expected;
         if finished {
-            let _ = self.windows[s].try_recv();
+            if let Some(w) = self.windows.get(s) {
+                let _ = w.try_recv();
+            }
         }
         self.remaining -= 1;
         if self.remaining == 0 {
@@ -203,7 +248,9 @@ impl Tracker {
         let missing = self.expected - *c;
         *c = self.expected;
         if missing > 0 {
-            let _ = self.windows[s].try_recv();
+            if let Some(w) = self.windows.get(s) {
+                let _ = w.try_recv();
+            }
             self.remaining -= u64::from(missing);
             if self.remaining == 0 {
                 self.done.close();
@@ -212,9 +259,58 @@ impl Tracker {
     }
 }
 
-/// What a connection's reader does with the lines it reads.
+/// Counts of presence-like events seen by the connections watching them, with a wake-up for
+/// whoever waits on the counts.
+#[derive(Default)]
+pub struct Watch {
+    /// Others came online (chatd presence, IRC JOIN).
+    joined: Cell<u64>,
+    /// Others went away (chatd presence, IRC QUIT).
+    left: Cell<u64>,
+    /// The server announced it is closing the connection (chatd `shutdown`, IRC `ERROR`).
+    closing: Cell<u64>,
+    /// Connections watching this that have ended.
+    ended: Cell<u64>,
+    changed: Option<(Sender<()>, Receiver<()>)>,
+}
+
+impl Watch {
+    fn new() -> Rc<Watch> {
+        Rc::new(Watch {
+            changed: Some(async_channel::bounded(1)),
+            ..Watch::default()
+        })
+    }
+
+    fn bump(&self, c: &Cell<u64>) {
+        c.set(c.get() + 1);
+        if let Some((tx, _)) = &self.changed {
+            let _ = tx.try_send(());
+        }
+    }
+
+    /// Waits until `ready(self)` holds, or `deadline`. Returns whether it held.
+    async fn wait(&self, deadline: Instant, ready: impl Fn(&Watch) -> bool) -> bool {
+        let Some((_, rx)) = &self.changed else {
+            return ready(self);
+        };
+        until(deadline, async {
+            while !ready(self) {
+                if rx.recv().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+        .is_some()
+            && ready(self)
+    }
+}
+
+/// What a connection's reader does with the lines it reads. Changed by the scenario as it
+/// goes (drain during logins, then count deliveries, ...).
 #[derive(Clone)]
-enum Role {
+pub enum Role {
     /// Nothing but keep the socket drained (and answer PINGs).
     Drain,
     /// Count message texts arriving here; chatd acks of this sender's requests are checked
@@ -222,37 +318,62 @@ enum Role {
     Deliveries {
         tracker: Rc<RefCell<Tracker>>,
         me: usize,
-        sent: Rc<RefCell<VecDeque<(u32, u64)>>>,
+        sent: Pending,
     },
     /// Count chatd acks of this sender's requests as completions (`offline`).
     Acks {
         tracker: Rc<RefCell<Tracker>>,
         me: usize,
-        sent: Rc<RefCell<VecDeque<(u32, u64)>>>,
+        sent: Pending,
     },
+    /// Signal IRC's end of NAMES (the answer to our JOIN).
+    Joining(Sender<()>),
+    /// Count presence and closing notices.
+    Watch(Rc<Watch>),
 }
 
-/// Reads until end of stream, acting per `role`. Signals `joined` on IRC's end of NAMES
-/// (the answer to our JOIN). Returns the number of failures seen.
-/// chatd's messages a receiver acknowledges at once (as `chat` does during a burst).
+/// A logged-in connection whose socket is being read.
+pub struct Conn {
+    writer: Writer,
+    role: Rc<RefCell<Role>>,
+    reader: Task<u64>,
+}
+
+impl Conn {
+    fn set(&self, role: Role) {
+        *self.role.borrow_mut() = role;
+    }
+}
+
+/// chatd's messages a receiver acknowledges at once (as `chat` does during a burst), so the
+/// server's in-flight list stays short and nothing is stored for a benchmark client.
 const ACK_EVERY: u32 = 64;
 
+/// Reads until end of stream, acting per `role`. Returns the number of failures seen.
 async fn reader_loop(
     mut reader: LineReader,
     writer: Writer,
     kind: Kind,
-    role: Role,
-    joined: Option<Sender<()>>,
+    role: Rc<RefCell<Role>>,
 ) -> u64 {
     let mut errors = 0;
-    // chatd's direct messages shown and not yet acknowledged (acknowledged every so many,
-    // so the server's in-flight list stays short and nothing is stored for this client).
     let mut unacked = 0u32;
+    let ended = |role: &Rc<RefCell<Role>>| {
+        if let Role::Watch(w) = &*role.borrow() {
+            w.bump(&w.ended);
+        }
+    };
     loop {
         let line = match reader.next().await {
             Ok(Some(line)) => line,
-            Ok(None) => return errors,
-            Err(_) => return errors + 1,
+            Ok(None) => {
+                ended(&role);
+                return errors;
+            }
+            Err(_) => {
+                ended(&role);
+                return errors + 1;
+            }
         };
         let incoming = match kind {
             Kind::Chat => client::parse_chat(line),
@@ -261,57 +382,52 @@ async fn reader_loop(
                 Err(_) => Incoming::Other,
             },
         };
-        match incoming {
-            Incoming::Delivery(text, msg_id) => {
-                if let Role::Deliveries { tracker, .. } = &role {
-                    tracker.borrow_mut().delivered(&text);
-                }
-                if let Some(msg_id) = msg_id {
-                    unacked += 1;
-                    if unacked >= ACK_EVERY {
-                        unacked = 0;
-                        if client::send(&writer, client::ack_line(msg_id).as_bytes())
-                            .await
-                            .is_err()
-                        {
-                            return errors + 1;
-                        }
-                    }
+        let mut pong = None;
+        if let Incoming::Delivery(_, Some(msg_id)) = &incoming {
+            unacked += 1;
+            if unacked >= ACK_EVERY {
+                unacked = 0;
+                pong = Some(client::ack_line(*msg_id));
+            }
+        }
+        match (incoming, &*role.borrow()) {
+            (Incoming::Delivery(text, _), Role::Deliveries { tracker, .. }) => {
+                tracker.borrow_mut().delivered(&text);
+            }
+            (Incoming::Ack, Role::Acks { tracker, me, sent }) => {
+                if let Some((q, t)) = sent.borrow_mut().pop_front() {
+                    tracker.borrow_mut().complete(*me, q as usize, t);
                 }
             }
-            Incoming::Ack => match &role {
-                Role::Acks { tracker, me, sent } => {
-                    if let Some((q, t)) = sent.borrow_mut().pop_front() {
-                        tracker.borrow_mut().complete(*me, q as usize, t);
-                    }
-                }
-                Role::Deliveries { sent, .. } => {
-                    sent.borrow_mut().pop_front();
-                }
-                Role::Drain => {}
-            },
-            Incoming::Refused(_) => match &role {
-                Role::Acks { tracker, me, sent } | Role::Deliveries { tracker, me, sent } => {
-                    if let Some((q, _)) = sent.borrow_mut().pop_front() {
-                        tracker.borrow_mut().refused(*me, q as usize);
-                    }
-                }
-                Role::Drain => errors += 1,
-            },
-            Incoming::Ping(token) => {
-                let pong = format!("PONG :{token}\r\n");
-                if client::send(&writer, pong.as_bytes()).await.is_err() {
-                    return errors + 1;
+            (Incoming::Ack, Role::Deliveries { sent, .. }) => {
+                sent.borrow_mut().pop_front();
+            }
+            (
+                Incoming::Refused(_),
+                Role::Acks { tracker, me, sent } | Role::Deliveries { tracker, me, sent },
+            ) => {
+                if let Some((q, _)) = sent.borrow_mut().pop_front() {
+                    tracker.borrow_mut().refused(*me, q as usize);
                 }
             }
-            Incoming::Numeric(366) => {
-                if let Some(j) = &joined {
-                    let _ = j.try_send(());
-                }
+            (Incoming::Refused(_), _) => errors += 1,
+            (Incoming::Ping(token), _) => pong = Some(format!("PONG :{token}\r\n")),
+            (Incoming::Numeric(366), Role::Joining(tx)) => {
+                let _ = tx.try_send(());
             }
+            (Incoming::Joined, Role::Watch(w)) => w.bump(&w.joined),
+            (Incoming::Left, Role::Watch(w)) => w.bump(&w.left),
+            (Incoming::Closed(_), Role::Watch(w)) => w.bump(&w.closing),
             // The answer to our own logout/QUIT, or a disconnect whose cost shows up as
             // missing deliveries: not counted twice.
-            Incoming::Closed(_) | Incoming::Numeric(_) | Incoming::Other => {}
+            _ => {}
+        }
+        // A PONG (IRC) or an acknowledgement (chatd): never both for one line.
+        if let Some(pong) = pong {
+            if client::send(&writer, pong.as_bytes()).await.is_err() {
+                ended(&role);
+                return errors + 1;
+            }
         }
     }
 }
@@ -323,6 +439,20 @@ enum Dest {
     Users(Rc<Vec<String>>),
     /// Everyone (chatd `broadcast`, IRC channel).
     All,
+}
+
+impl Dest {
+    /// The line for message `seq` with `text`.
+    fn line(&self, kind: Kind, seq: u32, text: &str) -> String {
+        let id = u64::from(seq) + 100;
+        match self {
+            Dest::Users(names) => {
+                let to = &names[seq as usize % names.len()];
+                client::direct_line(kind, id, to, text)
+            }
+            Dest::All => client::broadcast_line(kind, id, text),
+        }
+    }
 }
 
 /// The text of message `seq` of sender `me`, written at `t` µs, padded to `size` bytes.
@@ -345,7 +475,7 @@ async fn sender_loop(
     dest: Dest,
     window: Sender<()>,
     tracker: Rc<RefCell<Tracker>>,
-    sent: Rc<RefCell<VecDeque<(u32, u64)>>>,
+    sent: Pending,
     size: usize,
 ) -> anyhow::Result<()> {
     let mut seq = 0u32;
@@ -356,15 +486,7 @@ async fn sender_loop(
         loop {
             let t = tracker.borrow().micros();
             let text = message_text(me, seq, t, size);
-            let id = u64::from(seq) + 100;
-            let line = match &dest {
-                Dest::Users(names) => {
-                    let to = &names[seq as usize % names.len()];
-                    client::direct_line(kind, id, to, &text)
-                }
-                Dest::All => client::broadcast_line(kind, id, &text),
-            };
-            batch.push_str(&line);
+            batch.push_str(&dest.line(kind, seq, &text));
             if kind == Kind::Chat {
                 sent.borrow_mut().push_back((seq, t));
             }
@@ -380,6 +502,54 @@ async fn sender_loop(
     Ok(())
 }
 
+/// The paced sender: message `k` of the run (sender `k % n`, its number `k / n`) is due
+/// `k / rate` seconds after the start, whether or not earlier ones have arrived. Each message
+/// is stamped with the time it is actually written; returns how late each write was against
+/// its schedule (µs, sorted), which says whether the load generator kept the pace.
+#[allow(clippy::too_many_arguments)]
+async fn pacer(
+    writers: Vec<Writer>,
+    kind: Kind,
+    messages: u32,
+    dests: Vec<Dest>,
+    rate: f64,
+    tracker: Rc<RefCell<Tracker>>,
+    queues: Vec<Pending>,
+    size: usize,
+) -> anyhow::Result<Vec<u32>> {
+    let n = writers.len() as u64;
+    let total = n * u64::from(messages);
+    let mut lags = Vec::with_capacity(total.min(1 << 24) as usize);
+    let mut k = 0u64;
+    let due_us = |k: u64| (k as f64 * 1e6 / rate) as u64;
+    while k < total {
+        let now = tracker.borrow().micros();
+        while k < total && due_us(k) <= now {
+            let i = (k % n) as usize;
+            let seq = (k / n) as u32;
+            let t = tracker.borrow().micros();
+            let line = dests[i].line(kind, seq, &message_text(i, seq, t, size));
+            if kind == Kind::Chat {
+                queues[i].borrow_mut().push_back((seq, t));
+            }
+            client::send(&writers[i], line.as_bytes())
+                .await
+                .context("write")?;
+            lags.push(t.saturating_sub(due_us(k)).min(u64::from(u32::MAX)) as u32);
+            k += 1;
+        }
+        if k < total {
+            // Sleep until the next message is due, but at least 200 µs: a few messages per
+            // wake-up at 20,000/s instead of a timer per message.
+            let start = tracker.borrow().start;
+            let next = start + Duration::from_micros(due_us(k));
+            Timer::at(next.max(Instant::now() + Duration::from_micros(200))).await;
+        }
+    }
+    lags.sort_unstable();
+    Ok(lags)
+}
+
 /// Runs `fut` unless `deadline` passes first.
 async fn until<T>(deadline: Instant, fut: impl std::future::Future<Output = T>) -> Option<T> {
     future::or(async { Some(fut.await) }, async {
@@ -389,32 +559,55 @@ async fn until<T>(deadline: Instant, fut: impl std::future::Future<Output = T>) 
     .await
 }
 
-/// Logs in every `(name, password)`, at most `concurrency` at a time. Returns the sessions in
-/// the order of `accounts`, each login's duration, and the time until the last finished.
+/// Logs in every `(name, password)`, at most `concurrency` at a time; connection `i` of the
+/// list uses source address `first + i`. Each connection's socket is drained from the moment
+/// it is logged in. Returns the connections in the order of `accounts`, each login's
+/// duration, and the time until the last finished.
 async fn login_all(
     ex: &Rc<LocalExecutor<'static>>,
     target: Target,
     accounts: Vec<(String, String)>,
+    first: usize,
     concurrency: usize,
     join: bool,
     deadline: Instant,
-) -> anyhow::Result<(Vec<Session>, Vec<Duration>, Duration)> {
+) -> anyhow::Result<(Vec<Conn>, Vec<Duration>, Duration)> {
     let slots = async_channel::bounded::<()>(concurrency.max(1));
     let start = Instant::now();
-    let tasks: Vec<Task<anyhow::Result<(Session, Duration)>>> = accounts
+    let tasks: Vec<Task<anyhow::Result<(Conn, Duration)>>> = accounts
         .into_iter()
-        .map(|(name, pw)| {
+        .enumerate()
+        .map(|(i, (name, pw))| {
             let slots = slots.clone();
+            let ex2 = Rc::clone(ex);
             ex.spawn(async move {
                 slots.0.send(()).await.context("login slots")?;
-                let r = client::login(target.kind, target.addr, &name, &pw, join).await;
+                let r = client::login(
+                    target.kind,
+                    target.addr,
+                    target.source(first + i),
+                    target.read_buf,
+                    &name,
+                    &pw,
+                    join,
+                )
+                .await;
                 let _ = slots.1.try_recv();
-                r
+                let (s, d) = r?;
+                let role = Rc::new(RefCell::new(Role::Drain));
+                let writer = Rc::clone(&s.writer);
+                let reader = ex2.spawn(reader_loop(s.reader, s.writer, s.kind, Rc::clone(&role)));
+                Ok((
+                    Conn {
+                        writer,
+                        role,
+                        reader,
+                    },
+                    d,
+                ))
             })
         })
         .collect();
-    let mut sessions = Vec::with_capacity(tasks.len());
-    let mut times = Vec::with_capacity(tasks.len());
     let n = tasks.len();
     let all = until(deadline, async {
         let mut out = Vec::with_capacity(n);
@@ -426,30 +619,28 @@ async fn login_all(
     .await
     .ok_or_else(|| anyhow!("logins did not finish in time"))?;
     let elapsed = start.elapsed();
+    let mut conns = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
     for r in all {
-        let (s, d) = r?;
-        sessions.push(s);
+        let (c, d) = r?;
+        conns.push(c);
         times.push(d);
     }
-    Ok((sessions, times, elapsed))
+    Ok((conns, times, elapsed))
 }
 
 /// Sends the logout line on every connection and waits (bounded) for the readers to see the
-/// server close it, so the next run can log the same names in.
-async fn logout_all(
-    kind: Kind,
-    writers: &[Writer],
-    readers: Vec<Task<u64>>,
-    deadline: Instant,
-) -> u64 {
-    for w in writers {
-        let _ = client::send(w, client::logout_line(kind).as_bytes()).await;
+/// server close it, so the next run can log the same names in. Returns the readers' errors.
+async fn logout_all(kind: Kind, conns: Vec<Conn>, deadline: Instant) -> u64 {
+    for c in &conns {
+        c.set(Role::Drain);
+        let _ = client::send(&c.writer, client::logout_line(kind).as_bytes()).await;
     }
     let end = deadline.max(Instant::now() + Duration::from_secs(10));
     until(end, async {
         let mut errors = 0;
-        for r in readers {
-            errors += r.await;
+        for c in conns {
+            errors += c.reader.await;
         }
         errors
     })
@@ -459,7 +650,7 @@ async fn logout_all(
 
 /// CPU seconds `pid` used since `before`.
 fn cpu_delta(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
-    Some(crate::server::cpu_secs(pid?)? - before?)
+    Some(server::cpu_secs(pid?)? - before?)
 }
 
 fn accounts(range: std::ops::Range<usize>, name: fn(usize) -> String) -> Vec<(String, String)> {
@@ -470,6 +661,50 @@ fn accounts(range: std::ops::Range<usize>, name: fn(usize) -> String) -> Vec<(St
             (n, p)
         })
         .collect()
+}
+
+/// Interval between two readings of the server while waiting for it to settle.
+const SETTLE_STEP: Duration = Duration::from_millis(250);
+/// Longest wait for the server to settle.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// A settled server: its resident memory, and whether it really settled in time.
+struct Settled {
+    rss_kib: u64,
+    settled: bool,
+    secs: f64,
+}
+
+/// Waits until the server `pid` is quiet: over two consecutive readings [`SETTLE_STEP`]
+/// apart, it used at most 1 % of a core more than one clock tick, and its `VmRSS`
+/// changed by at most 16 KiB. Gives up at `deadline` or after [`SETTLE_LIMIT`], returning the
+/// last reading. The executor keeps draining sockets meanwhile.
+async fn settle(pid: u32, deadline: Instant) -> anyhow::Result<Settled> {
+    let t0 = Instant::now();
+    let end = deadline.min(t0 + SETTLE_LIMIT);
+    let read = || -> anyhow::Result<(f64, u64)> {
+        let cpu = server::cpu_secs(pid).ok_or_else(|| anyhow!("server {pid} is gone"))?;
+        let rss = server::rss_kib(pid).ok_or_else(|| anyhow!("server {pid} is gone"))?;
+        Ok((cpu, rss))
+    };
+    let tick = server::clock_tick_secs();
+    let (mut cpu, mut rss) = read()?;
+    let mut quiet = 0;
+    loop {
+        Timer::after(SETTLE_STEP).await;
+        let (c, r) = read()?;
+        let busy = c - cpu > tick + 0.01 * SETTLE_STEP.as_secs_f64();
+        let moved = r.abs_diff(rss) > 16;
+        quiet = if busy || moved { 0 } else { quiet + 1 };
+        (cpu, rss) = (c, r);
+        if quiet >= 2 || Instant::now() >= end {
+            return Ok(Settled {
+                rss_kib: rss,
+                settled: quiet >= 2,
+                secs: t0.elapsed().as_secs_f64(),
+            });
+        }
+    }
 }
 
 /// `login`: `clients` connections log in concurrently (at most `concurrency` at a time).
@@ -485,24 +720,19 @@ pub async fn login(
     p: &Params,
 ) -> anyhow::Result<Outcome> {
     let deadline = Instant::now() + p.timeout;
-    let cpu0 = p.pid.and_then(crate::server::cpu_secs);
-    let (sessions, times, elapsed) = login_all(
+    let cpu0 = p.pid.and_then(server::cpu_secs);
+    let (conns, times, elapsed) = login_all(
         ex,
         target,
         accounts(0..p.clients, user),
+        0,
         p.concurrency,
         true,
         deadline,
     )
     .await?;
     let server_cpu = cpu_delta(p.pid, cpu0);
-    let mut writers = Vec::new();
-    let mut readers = Vec::new();
-    for s in sessions {
-        writers.push(Rc::clone(&s.writer));
-        readers.push(ex.spawn(reader_loop(s.reader, s.writer, s.kind, Role::Drain, None)));
-    }
-    let errors = logout_all(target.kind, &writers, readers, deadline).await;
+    let errors = logout_all(target.kind, conns, deadline).await;
     let mut latencies: Vec<u32> = times
         .iter()
         .map(|d| d.as_micros().min(u128::from(u32::MAX)) as u32)
@@ -514,8 +744,8 @@ pub async fn login(
         secs: elapsed.as_secs_f64(),
         latencies,
         errors,
-        note: None,
         server_cpu,
+        ..Outcome::default()
     })
 }
 
@@ -542,53 +772,15 @@ async fn run_plan(
     plan: Plan,
 ) -> anyhow::Result<Outcome> {
     let deadline = Instant::now() + p.timeout;
-    let (sessions, _, _) =
-        login_all(ex, target, plan.logins, p.concurrency, false, deadline).await?;
-    let n = sessions.len();
-    let mut window_tx = Vec::new();
-    let mut window_rx = Vec::new();
-    for _ in 0..plan.senders {
-        let (tx, rx) = async_channel::bounded::<()>(p.window.max(1));
-        window_tx.push(tx);
-        window_rx.push(rx);
-    }
-    let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-    let tracker = Rc::new(RefCell::new(Tracker::new(
-        plan.senders,
-        p.messages,
-        plan.expected,
-        window_rx,
-        done_tx,
-    )));
-    let (joined_tx, joined_rx) = async_channel::bounded::<()>(n.max(1));
-    let mut writers = Vec::new();
-    let mut readers = Vec::new();
-    let mut queues = Vec::new();
-    for (i, s) in sessions.into_iter().enumerate() {
-        let sent = Rc::new(RefCell::new(VecDeque::new()));
-        queues.push(Rc::clone(&sent));
-        let role = if plan.at_receivers {
-            Role::Deliveries {
-                tracker: Rc::clone(&tracker),
-                me: i,
-                sent,
-            }
-        } else {
-            Role::Acks {
-                tracker: Rc::clone(&tracker),
-                me: i,
-                sent,
-            }
-        };
-        writers.push(Rc::clone(&s.writer));
-        let joined = plan.join.then(|| joined_tx.clone());
-        readers.push(ex.spawn(reader_loop(s.reader, s.writer, s.kind, role, joined)));
-    }
-    let mut note = None;
+    let (conns, _, _) =
+        login_all(ex, target, plan.logins, 0, p.concurrency, false, deadline).await?;
+    let n = conns.len();
     if plan.join && target.kind == Kind::Irc {
+        let (joined_tx, joined_rx) = async_channel::bounded::<()>(n.max(1));
         let join = format!("JOIN {}\r\n", client::CHANNEL);
-        for w in &writers {
-            client::send(w, join.as_bytes()).await?;
+        for c in &conns {
+            c.set(Role::Joining(joined_tx.clone()));
+            client::send(&c.writer, join.as_bytes()).await?;
         }
         let joined = until(deadline, async {
             for _ in 0..n {
@@ -602,26 +794,87 @@ async fn run_plan(
             bail!("not every client joined {} in time", client::CHANNEL);
         }
     }
+    let paced = p.rate.filter(|r| *r > 0.0);
+    let mut window_tx = Vec::new();
+    let mut window_rx = Vec::new();
+    if paced.is_none() {
+        for _ in 0..plan.senders {
+            let (tx, rx) = async_channel::bounded::<()>(p.window.max(1));
+            window_tx.push(tx);
+            window_rx.push(rx);
+        }
+    }
+    let (done_tx, done_rx) = async_channel::bounded::<()>(1);
+    let tracker = Rc::new(RefCell::new(Tracker::new(
+        plan.senders,
+        p.messages,
+        plan.expected,
+        window_rx,
+        done_tx,
+    )));
+    let mut queues = Vec::new();
+    for (i, c) in conns.iter().enumerate() {
+        let sent = Rc::new(RefCell::new(VecDeque::new()));
+        queues.push(Rc::clone(&sent));
+        let tracker = Rc::clone(&tracker);
+        c.set(if plan.at_receivers {
+            Role::Deliveries {
+                tracker,
+                me: i,
+                sent,
+            }
+        } else {
+            Role::Acks {
+                tracker,
+                me: i,
+                sent,
+            }
+        });
+    }
+    let mut note = None;
+    let attached = match (&p.attach, p.pid) {
+        (Some(cmd), Some(pid)) => Some(server::Attached::start(cmd, pid)?),
+        _ => None,
+    };
     // The clock starts now: joins and logins are not part of the figures.
-    let cpu0 = p.pid.and_then(crate::server::cpu_secs);
+    let cpu0 = p.pid.and_then(server::cpu_secs);
     {
         let mut t = tracker.borrow_mut();
         t.start = Instant::now();
         t.last = t.start;
     }
-    let mut senders = Vec::new();
-    for (i, tx) in window_tx.into_iter().enumerate() {
-        senders.push(ex.spawn(sender_loop(
-            Rc::clone(&writers[i]),
+    let writers: Vec<Writer> = conns[..plan.senders]
+        .iter()
+        .map(|c| Rc::clone(&c.writer))
+        .collect();
+    let mut senders: Vec<Task<anyhow::Result<Vec<u32>>>> = Vec::new();
+    match paced {
+        Some(rate) => senders.push(ex.spawn(pacer(
+            writers,
             target.kind,
-            i,
             p.messages,
-            (plan.dest)(i),
-            tx,
+            (0..plan.senders).map(|i| (plan.dest)(i)).collect(),
+            rate,
             Rc::clone(&tracker),
-            Rc::clone(&queues[i]),
+            queues.clone(),
             p.size,
-        )));
+        ))),
+        None => {
+            for (i, tx) in window_tx.into_iter().enumerate() {
+                let fut = sender_loop(
+                    Rc::clone(&writers[i]),
+                    target.kind,
+                    i,
+                    p.messages,
+                    (plan.dest)(i),
+                    tx,
+                    Rc::clone(&tracker),
+                    Rc::clone(&queues[i]),
+                    p.size,
+                );
+                senders.push(ex.spawn(async move { fut.await.map(|()| Vec::new()) }));
+            }
+        }
     }
     if until(deadline, async {
         let _ = done_rx.recv().await;
@@ -632,31 +885,52 @@ async fn run_plan(
         note = Some(format!("timed out after {:?}", p.timeout));
     }
     let server_cpu = cpu_delta(p.pid, cpu0);
+    if let Some(a) = attached {
+        a.stop();
+    }
     let mut send_errors = 0;
+    let mut extra = Vec::new();
     for s in senders {
-        if let Some(Err(e)) = s.cancel().await {
-            send_errors += 1;
-            note.get_or_insert_with(|| format!("sender failed: {e:#}"));
+        match s.cancel().await {
+            Some(Err(e)) => {
+                send_errors += 1;
+                note.get_or_insert_with(|| format!("sender failed: {e:#}"));
+            }
+            Some(Ok(lags)) if paced.is_some() => {
+                extra.push(("pacer_lag_p99_ms", f64::from(percentile(&lags, 99.0)) / 1e3));
+                extra.push((
+                    "pacer_lag_max_ms",
+                    f64::from(percentile(&lags, 100.0)) / 1e3,
+                ));
+            }
+            _ => {}
         }
     }
-    let reader_errors = logout_all(target.kind, &writers, readers, deadline).await;
+    let reader_errors = logout_all(target.kind, conns, deadline).await;
     let t = tracker.borrow();
     let mut latencies = t.latencies.clone();
     latencies.sort_unstable();
     let total = plan.senders as u64 * u64::from(p.messages) * u64::from(plan.expected);
+    let secs = t.last.duration_since(t.start).as_secs_f64();
+    if let Some(rate) = paced {
+        extra.push(("target_rate", rate));
+    }
     Ok(Outcome {
         count: t.counted,
         expected: total,
-        secs: t.last.duration_since(t.start).as_secs_f64(),
+        secs,
         latencies,
         errors: t.errors + send_errors + reader_errors,
         note,
         server_cpu,
+        value: None,
+        extra,
     })
 }
 
 /// `direct`: `clients` connections each send `messages` direct messages, round-robin over
-/// the other clients. Counts deliveries at the receivers; latency is write-to-receipt.
+/// the other clients: as fast as the window allows, or, with a rate, on a schedule. Counts
+/// deliveries at the receivers; latency is write-to-receipt.
 ///
 /// # Errors
 /// A failed login or connection.
@@ -726,23 +1000,18 @@ pub async fn offline(
     let deadline = Instant::now() + p.timeout;
     // Not timed: make sure the recipients exist (an external chatd registers them) and have
     // no messages left from an earlier run, then leave them offline.
-    let (sessions, _, _) = login_all(
+    let (conns, _, _) = login_all(
         ex,
         target,
         accounts(0..p.recipients, offline_user),
+        0,
         p.concurrency,
         false,
         deadline,
     )
     .await
     .context("preparing the offline recipients")?;
-    let mut writers = Vec::new();
-    let mut readers = Vec::new();
-    for s in sessions {
-        writers.push(Rc::clone(&s.writer));
-        readers.push(ex.spawn(reader_loop(s.reader, s.writer, s.kind, Role::Drain, None)));
-    }
-    logout_all(target.kind, &writers, readers, deadline).await;
+    logout_all(target.kind, conns, deadline).await;
     let recipients: Rc<Vec<String>> = Rc::new((0..p.recipients).map(offline_user).collect());
     let plan = Plan {
         logins: accounts(0..p.clients, user),
@@ -753,6 +1022,272 @@ pub async fn offline(
         join: false,
     };
     run_plan(ex, target, p, plan).await
+}
+
+/// `idle`: the server's resident memory per idle logged-in connection. Reads the server's
+/// `VmRSS` once it is quiet ([`settle`]), logs in `clients` connections (IRC: registered,
+/// in no channel), waits until it is quiet again, reads `VmRSS` again: the headline figure is
+/// the difference divided by `clients`, in KiB. Then logs them out.
+///
+/// # Errors
+/// No server pid, a failed login, or the server gone.
+pub async fn idle(
+    ex: &Rc<LocalExecutor<'static>>,
+    target: Target,
+    p: &Params,
+) -> anyhow::Result<Outcome> {
+    let pid = p
+        .pid
+        .ok_or_else(|| anyhow!("idle needs the server's pid (--pid)"))?;
+    let deadline = Instant::now() + p.timeout;
+    let before = settle(pid, deadline).await?;
+    let (conns, times, elapsed) = login_all(
+        ex,
+        target,
+        accounts(0..p.clients, user),
+        0,
+        p.concurrency,
+        false,
+        deadline,
+    )
+    .await?;
+    let after = settle(pid, deadline).await?;
+    let n = conns.len() as u64;
+    let errors = logout_all(target.kind, conns, deadline).await;
+    let per_conn = (after.rss_kib as f64 - before.rss_kib as f64) / n.max(1) as f64;
+    let mut latencies: Vec<u32> = times
+        .iter()
+        .map(|d| d.as_micros().min(u128::from(u32::MAX)) as u32)
+        .collect();
+    latencies.sort_unstable();
+    let note = (!(before.settled && after.settled))
+        .then(|| "the server did not settle; RSS read anyway".to_string());
+    Ok(Outcome {
+        count: n,
+        expected: p.clients as u64,
+        secs: elapsed.as_secs_f64(),
+        latencies,
+        errors,
+        note,
+        server_cpu: None,
+        value: Some(per_conn),
+        extra: vec![
+            ("rss_before_kib", before.rss_kib as f64),
+            ("rss_after_kib", after.rss_kib as f64),
+            ("settle_secs", after.secs),
+        ],
+    })
+}
+
+/// `mass`: many sessions arriving and leaving. An observer logs in first (IRC: joins the
+/// channel). Then, timed, the other `clients - 1` log in (IRC: register and join the
+/// channel), `concurrency` at a time: `login_secs` runs from the first connect until the
+/// last login is answered, `login_settled_secs` until the observer has also been told of
+/// every one of them (chatd presence, IRC JOIN): the server's presence work for the logins
+/// is done. Once the server is quiet, all `clients - 1` log out at once (a logout / QUIT
+/// written on every connection, one after the other): `logout_secs` runs from the first
+/// write until the observer has been told of every logout (presence, IRC QUIT) and the
+/// server has closed every one of those connections. The headline figure is logouts per
+/// second, `(clients - 1) / logout_secs`.
+///
+/// # Errors
+/// A failed login, or fewer than 2 clients.
+pub async fn mass(
+    ex: &Rc<LocalExecutor<'static>>,
+    target: Target,
+    p: &Params,
+) -> anyhow::Result<Outcome> {
+    if p.clients < 2 {
+        bail!("mass needs at least 2 clients");
+    }
+    let deadline = Instant::now() + p.timeout;
+    let (mut observer, _, _) =
+        login_all(ex, target, accounts(0..1, user), 0, 1, true, deadline).await?;
+    let watch = Watch::new();
+    let observer = observer.pop().ok_or_else(|| anyhow!("no observer"))?;
+    observer.set(Role::Watch(Rc::clone(&watch)));
+    let others = (p.clients - 1) as u64;
+    let cpu0 = p.pid.and_then(server::cpu_secs);
+    let t0 = Instant::now();
+    let (conns, times, login_elapsed) = login_all(
+        ex,
+        target,
+        accounts(1..p.clients, user),
+        1,
+        p.concurrency,
+        true,
+        deadline,
+    )
+    .await?;
+    if !watch
+        .wait(deadline, |w| w.joined.get() >= others || w.ended.get() > 0)
+        .await
+        || watch.ended.get() > 0
+    {
+        bail!(
+            "the observer was told of {} of {others} logins{}",
+            watch.joined.get(),
+            if watch.ended.get() > 0 {
+                " before the server closed its connection"
+            } else {
+                " in time"
+            }
+        );
+    }
+    let login_settled = t0.elapsed();
+    let login_cpu = cpu_delta(p.pid, cpu0);
+    if let Some(pid) = p.pid {
+        settle(pid, deadline).await?;
+    }
+    let cpu1 = p.pid.and_then(server::cpu_secs);
+    let t1 = Instant::now();
+    for c in &conns {
+        let _ = client::send(&c.writer, client::logout_line(target.kind).as_bytes()).await;
+    }
+    let written = t1.elapsed();
+    let told = watch
+        .wait(deadline, |w| w.left.get() >= others || w.ended.get() > 0)
+        .await
+        && watch.left.get() >= others;
+    if watch.ended.get() > 0 {
+        bail!(
+            "the server closed the observer's connection after telling it of {} of {others} \
+             logouts (a full send queue? raise --send-queue)",
+            watch.left.get()
+        );
+    }
+    let mut errors = 0;
+    let closed = until(deadline, async {
+        for c in conns {
+            errors += c.reader.await;
+        }
+    })
+    .await
+    .is_some();
+    let logout = t1.elapsed();
+    let logout_cpu = cpu_delta(p.pid, cpu1);
+    let note = (!(told && closed)).then(|| {
+        format!(
+            "mass logout incomplete: observer told of {} of {others}, all closed: {closed}",
+            watch.left.get()
+        )
+    });
+    errors += logout_all(target.kind, vec![observer], deadline).await;
+    let mut latencies: Vec<u32> = times
+        .iter()
+        .map(|d| d.as_micros().min(u128::from(u32::MAX)) as u32)
+        .collect();
+    latencies.sort_unstable();
+    let mut extra = vec![
+        ("login_secs", login_elapsed.as_secs_f64()),
+        ("login_settled_secs", login_settled.as_secs_f64()),
+        ("logout_write_secs", written.as_secs_f64()),
+        ("logout_secs", logout.as_secs_f64()),
+    ];
+    if let Some(c) = login_cpu {
+        extra.push(("login_cpu_secs", c));
+    }
+    if let Some(c) = logout_cpu {
+        extra.push(("logout_cpu_secs", c));
+    }
+    Ok(Outcome {
+        count: watch.left.get().min(others),
+        expected: others,
+        secs: logout.as_secs_f64(),
+        latencies,
+        errors,
+        note,
+        server_cpu: logout_cpu,
+        value: None,
+        extra,
+    })
+}
+
+/// How the server process ended: its exit code, `-signal` if a signal killed it, `None`
+/// when it cannot be known (not our child).
+pub type ExitCode = Option<i32>;
+
+/// `shutdown`: `clients` sessions log in (not timed) and the server is left to settle; then
+/// it gets SIGTERM. The headline figure is the seconds from the signal until the process
+/// has exited (`poll_exit` says when: `Some(code)`); also reported: the exit status, how
+/// many connections the server had closed by then, and how many were told it is closing
+/// (chatd `shutdown`, IRC `ERROR`). The server is gone afterwards.
+///
+/// # Errors
+/// No server pid, a failed login, or a server that does not exit in time.
+pub async fn shutdown(
+    ex: &Rc<LocalExecutor<'static>>,
+    target: Target,
+    p: &Params,
+    poll_exit: &mut dyn FnMut() -> Option<ExitCode>,
+) -> anyhow::Result<Outcome> {
+    let pid = p
+        .pid
+        .ok_or_else(|| anyhow!("shutdown needs the server's pid (--pid)"))?;
+    let deadline = Instant::now() + p.timeout;
+    let (conns, _, _) = login_all(
+        ex,
+        target,
+        accounts(0..p.clients, user),
+        0,
+        p.concurrency,
+        false,
+        deadline,
+    )
+    .await?;
+    settle(pid, deadline).await?;
+    let watch = Watch::new();
+    for c in &conns {
+        c.set(Role::Watch(Rc::clone(&watch)));
+    }
+    let cpu0 = server::cpu_secs(pid);
+    let mut last_cpu = cpu0;
+    let t0 = Instant::now();
+    server::terminate(pid)?;
+    let code = loop {
+        if let Some(code) = poll_exit() {
+            break code;
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the server did not exit within {:?} of SIGTERM",
+                deadline.saturating_duration_since(t0)
+            );
+        }
+        last_cpu = server::cpu_secs(pid).or(last_cpu);
+        Timer::after(Duration::from_millis(2)).await;
+    };
+    let exit = t0.elapsed();
+    let closed_at_exit = conns.iter().filter(|c| c.reader.is_finished()).count();
+    let mut errors = 0;
+    let n = conns.len();
+    let _ = until(Instant::now() + Duration::from_secs(10), async {
+        for c in conns {
+            errors += c.reader.await;
+        }
+    })
+    .await;
+    let mut extra = vec![
+        ("exit_code", code.map_or(f64::NAN, f64::from)),
+        ("closed_at_exit", closed_at_exit as f64),
+        ("told_closing", watch.closing.get() as f64),
+    ];
+    if let (Some(a), Some(b)) = (cpu0, last_cpu) {
+        extra.push(("shutdown_cpu_secs", b - a));
+    }
+    // Not our child (an IRC server started by compare.sh): its parent reports the status.
+    let note = code.filter(|c| *c != 0).map(|c| format!("exit status {c}"));
+    Ok(Outcome {
+        count: n as u64,
+        expected: p.clients as u64,
+        secs: exit.as_secs_f64(),
+        latencies: Vec::new(),
+        errors,
+        note,
+        server_cpu: None,
+        value: Some(exit.as_secs_f64()),
+        extra,
+    })
 }
 
 #[cfg(test)]
@@ -776,7 +1311,32 @@ mod tests {
     }
 
     #[test]
-    fn percentiles() {
+    fn paced_tracker_has_no_windows() {
+        let (dtx, drx) = async_channel::bounded(1);
+        let mut t = Tracker::new(2, 1, 1, Vec::new(), dtx);
+        t.delivered(&message_text(1, 0, 0, 30));
+        t.delivered(&message_text(0, 0, 0, 30));
+        t.delivered("garbage");
+        assert!(drx.is_closed());
+        assert_eq!((t.counted, t.errors), (2, 1));
+    }
+
+    #[test]
+    fn sources_cycle_over_loopback_addresses() {
+        let mut t = Target {
+            kind: Kind::Chat,
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            sources: 1,
+            read_buf: 4096,
+        };
+        assert_eq!(t.source(5), None);
+        t.sources = 3;
+        let got: Vec<String> = (0..4).map(|i| t.source(i).unwrap().to_string()).collect();
+        assert_eq!(got, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.1"]);
+    }
+
+    #[test]
+    fn percentiles_and_headline() {
         let o = Outcome {
             latencies: (1..=100).collect(),
             count: 100,
@@ -787,5 +1347,10 @@ mod tests {
         assert_eq!(o.percentile(99.0), 99);
         assert_eq!(o.percentile(100.0), 100);
         assert_eq!(o.rate(), 50.0);
+        let idle = Outcome {
+            value: Some(3.5),
+            ..o
+        };
+        assert_eq!(idle.rate(), 3.5);
     }
 }

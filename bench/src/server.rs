@@ -1,10 +1,13 @@
-//! The server under test when chat-bench runs chatd itself: a temp dir with a generated
-//! `config.toml` (loopback, port 0, limits raised so they never throttle the benchmark) and a
-//! `credentials.txt` of plain-text accounts; the child process; and its peak memory.
+//! The server under test as a process: when chat-bench runs chatd itself, a temp dir with a
+//! generated `config.toml` (loopback, port 0, limits raised so they never throttle the
+//! benchmark) and a `credentials.txt` of plain-text accounts, and the child process; for any
+//! server, its CPU time and memory read from `/proc`, SIGTERM and whether it has exited, and
+//! a measuring command attached to it (`perf`, `strace`) during a timed part.
 //!
 //! It does not speak the protocol (that is `client`).
 
 use std::net::SocketAddr;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,9 +55,12 @@ pub fn password(name: &str) -> String {
     format!("p{name}")
 }
 
-/// A chatd child process in its own temp dir. Stopped (SIGTERM, then SIGKILL) on drop.
+/// A chatd child process in its own temp dir. Stopped (SIGTERM, then SIGKILL) on drop,
+/// unless it has already exited.
 pub struct Spawned {
     child: Child,
+    /// Reaped: its pid may belong to another process now.
+    exited: bool,
     /// Keeps the config, credentials, store and log until the end.
     dir: tempfile::TempDir,
     /// Where it listens.
@@ -105,6 +111,7 @@ impl Spawned {
             .with_context(|| format!("start {}", chatd.display()))?;
         let mut spawned = Spawned {
             child,
+            exited: false,
             dir,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
@@ -142,10 +149,32 @@ impl Spawned {
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+
+    /// `Some(exit code)` (`-signal` when a signal ended it) once chatd has exited; reaps it.
+    pub fn try_exit(&mut self) -> Option<Option<i32>> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.exited = true;
+                Some(Some(
+                    status
+                        .code()
+                        .unwrap_or_else(|| -status.signal().unwrap_or(0)),
+                ))
+            }
+            Ok(None) => None,
+            Err(_) => {
+                self.exited = true;
+                Some(None)
+            }
+        }
+    }
 }
 
 impl Drop for Spawned {
     fn drop(&mut self) {
+        if self.exited {
+            return;
+        }
         if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
             // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
             unsafe {
@@ -164,13 +193,147 @@ impl Drop for Spawned {
     }
 }
 
-/// Peak resident memory (`VmHWM`) of `pid`, in KiB.
-pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// A `kB` field of `/proc/PID/status`.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Peak resident memory (`VmHWM`) of `pid`, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+/// Resident memory (`VmRSS`) of `pid` now, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// Sends SIGTERM to `pid`.
+///
+/// # Errors
+/// No such process, or not allowed.
+pub fn terminate(pid: u32) -> anyhow::Result<()> {
+    signal(pid, libc::SIGTERM).with_context(|| format!("SIGTERM to {pid}"))
+}
+
+fn signal(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Whether `pid`, a process that is not our child, has exited (gone, or a zombie waiting
+/// for its parent). Its exit status is unknown here: `Some(None)`.
+pub fn external_exited(pid: u32) -> Option<Option<i32>> {
+    let gone = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    };
+    gone.then_some(None)
+}
+
+/// The length of a CPU clock tick (`/proc/PID/stat` counts in these), in seconds.
+pub fn clock_tick_secs() -> f64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        1.0 / ticks as f64
+    } else {
+        0.01
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit (children inherit it), so that
+/// thousands of connections fit. Returns the new soft limit.
+pub fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for the kernel to fill and read.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return raised.rlim_cur;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// How long an attached command may take to finish after SIGINT (perf writes its data).
+const ATTACH_STOP: Duration = Duration::from_secs(30);
+
+/// A measuring command (`sh -c CMD`, `{pid}` replaced by the server's pid) running in its own
+/// process group during a timed part, such as `perf stat -e 'syscalls:*' -p {pid}` or
+/// `strace -c -f -p {pid}`. Its output goes where chat-bench's stderr goes.
+pub struct Attached {
+    child: Child,
+}
+
+impl Attached {
+    /// Starts `cmd` for server `pid`.
+    ///
+    /// # Errors
+    /// The shell cannot be started.
+    pub fn start(cmd: &str, pid: u32) -> anyhow::Result<Attached> {
+        let cmd = cmd.replace("{pid}", &pid.to_string());
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("start `{cmd}`"))?;
+        // Tracers need a moment to attach; the scenario's timed part should not start first.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Attached { child })
+    }
+
+    /// SIGINT to its process group, then waits (bounded) for it to finish; SIGKILL after.
+    pub fn stop(mut self) {
+        let group = self.child.id();
+        if let Ok(g) = libc::pid_t::try_from(group) {
+            // SAFETY: kill(2) on our own child's process group.
+            unsafe {
+                libc::kill(-g, libc::SIGINT);
+            }
+        }
+        let end = Instant::now() + ATTACH_STOP;
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Ok(g) = libc::pid_t::try_from(group) {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-g, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.wait();
+    }
 }
 
 /// Resets the peak-RSS mark of `pid` (Linux `clear_refs` value 5), so the next

@@ -1,5 +1,7 @@
 //! Command-line arguments and the environment: which server to reach, which user to log in as,
-//! where the history file lives. Only parsing and resolution; nothing here opens a socket.
+//! where the history file lives, and the shell completions and man page generated from the
+//! same definition. Only parsing, resolution and generation; nothing here opens a socket or
+//! writes anywhere.
 
 use std::path::PathBuf;
 
@@ -30,7 +32,11 @@ Modes:
   Piped otherwise: stdin gives the user name, the password, then one command per line; each
   command's result is printed before the next line is read; end of input logs out.
   Script lines: `# comment`, `.sleep SECONDS`, `.wait TEXT [SECONDS]` (wait until a printed
-  line contains TEXT; default 10 seconds).
+  line contains TEXT; default 10 seconds). `-f FILE` reads the script from FILE instead;
+  `-c COMMAND` (repeatable) logs in (from --user/CHAT_PASSWORD or stdin), runs the commands
+  and logs out. A script that fails says where on stderr: `chat: <stdin>:3: ...`.
+  On a terminal, incoming lines start with their local time; --timestamps does the same when
+  piped. Colours on a terminal unless NO_COLOR is set.
 
 Private messaging:
   `startprivate USER` asks USER (who answers y or n); then `private USER MESSAGE` goes
@@ -52,6 +58,8 @@ Environment:
                    $XDG_STATE_HOME/chat/history or ~/.local/state/chat/history
   CHAT_KNOWN_HOSTS the file of pinned server certificates (--tls); default
                    $XDG_STATE_HOME/chat/known_hosts or ~/.local/state/chat/known_hosts
+  NO_COLOR         (non-empty) no colours
+  TZ               the time zone of the times shown
 
 Exit status:
   0 logged out, 1 script failed, 2 login failed (or bad arguments),
@@ -95,6 +103,49 @@ pub struct Args {
     /// certificate (for scripts). A changed certificate is still refused.
     #[arg(long, requires = "tls", conflicts_with = "ca")]
     pub trust_new: bool,
+
+    /// Piped mode: start incoming lines with their local time, as on a terminal.
+    #[arg(long)]
+    pub timestamps: bool,
+
+    /// Log in, run COMMAND (repeatable: each in turn), log out. The login comes from --user
+    /// and CHAT_PASSWORD, or from stdin.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "COMMAND",
+        conflicts_with = "file"
+    )]
+    pub commands: Vec<String>,
+
+    /// Run the script in FILE (user name, password, commands), as if piped to stdin.
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Print a completion script for SHELL and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    pub manpage: bool,
+}
+
+/// What `--completions SHELL` prints.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut command = <Args as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "chat", &mut script);
+    script
+}
+
+/// What `--manpage` prints: chat(1) in roff.
+pub fn manpage() -> Vec<u8> {
+    let command = <Args as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    // Rendering into memory cannot fail.
+    let _ = clap_mangen::Man::new(command).render(&mut page);
+    page
 }
 
 /// A host and port to connect to.
@@ -319,6 +370,24 @@ mod tests {
         assert_eq!(args.advertise, None);
         let args = Args::try_parse_from(["chat", "--advertise", "203.0.113.5"]).unwrap();
         assert_eq!(args.advertise.as_deref(), Some("203.0.113.5"));
+        let args = Args::try_parse_from(["chat", "-c", "whoelse", "-c", "logout"]).unwrap();
+        assert_eq!(args.commands, ["whoelse", "logout"]);
+        assert!(Args::try_parse_from(["chat", "-c", "whoelse", "-f", "x"]).is_err());
+        assert!(Args::try_parse_from(["chat", "--manpage", "6000"]).is_err());
+    }
+
+    #[test]
+    fn completions_and_man_page() {
+        let text = String::from_utf8(completions(clap_complete::Shell::Bash)).unwrap();
+        assert!(
+            text.contains("--timestamps") && text.contains("complete"),
+            "{text}"
+        );
+        let text = String::from_utf8(manpage()).unwrap();
+        assert!(
+            text.contains(".TH chat") && text.contains("CHAT_PASSWORD"),
+            "{text}"
+        );
     }
 
     #[test]

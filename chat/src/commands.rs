@@ -43,8 +43,11 @@ pub enum Command {
     Logout,
     /// `passwd`: the passwords are asked for afterwards, never on the command line.
     Passwd,
-    /// `help` (answered by the client).
-    Help,
+    /// `help [command]` (answered by the client).
+    Help {
+        /// The command asked about, as typed.
+        about: Option<String>,
+    },
     /// `startprivate <user>`: ask the server to introduce us.
     StartPrivate {
         /// Who.
@@ -73,6 +76,19 @@ pub enum ParseError {
     Usage(&'static str),
 }
 
+/// Which user names complete an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Users {
+    /// Not a user argument.
+    None,
+    /// Every account (online or not: offline messages are for them).
+    Accounts,
+    /// Users online now.
+    Online,
+    /// Private peers.
+    Peers,
+}
+
 /// A command name with its usage and a one-line description, in the order `help` lists them.
 pub struct CommandInfo {
     /// The command word.
@@ -81,10 +97,10 @@ pub struct CommandInfo {
     pub usage: &'static str,
     /// What it does.
     pub about: &'static str,
-    /// Which argument (1-based) is a user name, if any: for tab completion.
-    pub user_arg: Option<usize>,
-    /// That user name is a private peer (completion offers peers, not online users).
-    pub peer_arg: bool,
+    /// An example, for `help <command>`.
+    pub example: &'static str,
+    /// Which names complete the first argument (the only one that is ever a user).
+    pub users: Users,
 }
 
 /// Every command, in `help` order.
@@ -93,85 +109,85 @@ pub const COMMANDS: &[CommandInfo] = &[
         name: "message",
         usage: "message <user> <message>",
         about: "send a message to a user (kept for them if they are offline)",
-        user_arg: Some(1),
-        peer_arg: false,
+        example: "message yoda Hey Dude",
+        users: Users::Accounts,
     },
     CommandInfo {
         name: "broadcast",
         usage: "broadcast <message>",
         about: "send a message to everyone online",
-        user_arg: None,
-        peer_arg: false,
+        example: "broadcast vader is evil",
+        users: Users::None,
     },
     CommandInfo {
         name: "whoelse",
         usage: "whoelse",
         about: "list the other users online",
-        user_arg: None,
-        peer_arg: false,
+        example: "whoelse",
+        users: Users::None,
     },
     CommandInfo {
         name: "whoelsesince",
         usage: "whoelsesince <seconds>",
         about: "list the users online at any time in the last <seconds> seconds",
-        user_arg: None,
-        peer_arg: false,
+        example: "whoelsesince 300",
+        users: Users::None,
     },
     CommandInfo {
         name: "block",
         usage: "block <user>",
         about: "stop a user's messages, broadcasts and presence from reaching you",
-        user_arg: Some(1),
-        peer_arg: false,
+        example: "block vader",
+        users: Users::Accounts,
     },
     CommandInfo {
         name: "unblock",
         usage: "unblock <user>",
         about: "undo a block",
-        user_arg: Some(1),
-        peer_arg: false,
+        example: "unblock vader",
+        users: Users::Accounts,
     },
     CommandInfo {
         name: "startprivate",
         usage: "startprivate <user>",
         about: "ask a user to talk privately, straight between your clients",
-        user_arg: Some(1),
-        peer_arg: false,
+        example: "startprivate luke",
+        users: Users::Online,
     },
     CommandInfo {
         name: "private",
         usage: "private <user> <message>",
         about: "send a private message (after startprivate was accepted)",
-        user_arg: Some(1),
-        peer_arg: true,
+        example: "private luke hey dude",
+        users: Users::Peers,
     },
     CommandInfo {
         name: "stopprivate",
         usage: "stopprivate <user>",
         about: "end a private session",
-        user_arg: Some(1),
-        peer_arg: true,
+        example: "stopprivate luke",
+        users: Users::Peers,
     },
     CommandInfo {
         name: "passwd",
         usage: "passwd",
         about: "change your password (asks the old one, then the new one)",
-        user_arg: None,
-        peer_arg: false,
+        example: "passwd",
+        users: Users::None,
     },
     CommandInfo {
         name: "logout",
         usage: "logout",
         about: "log out and quit (Ctrl-D does the same)",
-        user_arg: None,
-        peer_arg: false,
+        example: "logout",
+        users: Users::None,
     },
     CommandInfo {
         name: "help",
-        usage: "help",
-        about: "show this list",
-        user_arg: None,
-        peer_arg: false,
+        usage: "help [command]",
+        about: "show this list, or one command's usage and an example",
+        example: "help message",
+        users: Users::None,
     },
 ];
 
@@ -189,7 +205,39 @@ pub fn help_lines() -> Vec<String> {
             .iter()
             .map(|c| format!("  {:width$}  {}", c.usage, c.about)),
     );
+    lines.push("Type `help <command>` for one command's usage and an example.".to_string());
     lines
+}
+
+/// The lines `help <command>` prints: its usage, what it does and an example; `None` when
+/// `name` is no command.
+pub fn help_for(name: &str) -> Option<Vec<String>> {
+    let c = info(name)?;
+    Some(vec![
+        format!("Usage: {}", c.usage),
+        format!("  {}", capitalized(c.about)),
+        format!("Example: {}", c.example),
+    ])
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Words a terminal user may type for a command (`?`, `quit`, `exit`), as the line they
+/// stand for; `None` when `line` is not one. Only the terminal takes them: in piped mode a
+/// script gets exactly the commands of the SPEC (anything else is `Error. Invalid command`).
+pub fn terminal_alias(line: &str) -> Option<String> {
+    let trimmed = line.trim_matches(' ');
+    match next_word(trimmed)? {
+        ("?", rest) => Some(format!("help {rest}").trim_end().to_string()),
+        ("quit" | "exit", "") => Some("logout".to_string()),
+        _ => None,
+    }
 }
 
 /// Splits off the first space-separated word of `s` (after leading spaces), returning it and
@@ -255,7 +303,13 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         "unblock" => Ok(Command::Unblock { user: one_word()? }),
         "logout" => no_args(Command::Logout),
         "passwd" => no_args(Command::Passwd),
-        "help" => Ok(Command::Help),
+        "help" => match next_word(rest) {
+            None => Ok(Command::Help { about: None }),
+            Some((about, "")) => Ok(Command::Help {
+                about: Some(about.to_string()),
+            }),
+            Some(_) => Err(bad()),
+        },
         _ => Err(ParseError::Invalid),
     }
 }
@@ -277,7 +331,7 @@ impl Command {
             Command::Unblock { user } => Request::Unblock { user: user.clone() },
             Command::Logout => Request::Logout,
             Command::StartPrivate { user } => Request::StartPrivate { user: user.clone() },
-            Command::Help
+            Command::Help { .. }
             | Command::Passwd
             | Command::Private { .. }
             | Command::StopPrivate { .. } => return None,
@@ -332,7 +386,14 @@ mod tests {
         assert_eq!(parse("logout"), Ok(Command::Logout));
         assert_eq!(parse("passwd"), Ok(Command::Passwd));
         assert_eq!(parse("passwd hunter2"), Err(ParseError::Usage("passwd")));
-        assert_eq!(parse("help"), Ok(Command::Help));
+        assert_eq!(parse("help"), Ok(Command::Help { about: None }));
+        assert_eq!(
+            parse("help message"),
+            Ok(Command::Help {
+                about: Some("message".into())
+            })
+        );
+        assert_eq!(parse("help a b"), Err(ParseError::Usage("help [command]")));
         assert_eq!(
             parse("startprivate luke"),
             Ok(Command::StartPrivate {
@@ -363,8 +424,36 @@ mod tests {
     }
 
     #[test]
+    fn help_for_one_command() {
+        assert_eq!(
+            help_for("message").unwrap(),
+            [
+                "Usage: message <user> <message>",
+                "  Send a message to a user (kept for them if they are offline)",
+                "Example: message yoda Hey Dude",
+            ]
+        );
+        assert!(help_for("dance").is_none());
+        for c in COMMANDS {
+            // Every example is a valid use of its command.
+            assert!(parse(c.example).is_ok(), "{}", c.example);
+            assert!(c.example.starts_with(c.name), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn terminal_aliases() {
+        assert_eq!(terminal_alias("?").as_deref(), Some("help"));
+        assert_eq!(terminal_alias("? message").as_deref(), Some("help message"));
+        assert_eq!(terminal_alias("quit").as_deref(), Some("logout"));
+        assert_eq!(terminal_alias(" exit ").as_deref(), Some("logout"));
+        assert_eq!(terminal_alias("exit now"), None);
+        assert_eq!(terminal_alias("message quit"), None);
+    }
+
+    #[test]
     fn requests() {
-        assert_eq!(Command::Help.request(), None);
+        assert_eq!(Command::Help { about: None }.request(), None);
         assert_eq!(Command::Whoelse.request(), Some(Request::Whoelse));
     }
 }

@@ -26,6 +26,9 @@ pub enum Input {
     Interrupted,
     /// Ctrl-D, or the end of the script.
     EndOfInput,
+    /// The command line being edited was set aside at the session's request (to ask a
+    /// question first); this is what had been typed of it.
+    Suspended(String),
     /// Something happened on a private (peer-to-peer) link.
     Peer(PeerInput),
 }
@@ -34,7 +37,12 @@ pub enum Input {
 #[derive(Debug, Clone)]
 pub enum Ask {
     /// A command line (the line editor, with completion and history).
-    Command,
+    Command {
+        /// The prompt (`hans> `).
+        prompt: String,
+        /// Text already on the line, cursor at its end (a line that was set aside).
+        initial: String,
+    },
     /// A user name (the line editor, no history).
     Username,
     /// A password, never echoed nor kept, after this prompt.

@@ -29,13 +29,19 @@ use std::sync::mpsc;
 use clap::Parser;
 
 use crate::diag::report;
-use crate::render::{EXIT_LOGIN, EXIT_SERVER};
+use crate::render::{EXIT_LOGIN, EXIT_OK, EXIT_SERVER};
 
 fn env_string(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 fn run(args: cli::Args) -> i32 {
+    if let Some(shell) = args.completions {
+        return write_stdout(&cli::completions(shell), "the completion script");
+    }
+    if args.manpage {
+        return write_stdout(&cli::manpage(), "the man page");
+    }
     let addr = match args.address() {
         Ok(addr) => addr,
         Err(problem) => {
@@ -43,7 +49,30 @@ fn run(args: cli::Args) -> i32 {
             return EXIT_LOGIN;
         }
     };
-    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let source = match (&args.file, args.commands.is_empty()) {
+        (Some(path), _) => match std::fs::File::open(path) {
+            Ok(file) => script::Source::File {
+                name: path.display().to_string(),
+                file,
+            },
+            Err(e) => {
+                report!("cannot read {}: {e}", path.display());
+                return EXIT_LOGIN;
+            }
+        },
+        (None, false) => script::Source::Commands(args.commands.clone()),
+        (None, true) => script::Source::Stdin,
+    };
+    let scripted = !matches!(source, script::Source::Stdin);
+    let place = source.place();
+    let interactive =
+        !scripted && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let color = interactive && env_string("NO_COLOR").is_none_or(|v| v.is_empty());
+    let style = render::Style {
+        times: interactive || args.timestamps,
+        color,
+        terminal: interactive,
+    };
     let tls = args.tls.then(|| trust::TlsOptions {
         ca: args.ca.clone(),
         trust_new: args.trust_new,
@@ -97,12 +126,15 @@ fn run(args: cli::Args) -> i32 {
             env_string("XDG_STATE_HOME"),
             env_string("HOME"),
         );
-        repl::start(inbox_tx.clone(), names.clone(), history)
-            .map(|i| (i.asks, screen::Screen::interactive(i.printer, terminal)))
+        repl::start(inbox_tx.clone(), names.clone(), history).map(|i| {
+            let screen = screen::Screen::interactive(i.printer, terminal, style);
+            (i.asks, screen, Some(i.suspender))
+        })
     } else {
-        script::spawn_reader(inbox_tx.clone()).map(|asks| (asks, screen::Screen::piped()))
+        script::spawn_reader(inbox_tx.clone(), source)
+            .map(|asks| (asks, screen::Screen::piped(), None))
     };
-    let (asks, screen) = match started {
+    let (asks, screen, suspender) = match started {
         Ok(started) => started,
         Err(e) => {
             report!("cannot start: {e}");
@@ -116,6 +148,9 @@ fn run(args: cli::Args) -> i32 {
         user: args.user,
         password: env_string("CHAT_PASSWORD"),
         advertise: args.advertise,
+        style,
+        place,
+        suspender,
     };
     let inbox = session::Inbox {
         rx: inbox_rx,
@@ -124,6 +159,20 @@ fn run(args: cli::Args) -> i32 {
     session::Session::new(conn, inbox, asks, screen, names, options)
         .with_listener(listener)
         .run()
+}
+
+/// Writes `bytes` to stdout; a closed pipe or a full disk is reported (exit status 2), not
+/// a panic.
+fn write_stdout(bytes: &[u8], what: &str) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            report!("cannot write {what}: {e}");
+            EXIT_LOGIN
+        }
+    }
 }
 
 fn main() {

@@ -6,9 +6,89 @@
 //! texts, the administrator's kick reason) passes through it before it reaches a terminal.
 //! It does not print anything itself, and it does not decide what happens next (exit, prompt
 //! again): it only returns lines, plus the exit status for events that end the session.
+//!
+//! How lines look beyond the SPEC's words is a [`Style`]: on a terminal, incoming lines start
+//! with the local time the server stamped them with (the date too when it is not today;
+//! `--timestamps` asks for the same in piped mode), and names and errors are coloured.
 
 use proto::{ErrorCode, Event, Response};
 use std::fmt::Write as _;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+/// How lines look besides their words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Incoming lines start with their local time (`14:02 hans: Hey Dude`).
+    pub times: bool,
+    /// Names and errors in colour (ANSI).
+    pub color: bool,
+    /// A person at a terminal: notices that are no SPEC line (the idle warning, "stored")
+    /// are shown.
+    pub terminal: bool,
+}
+
+const BOLD_CYAN: &str = "\x1b[1;36m";
+const RED: &str = "\x1b[31m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+impl Style {
+    /// A user name, coloured when colours are on (already escaped by the caller).
+    fn name(&self, name: &str) -> String {
+        if self.color {
+            format!("{BOLD_CYAN}{name}{RESET}")
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// `line` with the time prefix for `ts` (ms since the epoch; `None`: now), when times
+    /// are on. `sent` marks a message that waited while the user was offline.
+    pub fn stamped(&self, ts: Option<u64>, sent: bool, line: String) -> String {
+        if !self.times {
+            return line;
+        }
+        let now = Timestamp::now();
+        let at = ts
+            .and_then(|ms| i64::try_from(ms).ok())
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+            .unwrap_or(now);
+        let time = time_prefix(at, now, &local_zone());
+        let time = if sent { format!("(sent {time})") } else { time };
+        if self.color {
+            format!("{DIM}{time}{RESET} {line}")
+        } else {
+            format!("{time} {line}")
+        }
+    }
+
+    /// `line` in the error colour when colours are on and it is an error line.
+    pub fn error(&self, line: String) -> String {
+        if self.color && line.starts_with("Error.") {
+            format!("{RED}{line}{RESET}")
+        } else {
+            line
+        }
+    }
+}
+
+/// The local time zone: `TZ`, else the system's, else UTC.
+fn local_zone() -> TimeZone {
+    TimeZone::try_system().unwrap_or(TimeZone::UTC)
+}
+
+/// The short local time of `at`: `14:02` when it is the same day as `now` in `tz`, else
+/// `2026-12-06 14:02`.
+pub fn time_prefix(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+    let at = at.to_zoned(tz.clone());
+    if at.date() == now.to_zoned(tz.clone()).date() {
+        at.strftime("%H:%M").to_string()
+    } else {
+        at.strftime("%Y-%m-%d %H:%M").to_string()
+    }
+}
 
 use crate::commands::{Command, ParseError};
 
@@ -46,6 +126,29 @@ pub const CONNECTION_LOST: &str = "Connection to the server lost";
 pub const MESSAGE_TOO_LONG: &str = "Error. Message too long";
 /// Unknown command word.
 pub const INVALID_COMMAND: &str = "Error. Invalid command";
+/// Unknown command word, on a terminal.
+pub const INVALID_COMMAND_HINT: &str = "Error. Invalid command (type help for the list)";
+
+/// `help <word>` for a word that is no command (`hint`: on a terminal, say what to type).
+pub fn no_such_command(word: &str, hint: bool) -> String {
+    let hint = if hint {
+        " (type help for the list)"
+    } else {
+        ""
+    };
+    format!("Error. No command {}{hint}", sanitize(word))
+}
+
+/// On a terminal, after a message was stored for an offline recipient.
+pub fn stored_for_offline(to: &str) -> String {
+    format!("({} is offline: stored)", sanitize(to))
+}
+
+/// The warning that the server will log this session out for inactivity.
+pub fn idle_warning(seconds: u64) -> String {
+    let unit = if seconds == 1 { "second" } else { "seconds" };
+    format!("You will be logged out in {seconds} {unit} due to inactivity")
+}
 
 /// The line for a typed line that is not a command.
 pub fn parse_error(error: &ParseError) -> String {
@@ -176,17 +279,45 @@ pub struct EventLines {
     pub exit: Option<i32>,
 }
 
-/// The lines for a server event.
-pub fn event(event: &Event) -> EventLines {
+/// The lines for a server event, in `style`.
+pub fn event(event: &Event, style: &Style) -> EventLines {
     let (lines, exit) = match event {
-        Event::Message { from, text, .. } | Event::Broadcast { from, text } => (
-            vec![format!("{}: {}", sanitize(from), sanitize(text))],
+        Event::Message {
+            from,
+            text,
+            offline,
+            ts,
+            ..
+        } => {
+            let line = format!("{}: {}", style.name(&sanitize(from)), sanitize(text));
+            // A stored message's time is when it was sent; without one it gets none.
+            let ts = if *offline && ts.is_none() {
+                return EventLines {
+                    lines: vec![line],
+                    exit: None,
+                };
+            } else {
+                *ts
+            };
+            (vec![style.stamped(ts, *offline, line)], None)
+        }
+        Event::Broadcast { from, text, ts, .. } => {
+            let line = format!("{}: {}", style.name(&sanitize(from)), sanitize(text));
+            (vec![style.stamped(*ts, false, line)], None)
+        }
+        Event::Presence {
+            user, online, ts, ..
+        } => {
+            let verb = if *online { "logged in" } else { "logged out" };
+            let line = format!("{} {verb}", style.name(&sanitize(user)));
+            (vec![style.stamped(*ts, false, line)], None)
+        }
+        Event::IdleWarning { seconds } if style.terminal => (
+            vec![style.stamped(None, false, idle_warning(*seconds))],
             None,
         ),
-        Event::Presence { user, online } => {
-            let verb = if *online { "logged in" } else { "logged out" };
-            (vec![format!("{} {verb}", sanitize(user))], None)
-        }
+        // Scripts keep the SPEC's lines: the warning is for people.
+        Event::IdleWarning { .. } => (Vec::new(), None),
         Event::Inactive => (
             vec!["You have been logged out due to inactivity".to_string()],
             Some(EXIT_SERVER),
@@ -364,6 +495,7 @@ mod tests {
     fn unknown_commands() {
         for line in ["", "   ", "dance", "Message yoda hi", ".wait x", "whoelse_"] {
             assert_eq!(usage(line), "Error. Invalid command", "{line:?}");
+            assert_eq!(no_such_command("x", false), "Error. No command x");
         }
     }
 
@@ -515,17 +647,21 @@ mod tests {
             from: "hans".into(),
             text: "Hey Dude \u{1b}[2J".into(),
             offline: true,
+            ts: Some(1),
             msg_id: Some(3),
         };
+        let event = |e: &Event| super::event(e, &Style::default());
         assert_eq!(event(&msg).lines, ["hans: Hey Dude \\x1b[2J"]);
         assert_eq!(event(&msg).exit, None);
         let on = Event::Presence {
             user: "luke".into(),
             online: true,
+            ts: Some(2),
         };
         let off = Event::Presence {
             user: "yoda".into(),
             online: false,
+            ts: None,
         };
         assert_eq!(event(&on).lines, ["luke logged in"]);
         assert_eq!(event(&off).lines, ["yoda logged out"]);
@@ -548,6 +684,71 @@ mod tests {
         assert_eq!(
             event(&Event::Inactive).lines,
             ["You have been logged out due to inactivity"]
+        );
+        // The idle warning is for people at a terminal; piped mode keeps the SPEC lines.
+        let warning = Event::IdleWarning { seconds: 60 };
+        assert!(event(&warning).lines.is_empty());
+        let terminal = Style {
+            terminal: true,
+            ..Style::default()
+        };
+        assert_eq!(
+            super::event(&warning, &terminal).lines,
+            ["You will be logged out in 60 seconds due to inactivity"]
+        );
+    }
+
+    #[test]
+    fn times_are_local_with_the_date_when_not_today() {
+        let tz = TimeZone::get("Europe/Zurich").unwrap_or(TimeZone::UTC);
+        let utc = TimeZone::UTC;
+        let now: Timestamp = "2026-12-07T13:30:00Z".parse().unwrap();
+        let earlier: Timestamp = "2026-12-07T13:02:09Z".parse().unwrap();
+        let yesterday: Timestamp = "2026-12-06T09:15:00Z".parse().unwrap();
+        assert_eq!(time_prefix(earlier, now, &utc), "13:02");
+        assert_eq!(time_prefix(yesterday, now, &utc), "2026-12-06 09:15");
+        if tz != TimeZone::UTC {
+            assert_eq!(time_prefix(earlier, now, &tz), "14:02");
+        }
+    }
+
+    #[test]
+    fn styled_lines() {
+        let timed = Style {
+            times: true,
+            ..Style::default()
+        };
+        let msg = |offline, ts| Event::Message {
+            from: "hans".into(),
+            text: "Hey Dude".into(),
+            offline,
+            ts,
+            msg_id: Some(1),
+        };
+        let now_ms = Timestamp::now().as_millisecond() as u64;
+        let line = &event(&msg(false, Some(now_ms)), &timed).lines[0];
+        // `HH:MM hans: Hey Dude`
+        assert_eq!(line.len(), "14:02 hans: Hey Dude".len(), "{line}");
+        assert!(line.ends_with(" hans: Hey Dude") && line.as_bytes()[2] == b':');
+        let line = &event(&msg(true, Some(1_000_000_000_000)), &timed).lines[0];
+        assert!(line.starts_with("(sent 2001-09-"), "{line}");
+        assert!(line.ends_with(") hans: Hey Dude"), "{line}");
+        let colored = Style {
+            color: true,
+            ..Style::default()
+        };
+        assert_eq!(
+            event(&msg(false, None), &colored).lines,
+            ["\x1b[1;36mhans\x1b[0m: Hey Dude"]
+        );
+        assert_eq!(
+            colored.error("Error. Invalid user".into()),
+            "\x1b[31mError. Invalid user\x1b[0m"
+        );
+        assert_eq!(colored.error("hans is blocked".into()), "hans is blocked");
+        assert_eq!(
+            Style::default().error("Error. Invalid user".into()),
+            "Error. Invalid user"
         );
     }
 }

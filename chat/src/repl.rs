@@ -6,10 +6,19 @@
 //! The session never touches the editor: it sends an [`Ask`] and receives an [`Input`].
 //! Passwords are read by [`crate::tty::read_secret`] on the same thread, never through the
 //! editor, so they can reach neither the screen nor the history.
+//!
+//! Two more things happen here. A paste of several lines comes back from the editor as one
+//! line with newlines in it: it is split, and each line is handed over as if typed (the
+//! following ones without waiting for the keyboard). And the session can set aside the line
+//! being edited ([`Suspender`]): when a question must be asked (the private-messaging
+//! consent) while a command is half typed, the editor is interrupted, the half line is
+//! returned as [`Input::Suspended`], and it comes back as the initial text of the next
+//! command prompt.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,18 +30,19 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, ExternalPrinter as _, Helper};
 
-use crate::commands::COMMANDS;
+use crate::commands::{Users, COMMANDS};
 use crate::diag::report;
 use crate::inbox::{Ask, Input};
 
-/// The prompt for commands.
+/// The prompt for commands, after the user name (`hans> `).
 pub const COMMAND_PROMPT: &str = "> ";
 /// Lines kept in the history file.
 const HISTORY_SIZE: usize = 1000;
 
-/// User names offered by tab completion: the users known to be online (from presence events
-/// and `whoelse` answers), plus private peers. Shared between the session, which keeps it
-/// current, and the editor's helper, which reads it on Tab.
+/// User names offered by tab completion: every account (from the server's `accounts`
+/// answer), the users known to be online (from presence events and `whoelse` answers), and
+/// private peers. Shared between the session, which keeps it current, and the editor's
+/// helper, which reads it on Tab.
 #[derive(Clone, Default)]
 pub struct UserNames {
     /// The lock is held only to copy or update the sets, never across I/O.
@@ -41,6 +51,7 @@ pub struct UserNames {
 
 #[derive(Default)]
 struct Names {
+    accounts: BTreeSet<String>,
     online: BTreeSet<String>,
     peers: BTreeSet<String>,
 }
@@ -69,6 +80,19 @@ impl UserNames {
         set.online.extend(names.into_iter().cloned());
     }
 
+    /// Replaces the known accounts with `names`.
+    pub fn set_accounts(&self, names: &[String]) {
+        let mut set = self.lock();
+        set.accounts.clear();
+        set.accounts.extend(names.iter().cloned());
+    }
+
+    /// Whether `name` is a known account (a name that is not may be a new account: time to
+    /// ask the server for the list again).
+    pub fn is_account(&self, name: &str) -> bool {
+        self.lock().accounts.contains(name)
+    }
+
     /// Adds a private peer (a private session started).
     pub fn insert_peer(&self, name: &str) {
         self.lock().peers.insert(name.to_string());
@@ -79,21 +103,23 @@ impl UserNames {
         self.lock().peers.remove(name);
     }
 
-    /// The online users and private peers starting with `prefix`, sorted, without repeats.
-    pub fn starting_with(&self, prefix: &str) -> Vec<String> {
+    /// The names of `kind` starting with `prefix`, sorted, without repeats: for accounts,
+    /// every account plus whoever is known to be online or a peer (in case the list is
+    /// older than them); for online users, those online; for peers, the private peers.
+    pub fn starting_with(&self, kind: Users, prefix: &str) -> Vec<String> {
         let names = self.lock();
-        let all: BTreeSet<&String> = names.online.iter().chain(&names.peers).collect();
+        let all: BTreeSet<&String> = match kind {
+            Users::None => BTreeSet::new(),
+            Users::Accounts => names
+                .accounts
+                .iter()
+                .chain(&names.online)
+                .chain(&names.peers)
+                .collect(),
+            Users::Online => names.online.iter().collect(),
+            Users::Peers => names.peers.iter().collect(),
+        };
         all.into_iter()
-            .filter(|n| n.starts_with(prefix) && printable(n))
-            .cloned()
-            .collect()
-    }
-
-    /// The private peers starting with `prefix`, sorted.
-    pub fn peers_starting_with(&self, prefix: &str) -> Vec<String> {
-        self.lock()
-            .peers
-            .iter()
             .filter(|n| n.starts_with(prefix) && printable(n))
             .cloned()
             .collect()
@@ -107,17 +133,74 @@ fn printable(name: &str) -> bool {
     crate::render::sanitize(name) == name
 }
 
-/// The editor's helper: completion only (no hints, highlighting or validation).
+/// What the editor was showing when it was last changed: the line (for [`Suspender`]).
+#[derive(Clone, Default)]
+struct Editing {
+    line: Arc<Mutex<String>>,
+}
+
+impl Editing {
+    fn set(&self, line: &str) {
+        let mut current = self.line.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != line {
+            current.clear();
+            current.push_str(line);
+        }
+    }
+
+    fn take(&self) -> String {
+        std::mem::take(&mut *self.line.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Lets the session interrupt the command line being edited, to ask a question first; the
+/// editor answers with [`Input::Suspended`] and the half-typed line.
+///
+/// rustyline has no call to end a `readline` from another thread, but while it reads it
+/// turns SIGINT into "interrupted" (like Ctrl-C at the keyboard). So: set the flag, then
+/// send SIGINT to the process; the editor thread sees the flag and knows it was this, not
+/// Ctrl-C. SIGINT is ignored outside `readline` (see [`start`]), so a signal that arrives
+/// just after the line was finished does nothing, and the session sends it again until the
+/// editor answers.
+#[derive(Clone, Default)]
+pub struct Suspender {
+    wanted: Arc<AtomicBool>,
+}
+
+impl Suspender {
+    /// Asks the editor to set the current line aside (again, if it has not answered yet).
+    pub fn suspend(&self) {
+        self.wanted.store(true, Ordering::SeqCst);
+        // SAFETY: raise only sends a signal to this process; its disposition is set in
+        // `start` (ignored, and rustyline's handler while it reads).
+        unsafe {
+            libc::raise(libc::SIGINT);
+        }
+    }
+
+    /// Forgets a request the editor did not act on (it finished the line first).
+    pub fn cancel(&self) {
+        self.wanted.store(false, Ordering::SeqCst);
+    }
+
+    fn take(&self) -> bool {
+        self.wanted.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// The editor's helper: completion, and a copy of the line being edited (through the hint
+/// call rustyline makes after every change; it never shows a hint).
 pub struct ChatHelper {
     names: UserNames,
     /// Off while the user name is asked: there is nothing to complete then.
     commands: bool,
+    editing: Editing,
 }
 
 /// The completions for `line` with the cursor at `pos`: the start of the word being completed
 /// and the candidates. Command names complete the first word; user names complete the argument
-/// of commands that take a user there: private peers for `private` and `stopprivate`, online
-/// users and private peers for the others.
+/// of commands that take a user there: every account for `message`, `block` and `unblock`,
+/// online users for `startprivate`, private peers for `private` and `stopprivate`.
 pub fn complete(line: &str, pos: usize, names: &UserNames) -> (usize, Vec<Pair>) {
     let before = &line[..pos];
     let start = before.rfind(' ').map_or(0, |i| i + 1);
@@ -136,19 +219,14 @@ pub fn complete(line: &str, pos: usize, names: &UserNames) -> (usize, Vec<Pair>)
             .filter(|c| c.name.starts_with(word))
             .map(|c| pair(c.name))
             .collect(),
-        [command, args @ ..] => {
-            let info = crate::commands::info(command)
-                .filter(|c| c.user_arg.is_some_and(|n| n == args.len() + 1));
-            match info {
-                Some(c) if c.peer_arg => names
-                    .peers_starting_with(word)
-                    .iter()
-                    .map(|n| pair(n))
-                    .collect(),
-                Some(_) => names.starting_with(word).iter().map(|n| pair(n)).collect(),
-                None => Vec::new(),
-            }
-        }
+        [command, args @ ..] => match crate::commands::info(command) {
+            Some(c) if args.is_empty() => names
+                .starting_with(c.users, word)
+                .iter()
+                .map(|n| pair(n))
+                .collect(),
+            _ => Vec::new(),
+        },
     };
     (start, candidates)
 }
@@ -171,6 +249,11 @@ impl Completer for ChatHelper {
 
 impl Hinter for ChatHelper {
     type Hint = String;
+
+    fn hint(&self, line: &str, _pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        self.editing.set(line);
+        None
+    }
 }
 
 impl Highlighter for ChatHelper {
@@ -195,6 +278,8 @@ pub enum PrintJob {
 pub struct Interactive {
     /// Where the session sends [`Ask`]s.
     pub asks: Sender<Ask>,
+    /// Sets the line being edited aside.
+    pub suspender: Suspender,
     /// Where the session sends lines to print; `None` when the terminal has no support for
     /// printing above the prompt (then lines are written directly).
     pub printer: Option<Sender<PrintJob>>,
@@ -219,10 +304,19 @@ pub fn start(
         .build();
     let mut editor: Editor<ChatHelper, DefaultHistory> =
         Editor::with_config(config).map_err(std::io::Error::other)?;
+    let editing = Editing::default();
     editor.set_helper(Some(ChatHelper {
         names,
         commands: true,
+        editing: editing.clone(),
     }));
+    // SIGINT is how the session interrupts a `readline` (see `Suspender`); outside one it
+    // must do nothing. (At the keyboard, Ctrl-C reaches the editor as a key, not a signal.)
+    // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+    let suspender = Suspender::default();
     if let Some(path) = &history {
         load_history(&mut editor, path);
     }
@@ -252,11 +346,15 @@ pub fn start(
     };
     let (asks_tx, asks_rx) = std::sync::mpsc::channel();
     // Detached: it blocks in a terminal read that the process exit ends.
+    let editor_suspender = suspender.clone();
     std::thread::Builder::new()
         .name("editor".into())
-        .spawn(move || editor_loop(editor, history, asks_rx, inbox))?;
+        .spawn(move || {
+            Editor_::new(editor, history, editing, editor_suspender).run(asks_rx, inbox)
+        })?;
     Ok(Interactive {
         asks: asks_tx,
+        suspender,
         printer,
     })
 }
@@ -282,56 +380,110 @@ fn load_history(editor: &mut Editor<ChatHelper, DefaultHistory>, path: &Path) {
     }
 }
 
-fn editor_loop(
-    mut editor: Editor<ChatHelper, DefaultHistory>,
+/// The editor thread's state.
+struct Editor_ {
+    editor: Editor<ChatHelper, DefaultHistory>,
     history: Option<PathBuf>,
-    asks: Receiver<Ask>,
-    inbox: Sender<Input>,
-) {
-    let mut history_error_shown = false;
-    for ask in asks {
-        let input = match ask {
-            Ask::Secret(prompt) => match crate::tty::read_secret(&prompt) {
-                Ok(crate::tty::Secret::Line(line)) => Input::Line(line),
-                Ok(crate::tty::Secret::Interrupted) => Input::Interrupted,
-                Ok(crate::tty::Secret::EndOfInput) => Input::EndOfInput,
-                Err(e) => {
-                    report!("cannot read the password: {e}");
-                    Input::EndOfInput
-                }
-            },
-            Ask::Username => {
-                set_completion(&mut editor, false);
-                readline(&mut editor, crate::render::USERNAME_PROMPT)
-            }
-            Ask::Answer(prompt) => {
-                set_completion(&mut editor, false);
-                readline(&mut editor, &prompt)
-            }
-            Ask::Command => {
-                set_completion(&mut editor, true);
-                let input = readline(&mut editor, COMMAND_PROMPT);
-                if let Input::Line(line) = &input {
-                    if let Some(path) = &history {
-                        let added = editor.add_history_entry(line.as_str()).unwrap_or(false);
-                        if added {
-                            if let Err(e) = editor.append_history(path) {
-                                if !history_error_shown {
-                                    report!("cannot save history {}: {e}", path.display());
-                                    history_error_shown = true;
-                                }
-                            }
-                        }
-                    } else {
-                        let _ = editor.add_history_entry(line.as_str());
+    history_error_shown: bool,
+    editing: Editing,
+    suspender: Suspender,
+    /// The lines of a multi-line paste not handed over yet.
+    pasted: VecDeque<String>,
+}
+
+impl Editor_ {
+    fn new(
+        editor: Editor<ChatHelper, DefaultHistory>,
+        history: Option<PathBuf>,
+        editing: Editing,
+        suspender: Suspender,
+    ) -> Editor_ {
+        Editor_ {
+            editor,
+            history,
+            history_error_shown: false,
+            editing,
+            suspender,
+            pasted: VecDeque::new(),
+        }
+    }
+
+    fn run(mut self, asks: Receiver<Ask>, inbox: Sender<Input>) {
+        for ask in asks {
+            let input = match ask {
+                Ask::Secret(prompt) => match crate::tty::read_secret(&prompt) {
+                    Ok(crate::tty::Secret::Line(line)) => Input::Line(line),
+                    Ok(crate::tty::Secret::Interrupted) => Input::Interrupted,
+                    Ok(crate::tty::Secret::EndOfInput) => Input::EndOfInput,
+                    Err(e) => {
+                        report!("cannot read the password: {e}");
+                        Input::EndOfInput
                     }
+                },
+                Ask::Username => {
+                    set_completion(&mut self.editor, false);
+                    readline(&mut self.editor, crate::render::USERNAME_PROMPT, "")
                 }
-                input
+                Ask::Answer(prompt) => {
+                    set_completion(&mut self.editor, false);
+                    readline(&mut self.editor, &prompt, "")
+                }
+                Ask::Command { prompt, initial } => self.command(&prompt, &initial),
+            };
+            let end = matches!(input, Input::EndOfInput);
+            if inbox.send(input).is_err() || end {
+                return;
             }
+        }
+    }
+
+    /// One command line: the next pasted line if a paste is being handed over, else the
+    /// editor's (which may be set aside by the session, or be a paste of several lines).
+    fn command(&mut self, prompt: &str, initial: &str) -> Input {
+        if let Some(line) = self.pasted.pop_front() {
+            // Shown as if typed at the prompt.
+            println!("{prompt}{line}");
+            self.remember(&line);
+            return Input::Line(line);
+        }
+        if self.suspender.take() {
+            // Asked to set the line aside before it was even shown.
+            return Input::Suspended(initial.to_string());
+        }
+        set_completion(&mut self.editor, true);
+        self.editing.set(initial);
+        let input = readline(&mut self.editor, prompt, initial);
+        let input = match input {
+            Input::Interrupted if self.suspender.take() => {
+                return Input::Suspended(self.editing.take());
+            }
+            Input::Line(line) if line.contains('\n') => {
+                let mut lines = line
+                    .split('\n')
+                    .map(|l| l.trim_end_matches('\r').to_string())
+                    .filter(|l| !l.trim().is_empty());
+                let first = lines.next().unwrap_or_default();
+                self.pasted.extend(lines);
+                Input::Line(first)
+            }
+            other => other,
         };
-        let end = matches!(input, Input::EndOfInput);
-        if inbox.send(input).is_err() || end {
-            return;
+        if let Input::Line(line) = &input {
+            self.remember(line);
+        }
+        input
+    }
+
+    /// Adds a command line to the history (and its file).
+    fn remember(&mut self, line: &str) {
+        let added = self.editor.add_history_entry(line).unwrap_or(false);
+        if let (true, Some(path)) = (added, &self.history) {
+            if let Err(e) = self.editor.append_history(path) {
+                if !self.history_error_shown {
+                    report!("cannot save history {}: {e}", path.display());
+                    self.history_error_shown = true;
+                }
+            }
         }
     }
 }
@@ -342,8 +494,8 @@ fn set_completion(editor: &mut Editor<ChatHelper, DefaultHistory>, on: bool) {
     }
 }
 
-fn readline(editor: &mut Editor<ChatHelper, DefaultHistory>, prompt: &str) -> Input {
-    match editor.readline(prompt) {
+fn readline(editor: &mut Editor<ChatHelper, DefaultHistory>, prompt: &str, initial: &str) -> Input {
+    match editor.readline_with_initial(prompt, (initial, "")) {
         Ok(line) => Input::Line(line),
         Err(ReadlineError::Interrupted) => Input::Interrupted,
         Err(ReadlineError::Eof) => Input::EndOfInput,
@@ -373,6 +525,26 @@ mod tests {
         assert_eq!(replacements("br", &names), (0, vec!["broadcast ".into()]));
         assert_eq!(replacements("x", &names), (0, vec![]));
         assert_eq!(replacements("", &names).1.len(), COMMANDS.len());
+    }
+
+    #[test]
+    fn completes_every_account_for_messages_and_blocks() {
+        let names = UserNames::default();
+        names.replace(&["luke".to_string()]);
+        names.set_accounts(&["vader".to_string(), "yoda".to_string()]);
+        assert_eq!(
+            replacements("message v", &names),
+            (8, vec!["vader ".into()])
+        );
+        assert_eq!(
+            replacements("block ", &names).1,
+            ["luke ", "vader ", "yoda "]
+        );
+        assert_eq!(replacements("unblock y", &names).1, ["yoda "]);
+        // startprivate needs someone online.
+        assert!(replacements("startprivate v", &names).1.is_empty());
+        assert_eq!(replacements("startprivate ", &names).1, ["luke "]);
+        assert!(names.is_account("vader") && !names.is_account("luke"));
     }
 
     #[test]
@@ -409,10 +581,10 @@ mod tests {
             (8, vec!["lando ".into(), "luke ".into()])
         );
         assert_eq!(replacements("stopprivate lu", &names).1, vec!["luke "]);
-        // startprivate offers online users (and peers), once each.
+        // startprivate offers online users.
         assert_eq!(
             replacements("startprivate l", &names).1,
-            vec!["lando ", "leia ", "luke "]
+            vec!["leia ", "luke "]
         );
         assert!(replacements("private luke l", &names).1.is_empty());
         names.remove_peer("luke");

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
+use crate::render::Style;
 use crate::repl::PrintJob;
 use crate::tty::SavedTerminal;
 
@@ -28,8 +29,10 @@ pub struct Screen {
     /// Lines printed since the last `.wait` matched (piped mode).
     unmatched: VecDeque<String>,
     remember: bool,
-    /// A line starting with `Error.` was printed since [`Screen::take_error`].
-    error_seen: bool,
+    /// The first line starting with `Error.` printed since [`Screen::take_error`].
+    error_seen: Option<String>,
+    /// Error lines in colour (interactive, unless `NO_COLOR`).
+    style: Style,
 }
 
 impl Screen {
@@ -40,7 +43,8 @@ impl Screen {
             terminal: None,
             unmatched: VecDeque::new(),
             remember: true,
-            error_seen: false,
+            error_seen: None,
+            style: Style::default(),
         }
     }
 
@@ -48,25 +52,28 @@ impl Screen {
     pub fn interactive(
         printer: Option<Sender<PrintJob>>,
         terminal: Option<SavedTerminal>,
+        style: Style,
     ) -> Screen {
         Screen {
             printer,
             terminal,
             unmatched: VecDeque::new(),
             remember: false,
-            error_seen: false,
+            error_seen: None,
+            style,
         }
     }
 
     /// Prints one line.
     pub fn line(&mut self, line: impl Into<String>) {
         let line = line.into();
-        if line.starts_with("Error.") {
-            self.error_seen = true;
+        if line.starts_with("Error.") && self.error_seen.is_none() {
+            self.error_seen = Some(line.clone());
         }
+        let shown = self.style.error(line.clone());
         match &self.printer {
-            Some(printer) if printer.send(PrintJob::Line(format!("{line}\n"))).is_ok() => {}
-            _ => write_stdout(&line),
+            Some(printer) if printer.send(PrintJob::Line(format!("{shown}\n"))).is_ok() => {}
+            _ => write_stdout(&shown),
         }
         if self.remember {
             if self.unmatched.len() == MAX_REMEMBERED {
@@ -83,9 +90,9 @@ impl Screen {
         }
     }
 
-    /// Whether an `Error.` line was printed since the last call; resets the flag.
-    pub fn take_error(&mut self) -> bool {
-        std::mem::take(&mut self.error_seen)
+    /// The first `Error.` line printed since the last call, if any; forgets it.
+    pub fn take_error(&mut self) -> Option<String> {
+        self.error_seen.take()
     }
 
     /// Looks for a remembered line containing `text`. On a match, that line and every line
@@ -157,7 +164,8 @@ mod tests {
             terminal: None,
             unmatched: VecDeque::new(),
             remember: true,
-            error_seen: false,
+            error_seen: None,
+            style: Style::default(),
         };
         // Bypass stdout: fill the memory directly.
         for l in ["luke logged in", "hans: hi", "yoda logged in"] {

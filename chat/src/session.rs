@@ -7,6 +7,11 @@
 //! session is a plain sequential loop, and what it prints comes out in the order things
 //! happened. It decides nothing about wording: that is [`crate::render`].
 //!
+//! On a terminal it also keeps completion's names current (the account list after login and
+//! when it grows or ages, online users from presence), turns the terminal-only words (`?`,
+//! `quit`, `exit`) into commands, and sets a half-typed command line aside when a question
+//! must be asked first. In piped mode it counts lines so a failing script says where.
+//!
 //! Private messaging (SPEC section 4) is in the submodule `private`: the consent question,
 //! the state of each private session, and the `startprivate`/`private`/`stopprivate` commands.
 //! `passwd`, which asks for passwords after the command, is in the submodule `passwd`.
@@ -15,7 +20,7 @@ mod delivery;
 mod passwd;
 mod private;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -26,10 +31,16 @@ use crate::commands::{self, Command};
 use crate::diag::report;
 use crate::inbox::{Ask, Input};
 use crate::p2p::Listener;
-use crate::render::{self, EXIT_LOGIN, EXIT_OK, EXIT_SCRIPT, EXIT_SERVER};
-use crate::repl::UserNames;
+use crate::render::{self, Style, EXIT_LOGIN, EXIT_OK, EXIT_SCRIPT, EXIT_SERVER};
+use crate::repl::{Suspender, UserNames};
 use crate::screen::Screen;
-use crate::script::{self, Directive};
+use crate::script::{self, Directive, Place};
+
+/// How often the session asks the line editor again to set the line aside, until it does.
+const SUSPEND_RETRY: Duration = Duration::from_millis(100);
+/// How old the account list (for completion) may get: after this it is asked for again at
+/// the next command prompt, so accounts deleted meanwhile stop being offered.
+const ACCOUNTS_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// The session is over: the exit status and the last lines to show.
 #[derive(Debug)]
@@ -71,6 +82,19 @@ enum Next {
     Reply(Option<u64>, Response),
     /// An event was shown.
     Shown,
+    /// The command line being edited was set aside (to ask a question first).
+    Suspended(String),
+}
+
+/// What a reply the client asked for itself is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Silent {
+    /// The `whoelse` after login: who is online, for completion.
+    Online,
+    /// `accounts`: every account, for completion.
+    Accounts,
+    /// Nothing to learn from the reply.
+    Ignored,
 }
 
 /// How the session was started.
@@ -85,6 +109,12 @@ pub struct Options {
     pub password: Option<String>,
     /// `--advertise`: the host peers should connect to for private messaging.
     pub advertise: Option<String>,
+    /// How lines look (times, colours, terminal notices).
+    pub style: Style,
+    /// How script errors name the line (`<stdin>:3`, `FILE:3`, `-c 2`).
+    pub place: Place,
+    /// Interactive: sets the line being edited aside, to ask a question first.
+    pub suspender: Option<Suspender>,
 }
 
 /// Both ends of the session's inbox: it reads one, and hands the other to the threads it
@@ -106,11 +136,24 @@ pub struct Session {
     names: UserNames,
     options: Options,
     /// Requests whose replies are for the client itself (completion), not shown.
-    silent: HashSet<u64>,
+    silent: HashMap<u64, Silent>,
     /// An input line is being read (the line editor is active in interactive mode).
     asking: bool,
-    /// Lines read from stdin so far (piped mode), for script error messages.
+    /// The line being read is a command line (not a user name, password or answer).
+    asking_command: bool,
+    /// The editor was asked to set the command line aside and has not answered yet.
+    suspending: bool,
+    /// A half-typed command line set aside, to put back at the next command prompt.
+    restore: String,
+    /// The logged-in user's name (for the prompt); empty before login.
+    user: String,
+    /// Lines read from the script so far (piped mode), for script error messages.
     line_no: usize,
+    /// Command lines read after login, for script error messages (`-c N`).
+    command_no: usize,
+    /// When the account list was last received; `None` until then (or with a server that
+    /// has no `accounts`).
+    accounts_at: Option<Instant>,
     /// A `.wait` missed or a directive was wrong: the exit status will be 1.
     script_failed: bool,
     /// Private sessions, requests and the listener.
@@ -137,9 +180,15 @@ impl Session {
             screen,
             names,
             options,
-            silent: HashSet::new(),
+            silent: HashMap::new(),
             asking: false,
+            asking_command: false,
+            suspending: false,
+            restore: String::new(),
+            user: String::new(),
             line_no: 0,
+            command_no: 0,
+            accounts_at: None,
             script_failed: false,
             private: private::Private::default(),
             delivery: delivery::Delivery::default(),
@@ -206,8 +255,8 @@ impl Session {
                     return Ok(Some(Next::Shown));
                 }
                 Input::Frame(ServerFrame::Reply { id, response }) => {
-                    if let Some(id) = id.filter(|id| self.silent.remove(id)) {
-                        self.on_silent_reply(id, response);
+                    if let Some(kind) = id.and_then(|id| self.silent.remove(&id)) {
+                        self.on_silent_reply(kind, response);
                         continue;
                     }
                     if id.is_none() {
@@ -242,6 +291,11 @@ impl Session {
                     self.asking = false;
                     return Ok(Some(Next::EndOfInput));
                 }
+                Input::Suspended(line) => {
+                    self.asking = false;
+                    self.suspending = false;
+                    return Ok(Some(Next::Suspended(line)));
+                }
                 Input::Peer(input) => {
                     self.on_peer(input)?;
                     return Ok(Some(Next::Shown));
@@ -256,9 +310,14 @@ impl Session {
             Event::Message {
                 msg_id: Some(id), ..
             } if !self.delivery.arrived(*id) => return Ok(()),
-            Event::Presence { user, online } => {
+            Event::Presence { user, online, .. } => {
                 if *online {
                     self.names.insert(user);
+                    if self.accounts_at.is_some() && !self.names.is_account(user) {
+                        // A name the account list does not have: a new account, most
+                        // likely. Learn it for completion.
+                        self.refresh_accounts()?;
+                    }
                 } else {
                     self.names.remove(user);
                 }
@@ -270,7 +329,7 @@ impl Session {
             | Event::PrivateEnded { .. } => return self.on_private_event(event),
             _ => {}
         }
-        let shown = render::event(&event);
+        let shown = render::event(&event, &self.options.style);
         match shown.exit {
             Some(status) => Err(Exit {
                 status,
@@ -293,16 +352,32 @@ impl Session {
         if let Some(msg_id) = self.delivery.take() {
             self.screen.flush();
             if let Ok(id) = self.conn.send(Request::Ack { msg_id }) {
-                self.silent.insert(id);
+                self.silent.insert(id, Silent::Ignored);
             }
         }
         Ok(())
     }
 
-    fn on_silent_reply(&mut self, _id: u64, response: Response) {
+    fn on_silent_reply(&mut self, kind: Silent, response: Response) {
+        // An error (an older server without `accounts`) leaves completion as it was.
         if let Response::Users { users } = response {
-            self.names.replace(&users);
+            match kind {
+                Silent::Online => self.names.replace(&users),
+                Silent::Accounts => {
+                    self.names.set_accounts(&users);
+                    self.accounts_at = Some(Instant::now());
+                }
+                Silent::Ignored => {}
+            }
         }
+    }
+
+    /// Asks for the account list (for completion), unless that is already under way.
+    fn refresh_accounts(&mut self) -> Flow<()> {
+        if self.silent.values().any(|k| *k == Silent::Accounts) {
+            return Ok(());
+        }
+        self.send_silent_as(Request::Accounts, Silent::Accounts)
     }
 
     /// Sends a request and waits for its reply, showing events meanwhile.
@@ -326,8 +401,13 @@ impl Session {
 
     /// Sends a request whose reply is not shown (nor waited for).
     fn send_silent(&mut self, request: Request) -> Flow<()> {
+        self.send_silent_as(request, Silent::Ignored)
+    }
+
+    /// Sends a request whose reply is not shown, but used as `kind` says.
+    fn send_silent_as(&mut self, request: Request, kind: Silent) -> Flow<()> {
         let id = self.send(request)?;
-        self.silent.insert(id);
+        self.silent.insert(id, kind);
         Ok(())
     }
 
@@ -335,17 +415,76 @@ impl Session {
     fn ask(&mut self, ask: Ask) -> Flow<Next> {
         // The prompt must come after everything printed so far.
         self.screen.flush();
+        let command = matches!(ask, Ask::Command { .. });
         if self.asks.send(ask).is_err() {
             return Ok(Next::EndOfInput);
         }
         self.asking = true;
+        self.asking_command = command;
         loop {
-            if let Some(next @ (Next::Line(_) | Next::Interrupted | Next::EndOfInput)) =
-                self.recv(None)?
-            {
-                return Ok(next);
+            // While the editor has not set the line aside, ask it again now and then (the
+            // first request may have come in the instant it finished a line).
+            let deadline = self.suspending.then(|| Instant::now() + SUSPEND_RETRY);
+            match self.recv(deadline)? {
+                Some(
+                    next @ (Next::Line(_)
+                    | Next::Interrupted
+                    | Next::EndOfInput
+                    | Next::Suspended(_)),
+                ) => {
+                    self.asking_command = false;
+                    if self.suspending {
+                        // The line came first: it stays a command; the question comes next.
+                        self.suspending = false;
+                        if let Some(s) = &self.options.suspender {
+                            s.cancel();
+                        }
+                    }
+                    return Ok(next);
+                }
+                None => {
+                    if let Some(s) = &self.options.suspender {
+                        s.suspend();
+                    }
+                }
+                Some(_) => {}
             }
         }
+    }
+
+    /// Interactive: a question must be asked while a command line is being edited. The
+    /// editor sets the line aside (it comes back after the question); `false` when there is
+    /// no such line or no way to do that.
+    pub(super) fn suspend_command_line(&mut self) -> bool {
+        match &self.options.suspender {
+            Some(s) if self.asking && self.asking_command => {
+                if !self.suspending {
+                    self.suspending = true;
+                    s.suspend();
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Where the script is, for its error messages (`<stdin>:3`, `FILE:3`, `-c 2`).
+    fn place(&self) -> String {
+        self.options
+            .place
+            .describe(!self.user.is_empty(), self.line_no, self.command_no)
+    }
+
+    /// The end of input during login: in a script, say where and what was expected.
+    fn input_ended_during_login(&mut self, expected: &str) -> Exit {
+        if self.options.piped {
+            self.screen.flush();
+            report!(
+                "{}: the input ended during the login (expected {expected})",
+                self.place()
+            );
+        }
+        Exit::new(EXIT_LOGIN)
     }
 
     /// Shows events until `deadline`.
@@ -376,7 +515,7 @@ impl Session {
                 Next::Line(line) => return Ok(Some(line)),
                 Next::Interrupted => continue,
                 Next::EndOfInput => return Ok(None),
-                Next::Reply(..) | Next::Shown => {}
+                Next::Reply(..) | Next::Shown | Next::Suspended(_) => {}
             }
         }
     }
@@ -389,9 +528,10 @@ impl Session {
             let from_flag = preset_user.is_some();
             let user = match preset_user.take() {
                 Some(user) => user,
-                None => self
-                    .login_line(Ask::Username)?
-                    .ok_or_else(|| Exit::new(EXIT_LOGIN))?,
+                None => match self.login_line(Ask::Username)? {
+                    Some(user) => user,
+                    None => return Err(self.input_ended_during_login("a user name")),
+                },
             };
             let new_user = match self.request(Request::Login { user: user.clone() })? {
                 Response::PasswordRequired => false,
@@ -441,12 +581,15 @@ impl Session {
                         // Piped mode prints no prompts, but this one tells something.
                         self.screen.line(prompt);
                     }
-                    self.login_line(Ask::Secret(prompt.to_string()))?
-                        .ok_or_else(|| Exit::new(EXIT_LOGIN))?
+                    match self.login_line(Ask::Secret(prompt.to_string()))? {
+                        Some(password) => password,
+                        None => return Err(self.input_ended_during_login("a password")),
+                    }
                 }
             };
             match self.request(Request::Password { password })? {
                 Response::Welcome { user, .. } => {
+                    self.user = user.clone();
                     self.logged_in(&user)?;
                     self.screen.line(render::WELCOME);
                     return Ok(());
@@ -480,17 +623,38 @@ impl Session {
 
     fn command_loop(&mut self) -> Flow<std::convert::Infallible> {
         if !self.options.piped {
-            // Learn who is online, for completion. The answer is not shown.
-            let id = self.send(Request::Whoelse)?;
-            self.silent.insert(id);
+            // Learn every account and who is online, for completion; the answers are not
+            // shown. The accounts before the first prompt, so that Tab knows them at once
+            // (an older server without `accounts` answers an error: no account list).
+            if let Response::Users { users } = self.request(Request::Accounts)? {
+                self.names.set_accounts(&users);
+                self.accounts_at = Some(Instant::now());
+            }
+            self.send_silent_as(Request::Whoelse, Silent::Online)?;
         }
         loop {
-            let line = match self.ask(self.next_ask())? {
+            if self
+                .accounts_at
+                .is_some_and(|at| at.elapsed() >= ACCOUNTS_MAX_AGE)
+            {
+                // Counted from the asking, so a failing answer is not asked again at once.
+                self.accounts_at = Some(Instant::now());
+                self.refresh_accounts()?;
+            }
+            let ask = self.next_ask();
+            let answering = matches!(ask, Ask::Answer(_));
+            let line = match self.ask(ask)? {
                 Next::Line(line) => line,
+                Next::Suspended(line) => {
+                    // Asked to make way for a question; the line comes back after it.
+                    self.restore = line;
+                    continue;
+                }
                 Next::Interrupted => continue,
                 Next::EndOfInput => return Err(self.logout(self.final_status())),
                 Next::Reply(..) | Next::Shown => continue,
             };
+            self.command_no += 1;
             if line.trim().is_empty() {
                 continue;
             }
@@ -503,14 +667,22 @@ impl Session {
                     continue;
                 }
             }
-            if self.consent_pending() {
-                // A private-messaging request is waiting: this line is its answer.
+            // A private-messaging request is waiting: this line is its answer (in piped mode
+            // the next line; on a terminal the line typed at the question's prompt, or at the
+            // command prompt when the line could not be set aside).
+            let answers = self.consent_pending()
+                && (self.options.piped || answering || self.options.suspender.is_none());
+            if answers {
                 self.answer_consent(&line)?;
             } else {
                 self.command(&line)?;
             }
-            if self.options.piped && self.options.strict && self.screen.take_error() {
-                return Err(self.logout(EXIT_SCRIPT));
+            if self.options.piped && self.options.strict {
+                if let Some(error) = self.screen.take_error() {
+                    self.screen.flush();
+                    report!("{}: stopped by --strict: {error}", self.place());
+                    return Err(self.logout(EXIT_SCRIPT));
+                }
             }
         }
     }
@@ -525,8 +697,14 @@ impl Session {
 
     /// Runs one typed command and prints its result.
     fn command(&mut self, line: &str) -> Flow<()> {
-        let command = match commands::parse(line) {
+        let terminal = !self.options.piped;
+        let alias = terminal.then(|| commands::terminal_alias(line)).flatten();
+        let command = match commands::parse(alias.as_deref().unwrap_or(line)) {
             Ok(command) => command,
+            Err(commands::ParseError::Invalid) if terminal => {
+                self.screen.line(render::INVALID_COMMAND_HINT);
+                return Ok(());
+            }
             Err(e) => {
                 self.screen.line(render::parse_error(&e));
                 return Ok(());
@@ -540,7 +718,12 @@ impl Session {
         }
         let Some(request) = command.request() else {
             // `help`, the only other command the client answers itself.
-            self.screen.lines(commands::help_lines());
+            let lines = match &command {
+                Command::Help { about: Some(word) } => commands::help_for(word)
+                    .unwrap_or_else(|| vec![render::no_such_command(word, terminal)]),
+                _ => commands::help_lines(),
+            };
+            self.screen.lines(lines);
             return Ok(());
         };
         if command == Command::Logout {
@@ -555,6 +738,9 @@ impl Session {
         match (&command, &response) {
             (Command::Whoelse, Response::Users { users }) => self.names.replace(users),
             (Command::StartPrivate { user }, Response::Ok) => self.private_requested(user),
+            (Command::Message { to, .. }, Response::Sent { stored: true }) if terminal => {
+                self.screen.line(render::stored_for_offline(to));
+            }
             _ => {}
         }
         self.screen
@@ -603,7 +789,7 @@ impl Session {
     /// Reports a script problem on stderr; the script has failed. Under `--strict` it stops.
     fn script_error(&mut self, problem: &str) -> Flow<()> {
         self.screen.flush();
-        report!("line {}: {problem}", self.line_no);
+        report!("{}: {problem}", self.place());
         self.script_failed = true;
         if self.options.strict {
             return Err(self.logout(EXIT_SCRIPT));

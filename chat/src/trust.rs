@@ -28,6 +28,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::cli::Address;
+use crate::diag::report;
 use crate::p2p::PeerTls;
 
 /// How `chat --tls` decides about the server's certificate.
@@ -222,7 +223,7 @@ pub fn check(
     }
     let shown = display_fingerprint(fingerprint);
     if opts.trust_new {
-        eprintln!("chat: trusting {key} on first use (SHA-256 {shown})");
+        report!("trusting {key} on first use (SHA-256 {shown})");
     } else if opts.can_ask {
         if !ask(&key, &reason, &shown) {
             return Err(TrustError::Declined { addr: key });
@@ -241,13 +242,10 @@ pub fn check(
                 file: path.display().to_string(),
                 source,
             })?;
-            eprintln!(
-                "chat: pinned the certificate of {key} in {}",
-                path.display()
-            );
+            report!("pinned the certificate of {key} in {}", path.display());
         }
-        None => eprintln!(
-            "chat: no home directory to keep the pin of {key} in (set CHAT_KNOWN_HOSTS); \
+        None => report!(
+            "no home directory to keep the pin of {key} in (set CHAT_KNOWN_HOSTS); \
              trusted for this session only"
         ),
     }
@@ -257,7 +255,10 @@ pub fn check(
 /// Asks on the terminal (stderr, stdin); anything but `yes`/`y` or `no`/`n` asks again, the
 /// end of input is a no.
 fn ask(addr: &str, reason: &str, fingerprint: &str) -> bool {
-    eprintln!("The certificate of {addr} is not vouched for by a known authority ({reason}).");
+    eprintln!(
+        "The certificate of {addr} is not vouched for by a known authority ({}).",
+        crate::render::sanitize(reason)
+    );
     eprintln!("SHA-256 fingerprint: {fingerprint}");
     let stdin = std::io::stdin();
     loop {

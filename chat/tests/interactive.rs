@@ -1,6 +1,8 @@
 //! Interactive mode through a pseudo-terminal against a real `chatd`: prompts and password
 //! entry, tab completion, history across runs, messages arriving while a line is half typed,
-//! escaping, Ctrl-C and Ctrl-D, and a server shutdown in the middle of a line edit.
+//! escaping, Ctrl-C and Ctrl-D, a server shutdown in the middle of a line edit, local times,
+//! completion of offline names, the consent question setting the half-typed line aside,
+//! `help <command>`, multi-line pastes, the idle warning and colours.
 
 mod common;
 
@@ -16,13 +18,28 @@ const UP: &str = "\x1b[A";
 const CTRL_C: &str = "\x03";
 const CTRL_D: &str = "\x04";
 
-/// `chat` on a pty, with its history in `histfile`.
+/// `chat` on a pty, with its history in `histfile`; times in UTC, no colours.
 fn interactive(port: u16, histfile: &Path) -> Pty {
     let mut cmd = Command::new(chat_bin());
     cmd.arg(port.to_string())
         .env("CHAT_HISTFILE", histfile)
+        .env("TZ", "UTC")
+        .env("NO_COLOR", "1")
         .env_remove("CHAT_PASSWORD");
     Pty::spawn(cmd)
+}
+
+/// `HH:MM ` just before `rest` at the end of `shown`.
+fn assert_timed(shown: &str, rest: &str) {
+    let before = shown
+        .strip_suffix(rest)
+        .unwrap_or_else(|| panic!("{shown:?} does not end in {rest:?}"));
+    let time = &before[before.len() - 6..];
+    let digits = time.replace(':', "");
+    assert!(
+        time.ends_with(' ') && time.as_bytes()[2] == b':' && digits.trim().parse::<u32>().is_ok(),
+        "no time before {rest:?}: {shown:?}"
+    );
 }
 
 /// Logs in through the prompts and checks the password never reaches the screen.
@@ -298,11 +315,10 @@ fn private_consent_at_the_prompt_and_peer_completion() {
     let _leia = online(&server, "leia", "$blasterpistol$");
     hans.expect("leia logged in");
 
-    // The question appears while hans sits at the command prompt; his next line answers it.
-    // Not y or n: the question becomes the prompt.
+    // The question appears while hans sits at the command prompt, as the prompt; not y or n:
+    // it is asked again.
     luke.send("startprivate hans");
     hans.expect("luke would like to private message, enter y or n: ");
-    hans.expect("> ");
     hans.send("maybe\r");
     hans.expect("luke would like to private message, enter y or n: ");
     hans.send("n\r");
@@ -325,6 +341,218 @@ fn private_consent_at_the_prompt_and_peer_completion() {
     hans.send("\r");
     hans.expect("Stopped private messaging with luke");
     luke.expect("hans stopped private messaging");
+    hans.send("logout\r");
+    assert_eq!(hans.finish(), 0);
+}
+
+#[test]
+fn incoming_lines_show_their_time_and_the_prompt_names_the_user() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    assert!(hans.text().contains("\r\x1b[Khans> "), "{:?}", hans.text());
+    let mut luke = online(&server, "luke", "light==saber");
+    assert_timed(&hans.expect("luke logged in"), "luke logged in");
+    luke.send("message hans Hey Dude");
+    assert_timed(&hans.expect("luke: Hey Dude"), "luke: Hey Dude");
+    luke.send("broadcast vader is evil");
+    assert_timed(&hans.expect("luke: vader is evil"), "luke: vader is evil");
+    // A message for someone offline is stored, and the terminal says so.
+    hans.send("message vader for later\r");
+    hans.expect("(vader is offline: stored)");
+    hans.expect("hans> ");
+    hans.send("logout\r");
+    assert_eq!(hans.finish(), 0);
+    // vader gets it at login, saying when it was sent.
+    let mut vader = interactive(server.port(), &dir.path().join("history2"));
+    // (Shown right after the welcome, before the prompt `login` waits for.)
+    login(&mut vader, "vader", "sithlord**");
+    let shown = vader.text();
+    let end = shown.find("hans: for later").expect("the stored message") + 15;
+    let sent = shown[..end].rfind("(sent ").expect("the sent time");
+    assert_eq!(
+        shown[sent..end].len(),
+        "(sent 14:02) hans: for later".len(),
+        "{shown:?}"
+    );
+    vader.send("logout\r");
+    assert_eq!(vader.finish(), 0);
+    luke.close_stdin();
+}
+
+#[test]
+fn tab_completes_an_offline_account_for_message() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    // vader is not online: only the account list knows him.
+    hans.send("message va\t");
+    hans.expect("der ");
+    hans.send("see you later\r");
+    hans.expect("(vader is offline: stored)");
+    hans.expect("hans> ");
+    hans.send("logout\r");
+    assert_eq!(hans.finish(), 0);
+}
+
+#[test]
+fn the_consent_question_gives_the_half_typed_line_back() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    let mut yoda = online(&server, "yoda", "wise@!man");
+    let mut luke = online(&server, "luke", "light==saber");
+    hans.expect("luke logged in");
+    hans.send("message yoda an important note");
+    hans.expect("an important note");
+    luke.send("startprivate hans");
+    hans.expect("luke would like to private message, enter y or n: ");
+    hans.send("y\r");
+    hans.expect("Start private messaging with luke");
+    // The line is back, cursor at its end: typing goes on where it stopped.
+    hans.expect("hans> message yoda an important note");
+    hans.send(", indeed\r");
+    assert_eq!(yoda.expect("hans: "), "hans: an important note, indeed");
+    luke.expect("Start private messaging with hans");
+    hans.expect("hans> ");
+    hans.send("logout\r");
+    assert_eq!(hans.finish(), 0);
+    luke.close_stdin();
+    yoda.close_stdin();
+}
+
+#[test]
+fn help_for_one_command_and_familiar_words() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    hans.send("help message\r");
+    hans.expect("Usage: message <user> <message>");
+    hans.expect("Example: message yoda Hey Dude");
+    hans.expect("hans> ");
+    hans.send("? block\r");
+    hans.expect("Usage: block <user>");
+    hans.expect("hans> ");
+    hans.send("?\r");
+    hans.expect("Commands:");
+    hans.expect("help <command>");
+    hans.expect("hans> ");
+    hans.send("help dance\r");
+    hans.expect("Error. No command dance (type help for the list)");
+    hans.expect("hans> ");
+    hans.send("dance\r");
+    hans.expect("Error. Invalid command (type help for the list)");
+    hans.expect("hans> ");
+    hans.send("quit\r");
+    assert_eq!(hans.finish(), 0);
+}
+
+#[test]
+fn a_multi_line_paste_runs_each_line_as_a_command() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    let mut luke = online(&server, "luke", "light==saber");
+    hans.expect("luke logged in");
+    // Bracketed paste, as a terminal sends it, then Enter.
+    hans.send("\x1b[200~message luke one\rmessage luke two\r\x1b[201~");
+    hans.send("\r");
+    assert_eq!(luke.expect("hans: "), "hans: one");
+    assert_eq!(luke.expect("hans: "), "hans: two");
+    hans.expect("hans> message luke two");
+    hans.expect("hans> ");
+    hans.send("logout\r");
+    assert_eq!(hans.finish(), 0);
+    let history = std::fs::read_to_string(dir.path().join("history")).unwrap();
+    assert!(
+        history.contains("message luke one\n") && history.contains("message luke two\n"),
+        "{history:?}"
+    );
+    luke.close_stdin();
+}
+
+#[test]
+fn the_idle_warning_is_shown_before_the_inactivity_logout() {
+    // A 4 s timeout: the warning comes at half time, 2 s before the logout.
+    let server = ChatdProcess::start("timeout = 4\n");
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    hans.expect("You will be logged out in 2 seconds due to inactivity");
+    hans.expect("You have been logged out due to inactivity");
+    assert_eq!(hans.finish(), 3);
+}
+
+#[test]
+fn names_and_errors_are_coloured_unless_no_color() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(chat_bin());
+    cmd.arg(server.port().to_string())
+        .env("CHAT_HISTFILE", dir.path().join("history"))
+        .env("TZ", "UTC")
+        .env_remove("NO_COLOR")
+        .env_remove("CHAT_PASSWORD");
+    let mut hans = Pty::spawn(cmd);
+    login(&mut hans, "hans", "falcon*solo");
+    let mut luke = online(&server, "luke", "light==saber");
+    hans.expect("\x1b[1;36mluke\x1b[0m logged in");
+    luke.send("message hans hi");
+    hans.expect("\x1b[1;36mluke\x1b[0m: hi");
+    hans.send("message nobody x\r");
+    hans.expect("\x1b[31mError. Invalid user\x1b[0m");
+    hans.expect("hans> ");
+    hans.send("logout\r");
+    assert_eq!(hans.finish(), 0);
+    luke.close_stdin();
+}
+
+#[test]
+fn dash_c_on_a_terminal_asks_for_the_login_and_runs_the_commands() {
+    let server = ChatdProcess::start("");
+    let _luke = online(&server, "luke", "light==saber");
+    let mut cmd = Command::new(chat_bin());
+    cmd.arg(server.port().to_string())
+        .args(["-c", "whoelse", "-c", "help whoelse"])
+        .env("CHAT_HISTFILE", "")
+        .env_remove("CHAT_PASSWORD");
+    let mut hans = Pty::spawn(cmd);
+    hans.expect("Username: ");
+    hans.send("hans\r");
+    hans.expect("Password: ");
+    hans.send("falcon*solo\r");
+    hans.expect(WELCOME);
+    hans.expect("luke");
+    hans.expect("Usage: whoelse");
+    assert_eq!(hans.finish(), 0);
+    assert!(!hans.text().contains("falcon"), "{:?}", hans.text());
+}
+
+#[test]
+fn a_new_account_is_learned_for_completion_when_it_logs_in() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut hans = interactive(server.port(), &dir.path().join("history"));
+    login(&mut hans, "hans", "falcon*solo");
+    // newbie registers, then leaves: only the refreshed account list knows the name.
+    let mut newbie = Piped::script("newbie", server.port(), "newbie\nfirst*pass\n");
+    assert_eq!(newbie.finish(), 0);
+    hans.expect("newbie logged out");
+    // A round trip: the account list, asked for before it, has arrived. (Keys are typed once
+    // the next prompt shows.)
+    hans.send("whoelsesince 600\r");
+    hans.expect("newbie\r\n");
+    hans.expect("hans> ");
+    hans.send("message newb\t");
+    hans.expect("ie ");
+    hans.send("welcome!\r");
+    hans.expect("(newbie is offline: stored)");
+    hans.expect("hans> ");
     hans.send("logout\r");
     assert_eq!(hans.finish(), 0);
 }

@@ -125,11 +125,29 @@ fn wrong_password_retries_then_blocks_and_locks() {
 }
 
 #[test]
-fn end_of_input_during_login_exits_2() {
+fn end_of_input_during_login_exits_2_and_says_where() {
     let server = ChatdProcess::start("");
-    for script in ["", "hans\n", "# only a comment\n", "newbie2\n"] {
+    for (script, said) in [
+        (
+            "",
+            "chat: <stdin>:0: the input ended during the login (expected a user name)",
+        ),
+        (
+            "hans\n",
+            "chat: <stdin>:1: the input ended during the login (expected a password)",
+        ),
+        (
+            "# only a comment\n",
+            "chat: <stdin>:1: the input ended during the login (expected a user name)",
+        ),
+        (
+            "newbie2\n",
+            "chat: <stdin>:1: the input ended during the login (expected a password)",
+        ),
+    ] {
         let mut c = Piped::script("eof", server.port(), script);
         assert_eq!(c.finish(), 2, "script {script:?}");
+        assert_eq!(c.stderr().trim_end(), said, "script {script:?}");
     }
 }
 
@@ -201,7 +219,7 @@ fn failed_wait_fails_the_script() {
     assert_lines("hans", &c.lines, &[WELCOME, "Error. Cannot message self"]);
     let stderr = c.stderr();
     assert!(
-        stderr.contains("line 3") && stderr.contains("nobody says this"),
+        stderr.contains("chat: <stdin>:3: .wait") && stderr.contains("nobody says this"),
         "{stderr}"
     );
 }
@@ -216,7 +234,7 @@ fn wait_sees_lines_printed_before_it_once() {
         "hans\nfalcon*solo\n.wait Welcome 1\n.sleep 0.05\n.wait Welcome 0.2\n",
     );
     assert_eq!(c.finish(), 1);
-    assert!(c.stderr().contains("line 5"), "{}", c.stderr());
+    assert!(c.stderr().contains("chat: <stdin>:5: "), "{}", c.stderr());
 }
 
 #[test]
@@ -243,6 +261,10 @@ fn strict_stops_at_first_error_line() {
     );
     assert_eq!(hans.finish(), 1);
     assert_lines("hans", &hans.lines, &[WELCOME, "Error. Invalid command"]);
+    assert_eq!(
+        hans.stderr().trim_end(),
+        "chat: <stdin>:4: stopped by --strict: Error. Invalid command"
+    );
     yoda.expect("hans: one");
     yoda.expect("hans logged out");
     assert!(
@@ -386,4 +408,171 @@ fn bound_not_listening() -> (std::os::fd::OwnedFd, u16) {
         assert_eq!(rc, 0, "getsockname");
         (owned, u16::from_be(out.sin_port))
     }
+}
+
+#[test]
+fn terminal_words_and_times_stay_off_in_scripts_unless_asked() {
+    let server = ChatdProcess::start("");
+    let mut yoda = Piped::start("yoda", server.port(), &["--timestamps"], &[]);
+    yoda.send("yoda");
+    yoda.send("wise@!man");
+    yoda.expect(WELCOME);
+    // Scripts keep the SPEC's lines: `?`, `quit` and `exit` are no commands there.
+    let mut hans = Piped::script(
+        "hans",
+        server.port(),
+        "hans\nfalcon*solo\n.wait Welcome\n?\nquit\nhelp block\nmessage yoda Hey Dude\n",
+    );
+    assert_eq!(hans.finish(), 0);
+    assert_lines(
+        "hans",
+        &hans.lines,
+        &[
+            WELCOME,
+            "Error. Invalid command",
+            "Error. Invalid command",
+            "Usage: block <user>",
+            "  Stop a user's messages, broadcasts and presence from reaching you",
+            "Example: block vader",
+        ],
+    );
+    // --timestamps: `HH:MM hans: Hey Dude` (tests run with TZ=UTC).
+    let line = yoda.expect("hans: Hey Dude");
+    let (time, rest) = line.split_once(' ').unwrap();
+    assert_eq!(rest, "hans: Hey Dude", "{line}");
+    assert!(
+        time.len() == 5
+            && time.as_bytes()[2] == b':'
+            && time.replace(':', "").parse::<u32>().is_ok(),
+        "{line}"
+    );
+    yoda.close_stdin();
+    assert_eq!(yoda.finish(), 0);
+}
+
+#[test]
+fn dash_c_logs_in_runs_each_command_and_logs_out() {
+    let server = ChatdProcess::start("");
+    let mut yoda = Piped::start("yoda", server.port(), &[], &[]);
+    yoda.send("yoda");
+    yoda.send("wise@!man");
+    yoda.expect(WELCOME);
+    // The user from --user, the password from CHAT_PASSWORD.
+    let mut hans = Piped::script_with(
+        "hans",
+        server.port(),
+        "",
+        &[
+            "--user",
+            "hans",
+            "-c",
+            "message yoda first",
+            "-c",
+            "whoelse",
+        ],
+        &[("CHAT_PASSWORD", "falcon*solo")],
+    );
+    assert_eq!(hans.finish(), 0);
+    assert_lines("hans", &hans.lines, &[WELCOME, "yoda"]);
+    yoda.expect("hans: first");
+    yoda.expect("hans logged out");
+    // The login from stdin; a failing command under --strict names its -c.
+    let mut luke = Piped::script_with(
+        "luke",
+        server.port(),
+        "luke\nlight==saber\n",
+        &[
+            "-e",
+            "-c",
+            "whoelse",
+            "-c",
+            "message nobody x",
+            "-c",
+            "message yoda never",
+        ],
+        &[],
+    );
+    assert_eq!(luke.finish(), 1);
+    assert_lines(
+        "luke",
+        &luke.lines,
+        &[WELCOME, "yoda", "Error. Invalid user"],
+    );
+    assert_eq!(
+        luke.stderr().trim_end(),
+        "chat: -c 2: stopped by --strict: Error. Invalid user"
+    );
+    yoda.expect("luke logged out");
+    assert!(!yoda.lines.iter().any(|l| l.contains("never")));
+    yoda.close_stdin();
+    assert_eq!(yoda.finish(), 0);
+}
+
+#[test]
+fn dash_f_runs_a_script_file_and_names_it_in_errors() {
+    let server = ChatdProcess::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hello.chat");
+    std::fs::write(
+        &script,
+        "# a script file\nhans\nfalcon*solo\nwhoelse\n.wait nobody 0.1\nmessage hans hi\n",
+    )
+    .unwrap();
+    let name = script.display().to_string();
+    // stdin is ignored: the file is the script.
+    let mut c = Piped::script_with("hans", server.port(), "dance\n", &["-f", &name], &[]);
+    assert_eq!(c.finish(), 1);
+    assert_lines("hans", &c.lines, &[WELCOME, "Error. Cannot message self"]);
+    assert!(
+        c.stderr()
+            .starts_with(&format!("chat: {name}:5: .wait \"nobody\"")),
+        "{}",
+        c.stderr()
+    );
+    let mut missing = Piped::script_with("x", server.port(), "", &["-f", "/nonexistent/x"], &[]);
+    assert_eq!(missing.finish(), 2);
+    assert!(missing.stderr().contains("cannot read /nonexistent/x"));
+}
+
+#[test]
+fn completions_and_man_page_are_printed() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(testkit::chat_bin())
+            .args(["--completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("chat") && text.contains("timestamps"),
+            "{shell}: {text}"
+        );
+    }
+    let out = std::process::Command::new(testkit::chat_bin())
+        .arg("--manpage")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH chat"),
+        "{text}"
+    );
+    assert!(text.contains("\\-\\-completions"), "{text}");
+    // Output that cannot be written is an error, not a panic.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(testkit::chat_bin())
+        .arg("--manpage")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("chat: cannot write the man page: "),
+        "{err}"
+    );
 }

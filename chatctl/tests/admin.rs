@@ -102,6 +102,7 @@ fn kick_tells_the_user_ends_private_sessions_and_others_see_the_logout() {
     let gone = Event::Presence {
         user: "hans".into(),
         online: false,
+        ts: None,
     };
     assert_eq!(yoda.event(), gone);
     let mut seen = vec![luke.event(), luke.event()];
@@ -446,7 +447,8 @@ fn kicked_chat_client_shows_the_reason_and_exits_3() {
         yoda.event(),
         Event::Presence {
             user: "hans".into(),
-            online: true
+            online: true,
+            ts: None,
         }
     );
     chatctl(dir.path(), &["kick", "hans", "--reason", "flooding"]).ok();
@@ -464,7 +466,8 @@ fn kicked_chat_client_shows_the_reason_and_exits_3() {
         yoda.event(),
         Event::Presence {
             user: "hans".into(),
-            online: false
+            online: false,
+            ts: None,
         }
     );
     drop(stdin);

@@ -77,7 +77,7 @@ fn raw_store(n: usize, k: usize) -> anyhow::Result<f64> {
                         let to = format!("r{i}");
                         let msg_id = (i * per + j + 1) as u64;
                         if store
-                            .store_offline(&to, "s", &text, u64::MAX, msg_id)
+                            .store_offline(&to, "s", &text, u64::MAX, 0, msg_id)
                             .await?
                             == StoreOutcome::Stored
                         {

@@ -13,7 +13,7 @@
 
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use futures_lite::future;
@@ -32,6 +32,18 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
 /// Lines one connection handles before it lets the other tasks on its executor thread run.
 const LINE_BUDGET: u32 = 32;
+
+/// How long before the inactivity logout the user is warned: a minute, or half the timeout
+/// when the timeout is shorter than two minutes (a warning a minute ahead would then come
+/// almost at once, or before the user could have been idle at all).
+pub(crate) fn warn_before(timeout: Duration) -> Duration {
+    const MINUTE: Duration = Duration::from_secs(60);
+    if timeout >= 2 * MINUTE {
+        MINUTE
+    } else {
+        timeout / 2
+    }
+}
 
 /// Why the reader stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,16 +180,23 @@ async fn read_loop(
     // Lines handled since this task last let others run, and bad lines in a row.
     let mut budget = 0u32;
     let mut bad_lines = 0u32;
+    // The idle stretch (its start) the user was last warned about: one warning per stretch.
+    let mut warned: Option<Instant> = None;
     loop {
         let cfg = shared.config();
         let reloaded = shared.reloaded();
-        let deadline = match s.phase {
-            Phase::In { .. } => s.last_valid + cfg.timeout,
-            _ => s.opened + cfg.limits.login_timeout,
+        let (deadline, warning) = match s.phase {
+            Phase::In { .. } => {
+                let logout = s.last_valid + cfg.timeout;
+                let warn_at = logout - warn_before(cfg.timeout);
+                (logout, (warned != Some(s.last_valid)).then_some(warn_at))
+            }
+            _ => (s.opened + cfg.limits.login_timeout, None),
         };
-        if deadline < armed {
-            armed = deadline;
-            alarm.set_at(deadline);
+        let next = warning.map_or(deadline, |w| w.min(deadline));
+        if next < armed {
+            armed = next;
+            alarm.set_at(next);
         }
         let step = future::or(
             future::or(
@@ -208,7 +227,18 @@ async fn read_loop(
             Step::Eof => return End::Gone,
             Step::WriterDone => return End::WriterDone,
             Step::Reloaded => {}
-            Step::Timer if shared.clock.now() < deadline => {
+            Step::Timer if shared.clock.now() < next => {
+                armed = next;
+                alarm.set_at(next);
+            }
+            Step::Timer if warning.is_some() && shared.clock.now() < deadline => {
+                let left = deadline.saturating_duration_since(shared.clock.now());
+                push(
+                    out,
+                    shared,
+                    frontend::idle_warning(left.as_secs_f64().ceil() as u64),
+                );
+                warned = Some(s.last_valid);
                 armed = deadline;
                 alarm.set_at(deadline);
             }

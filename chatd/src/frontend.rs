@@ -39,6 +39,11 @@ pub(crate) fn inactive() -> Outgoing {
     Outgoing::Frame(event_line(&proto::Event::Inactive))
 }
 
+/// The warning that the inactivity logout comes in `seconds`.
+pub(crate) fn idle_warning(seconds: u64) -> Outgoing {
+    Outgoing::Frame(event_line(&proto::Event::IdleWarning { seconds }))
+}
+
 /// Something and the request id its answer carries.
 pub(crate) type Framed<T> = (Option<u64>, T);
 
@@ -245,7 +250,8 @@ impl Writer<'_> {
                 let mut acks = self.acks.lock();
                 for m in &chunk {
                     buf.extend_from_slice(
-                        proto::message_line(&m.from, &m.text, true, m.msg_id).as_bytes(),
+                        proto::message_line(&m.from, &m.text, true, m.sent_ms as u64, m.msg_id)
+                            .as_bytes(),
                     );
                     spill.extend(acks.written_stored(m.msg_id));
                     after = m.id;

@@ -27,13 +27,15 @@ pub trait Store: Send + Sync {
     type Job<T: Send + 'static>: Future<Output = Result<T, StoreError>> + Send + 'static;
 
     /// Stores message `msg_id` for an offline recipient unless they already have `cap`
-    /// waiting. Idempotent: a message already stored under `msg_id` is not stored twice.
+    /// waiting. `sent_ms` is when the server accepted it (shown to the recipient as its time).
+    /// Idempotent: a message already stored under `msg_id` is not stored twice.
     fn store_offline(
         &self,
         recipient: &str,
         sender: &str,
         text: &str,
         cap: u64,
+        sent_ms: i64,
         msg_id: u64,
     ) -> Self::Job<StoreOutcome>;
     /// How many messages wait for `user`, read after every job queued before; answers even
@@ -147,6 +149,8 @@ pub struct OfflineMessage {
     pub from: String,
     /// Text.
     pub text: String,
+    /// When the server accepted it (ms since the Unix epoch).
+    pub sent_ms: i64,
 }
 
 /// A user's waiting messages at login.

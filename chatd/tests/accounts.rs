@@ -321,7 +321,8 @@ fn a_deleted_account_leaves_nothing_for_a_later_one_of_that_name() {
         hans.event(),
         Event::Presence {
             user: "leia".into(),
-            online: false
+            online: false,
+            ts: None,
         }
     );
     assert_eq!(
@@ -442,6 +443,7 @@ fn assert_message(event: Event, from: &str, text: &str) {
             text: t,
             offline: false,
             msg_id: Some(_),
+            ..
         } => assert_eq!((f.as_str(), t.as_str()), (from, text)),
         other => panic!("expected a message from {from}, got {other:?}"),
     }

@@ -8,12 +8,14 @@ use std::time::Duration;
 use chatd::ManualClock;
 use common::*;
 use proto::{ErrorCode, Event, Request, Response};
+use testkit::client::without_ts;
 
 fn message_event(from: &str, text: &str) -> Event {
     Event::Message {
         from: from.into(),
         text: text.into(),
         offline: false,
+        ts: None,
         msg_id: None,
     }
 }
@@ -25,6 +27,7 @@ fn without_id(event: Event) -> Event {
             from,
             text,
             offline,
+            ts,
             msg_id,
         } => {
             assert!(msg_id.is_some(), "a message without msg_id");
@@ -32,6 +35,7 @@ fn without_id(event: Event) -> Event {
                 from,
                 text,
                 offline,
+                ts,
                 msg_id: None,
             }
         }
@@ -43,6 +47,7 @@ fn presence(user: &str, online: bool) -> Event {
     Event::Presence {
         user: user.into(),
         online,
+        ts: None,
     }
 }
 
@@ -102,6 +107,7 @@ fn offline_messages_are_delivered_in_order_at_next_login() {
                 text,
                 offline: true,
                 msg_id: Some(id),
+                ..
             } => {
                 got.push(format!("{from}: {text}"));
                 last = id;
@@ -182,6 +188,7 @@ fn broadcast_reaches_everyone_but_sender_and_blockers() {
     let bc = Event::Broadcast {
         from: "hans".into(),
         text: "vader is evil".into(),
+        ts: None,
     };
     assert!(yoda.drain_events().contains(&bc));
     assert!(luke.drain_events().contains(&bc));
@@ -207,7 +214,8 @@ fn broadcast_reaches_everyone_but_sender_and_blockers() {
         yoda.drain_events(),
         vec![Event::Broadcast {
             from: "hans".into(),
-            text: "again".into()
+            text: "again".into(),
+            ts: None,
         }]
     );
 }
@@ -430,4 +438,117 @@ fn rate_limit_refuses_floods() {
         }
     }
     assert!(refused >= 6, "{refused}");
+}
+
+/// The time stamp of an event (the client keeps them for these tests).
+fn ts(event: &Event) -> Option<u64> {
+    match event {
+        Event::Message { ts, .. } | Event::Broadcast { ts, .. } | Event::Presence { ts, .. } => *ts,
+        _ => None,
+    }
+}
+
+#[test]
+fn messages_broadcasts_and_presence_carry_the_time_the_server_accepted_them() {
+    use chatd::clock::Clock;
+    let clock = ManualClock::new();
+    let server = TestServer::start_with_clock(&clock, |_| {});
+    let mut yoda = server.login("yoda");
+    yoda.keep_times();
+    let mut hans = server.login("hans");
+    let login_at = clock.now_ms() as u64;
+    let seen = yoda.event();
+    assert_eq!(
+        (ts(&seen), without_ts(seen)),
+        (Some(login_at), presence("hans", true))
+    );
+
+    clock.advance(Duration::from_secs(90));
+    hans.request(msg("yoda", "live"));
+    let live = yoda.event();
+    assert_eq!(ts(&live), Some(login_at + 90_000), "{live:?}");
+    hans.request(Request::Broadcast { text: "all".into() });
+    assert_eq!(ts(&yoda.event()), Some(login_at + 90_000));
+
+    // Stored for an offline user: delivered an hour later with the time it was sent.
+    hans.request(msg("vader", "while you were out"));
+    clock.advance(Duration::from_secs(3600));
+    let mut vader = server.login("vader");
+    vader.keep_times();
+    let stored = vader.event();
+    assert_eq!(
+        (ts(&stored), without_id(without_ts(stored))),
+        (
+            Some(login_at + 90_000),
+            Event::Message {
+                from: "hans".into(),
+                text: "while you were out".into(),
+                offline: true,
+                ts: None,
+                msg_id: None,
+            }
+        )
+    );
+}
+
+#[test]
+fn accounts_lists_every_account_sorted_and_is_not_activity() {
+    let clock = ManualClock::new();
+    let server = TestServer::start_with_clock(&clock, |c| c.timeout = Duration::from_secs(10));
+    let mut hans = server.connect();
+    assert_eq!(hans.error_code(Request::Accounts), ErrorCode::NotLoggedIn);
+    hans.log_in("hans", password("hans"));
+    let mut expected: Vec<String> = CREDENTIALS
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .map(String::from)
+        .collect();
+    expected.sort();
+    assert_eq!(hans.users(Request::Accounts), expected);
+    // A new account is listed at once.
+    let mut newbie = server.connect();
+    newbie.log_in("newbie", "first*pass");
+    assert!(hans
+        .users(Request::Accounts)
+        .contains(&"newbie".to_string()));
+    // Asking for the list does not keep an idle user logged in.
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(3));
+        assert!(!hans.users(Request::Accounts).is_empty());
+    }
+    clock.advance(Duration::from_secs(1));
+    assert!(hans.events_until_closed().contains(&Event::Inactive));
+}
+
+#[test]
+fn the_idle_warning_comes_a_minute_before_the_logout_once_per_idle_stretch() {
+    let clock = ManualClock::new();
+    let server = TestServer::start_with_clock(&clock, |c| c.timeout = Duration::from_secs(600));
+    let mut hans = server.login("hans");
+    // (`accounts` is a round trip that is not activity; a warning sent early would say more
+    // than 60 seconds.)
+    clock.advance(Duration::from_secs(539));
+    hans.request(Request::Accounts);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(hans.event(), Event::IdleWarning { seconds: 60 });
+    // Activity starts a new stretch, which gets its own warning.
+    hans.request(Request::Whoelse);
+    clock.advance(Duration::from_secs(539));
+    hans.request(Request::Accounts);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(hans.event(), Event::IdleWarning { seconds: 60 });
+    // One warning per stretch: next comes the logout.
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(hans.events_until_closed(), [Event::Inactive]);
+}
+
+#[test]
+fn a_short_timeout_is_warned_about_at_half_time() {
+    let clock = ManualClock::new();
+    let server = TestServer::start_with_clock(&clock, |c| c.timeout = Duration::from_secs(30));
+    let mut hans = server.login("hans");
+    clock.advance(Duration::from_secs(15));
+    assert_eq!(hans.event(), Event::IdleWarning { seconds: 15 });
+    clock.advance(Duration::from_secs(15));
+    assert_eq!(hans.events_until_closed(), [Event::Inactive]);
 }

@@ -71,6 +71,7 @@ fn wait_logged_out(watcher: &mut Client, user: &str) {
     let gone = Event::Presence {
         user: user.into(),
         online: false,
+        ts: None,
     };
     while watcher.event() != gone {}
 }

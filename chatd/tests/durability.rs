@@ -59,6 +59,7 @@ fn offline_messages(c: &mut Client, n: usize, sender: &str) -> Vec<(String, u64)
                 text,
                 offline: true,
                 msg_id: Some(id),
+                ..
             } if from == sender => (text, id),
             other => panic!("expected an offline message from {sender}, got {other:?}"),
         })

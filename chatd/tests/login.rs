@@ -212,7 +212,8 @@ fn login_presence_reaches_others() {
         hans.event(),
         Event::Presence {
             user: "yoda".into(),
-            online: true
+            online: true,
+            ts: None,
         }
     );
 }

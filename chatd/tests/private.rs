@@ -40,7 +40,8 @@ fn private_listen_before_login_is_kept_through_the_login() {
         hans.event(),
         Event::Presence {
             user: "luke".into(),
-            online: true
+            online: true,
+            ts: None,
         }
     );
     // luke can be asked right away.

@@ -121,6 +121,9 @@ wire_enum! {
             /// The last message shown.
             msg_id: u64,
         },
+        /// Every account name, for completion. Answered by [`Response::Users`] (sorted).
+        /// Does not count as activity (a client refreshes it on its own).
+        Accounts = "accounts",
         /// `passwd`: replace the logged-in account's password. Answered by [`Response::Ok`] or
         /// an error (`invalid_password`: `old` is wrong, and counts as a failed login;
         /// `account_blocked`: that wrong `old` locked the account; `account_locked`;
@@ -174,7 +177,7 @@ wire_enum! {
             /// Online users it skipped because they blocked the sender.
             skipped: u64,
         },
-        /// A list of user names (`whoelse`, `whoelsesince`), sorted.
+        /// A list of user names (`whoelse`, `whoelsesince`, `accounts`), sorted.
         Users = "users" {
             /// The names.
             users: Vec<String>,
@@ -209,6 +212,10 @@ wire_enum! {
             /// `true` when it was stored while the recipient was offline.
             #[serde(default, skip_serializing_if = "is_false")]
             offline: bool,
+            /// When the server accepted it (ms since the Unix epoch); an offline message keeps
+            /// the time it was first accepted. `None` from a server that does not stamp.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ts: Option<u64>,
             /// The message's id, unique per server and the same when it is delivered again
             /// (after a connection ended before the client acknowledged it). The client shows
             /// a message once per id and acknowledges it with [`Request::Ack`].
@@ -221,6 +228,9 @@ wire_enum! {
             from: String,
             /// Text, as sent.
             text: String,
+            /// When the server accepted it (ms since the Unix epoch).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ts: Option<u64>,
         },
         /// Someone logged in (`online: true`) or out.
         Presence = "presence" {
@@ -228,6 +238,9 @@ wire_enum! {
             user: String,
             /// New state.
             online: bool,
+            /// When it happened (ms since the Unix epoch).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ts: Option<u64>,
         },
         /// `from` asks to message privately; answer with [`Request::PrivateAnswer`].
         PrivateRequest = "private_request" {
@@ -268,6 +281,12 @@ wire_enum! {
         },
         /// The server logs this session out for inactivity; the connection closes next.
         Inactive = "inactive",
+        /// Sent once per idle stretch, `seconds` before the inactivity logout (a minute before,
+        /// or half the timeout when it is shorter than two minutes).
+        IdleWarning = "idle_warning" {
+            /// Seconds left before the logout, if nothing counting as activity comes.
+            seconds: u64,
+        },
         /// An administrator disconnected this session; the connection closes next.
         Kicked = "kicked" {
             /// The administrator's reason, if one was given.
@@ -429,7 +448,7 @@ struct Flat<'a> {
 
 /// The line of an [`Event::Message`] with its `msg_id`, encoded straight from borrowed
 /// strings: the server's hot path, byte for byte what encoding the event gives.
-pub fn message_line(from: &str, text: &str, offline: bool, msg_id: u64) -> String {
+pub fn message_line(from: &str, text: &str, offline: bool, ts: u64, msg_id: u64) -> String {
     #[derive(Serialize)]
     #[serde(tag = "type", rename = "message")]
     struct MessageRef<'a> {
@@ -437,12 +456,14 @@ pub fn message_line(from: &str, text: &str, offline: bool, msg_id: u64) -> Strin
         text: &'a str,
         #[serde(skip_serializing_if = "is_false")]
         offline: bool,
+        ts: u64,
         msg_id: u64,
     }
     crate::codec::encode_line(&MessageRef {
         from,
         text,
         offline,
+        ts,
         msg_id,
     })
 }
@@ -739,6 +760,7 @@ mod tests {
                 from: "hans".into(),
                 text: "hi".into(),
                 offline: false,
+                ts: Some(1_700_000_000_000),
                 msg_id: Some(9),
             }),
             ServerFrame::Event(Event::Kicked { reason: None }),
@@ -799,6 +821,7 @@ mod tests {
             },
             Request::PrivateEnded { user: "e".into() },
             Request::Ack { msg_id: 7 },
+            Request::Accounts,
             Request::ChangePassword {
                 old: "falcon*solo".into(),
                 new: "n3w\"pw".into(),
@@ -831,11 +854,12 @@ mod tests {
         let text = "Hey \"Dude\" \u{1b}[2J\n";
         for offline in [false, true] {
             assert_eq!(
-                message_line("hans", text, offline, 1 << 50),
+                message_line("hans", text, offline, 1_700_000_000_123, 1 << 50),
                 ServerFrame::Event(Event::Message {
                     from: "hans".into(),
                     text: text.into(),
                     offline,
+                    ts: Some(1_700_000_000_123),
                     msg_id: Some(1 << 50),
                 })
                 .encode()
@@ -978,6 +1002,7 @@ mod tests {
                 Request::PrivateEnded { user: "e".into() },
                 r#"{"id":5,"type":"private_ended","user":"e"}"#,
             ),
+            (Request::Accounts, r#"{"id":5,"type":"accounts"}"#),
             (
                 Request::Ack { msg_id: 42 },
                 r#"{"id":5,"type":"ack","msg_id":42}"#,
@@ -1029,7 +1054,7 @@ mod tests {
         for (request, _) in &samples {
             assert!(Request::TYPES.contains(&request.type_name()), "{request:?}");
         }
-        assert_eq!(seen.len(), 16, "one name per request variant");
+        assert_eq!(seen.len(), 17, "one name per request variant");
     }
 
     #[test]
@@ -1055,15 +1080,18 @@ mod tests {
                 from: "a".into(),
                 text: "b".into(),
                 offline: true,
+                ts: Some(1),
                 msg_id: Some(1),
             },
             Event::Broadcast {
                 from: "a".into(),
                 text: "b".into(),
+                ts: Some(2),
             },
             Event::Presence {
                 user: "a".into(),
                 online: true,
+                ts: Some(3),
             },
             Event::PrivateRequest { from: "a".into() },
             Event::PrivateStart {
@@ -1076,6 +1104,7 @@ mod tests {
             Event::PrivateExpired { peer: "a".into() },
             Event::PrivateEnded { peer: "a".into() },
             Event::Inactive,
+            Event::IdleWarning { seconds: 60 },
             Event::Kicked {
                 reason: Some("r".into()),
             },
@@ -1126,6 +1155,22 @@ mod tests {
                 r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t"}"#,
             ),
             (
+                ServerFrame::Event(events[0].clone()),
+                r#"{"type":"message","from":"a","text":"b","offline":true,"ts":1}"#,
+            ),
+            (
+                ServerFrame::Event(events[1].clone()),
+                r#"{"type":"broadcast","from":"a","text":"b","ts":2}"#,
+            ),
+            (
+                ServerFrame::Event(events[2].clone()),
+                r#"{"type":"presence","user":"a","online":true,"ts":3}"#,
+            ),
+            (
+                ServerFrame::Event(Event::IdleWarning { seconds: 60 }),
+                r#"{"type":"idle_warning","seconds":60}"#,
+            ),
+            (
                 ServerFrame::Event(Event::PrivateStart {
                     peer: "a".into(),
                     addr: Some("127.0.0.1:1".into()),
@@ -1152,6 +1197,15 @@ mod tests {
                 protocol: 1,
                 server: "old".into(),
                 max_line: crate::codec::DEFAULT_MAX_LINE,
+            }))
+        );
+        // An older server's events, without `ts`.
+        assert_eq!(
+            ServerFrame::decode(br#"{"type":"broadcast","from":"a","text":"b"}"#),
+            Ok(ServerFrame::Event(Event::Broadcast {
+                from: "a".into(),
+                text: "b".into(),
+                ts: None,
             }))
         );
         assert_eq!(

@@ -4,6 +4,9 @@
 //! is the failure. Every wait has the deadline [`DEADLINE`].
 //!
 //! It does not start servers: see [`crate::server`].
+//!
+//! Events come with their time stamp (`ts`) cleared, so tests about what was said compare
+//! whole events; a test about the time stamps turns that off with [`Client::keep_times`].
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -18,6 +21,8 @@ pub struct Client {
     inner: ProtoClient,
     /// The server's greeting.
     pub hello: Hello,
+    /// Keep the events' `ts` (otherwise cleared).
+    keep_times: bool,
 }
 
 impl Client {
@@ -26,7 +31,16 @@ impl Client {
         let inner =
             ProtoClient::connect(addr, DEADLINE).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         let hello = inner.hello().clone();
-        Client { inner, hello }
+        Client {
+            inner,
+            hello,
+            keep_times: false,
+        }
+    }
+
+    /// From now on, events keep their time stamps (`ts`).
+    pub fn keep_times(&mut self) {
+        self.keep_times = true;
     }
 
     /// Connects and logs in as `user`; panics unless welcomed.
@@ -62,6 +76,7 @@ impl Client {
     /// arrives within [`DEADLINE`].
     pub fn read_frame(&mut self) -> Option<ServerFrame> {
         match self.inner.next_frame_by(Instant::now() + DEADLINE) {
+            Ok(ServerFrame::Event(e)) => Some(ServerFrame::Event(self.seen(e))),
             Ok(frame) => Some(frame),
             Err(ClientError::Closed | ClientError::Lost(_)) => None,
             Err(ClientError::Timeout) => panic!("no frame within {DEADLINE:?}"),
@@ -97,9 +112,20 @@ impl Client {
     /// The next event: one kept while waiting for a reply, else the next frame, which must be
     /// an event arriving within [`DEADLINE`].
     pub fn next_event(&mut self) -> Event {
-        self.inner
+        let event = self
+            .inner
             .next_event()
-            .unwrap_or_else(|e| panic!("waiting for an event: {e}"))
+            .unwrap_or_else(|e| panic!("waiting for an event: {e}"));
+        self.seen(event)
+    }
+
+    /// `event` as the test sees it: without its time stamp unless [`Client::keep_times`].
+    fn seen(&self, event: Event) -> Event {
+        if self.keep_times {
+            event
+        } else {
+            without_ts(event)
+        }
     }
 
     /// [`Client::next_event`], under the name the tests have long used.
@@ -111,7 +137,8 @@ impl Client {
     /// so everything the server queued before now has arrived.
     pub fn drain_events(&mut self) -> Vec<Event> {
         self.request(Request::Whoelse);
-        self.inner.take_events()
+        let events = self.inner.take_events();
+        events.into_iter().map(|e| self.seen(e)).collect()
     }
 
     /// Reads to end of stream (or until the connection breaks), returning the events seen;
@@ -141,6 +168,17 @@ impl Client {
             other => panic!("expected an error, got {other:?}"),
         }
     }
+}
+
+/// `event` with its time stamp cleared.
+pub fn without_ts(mut event: Event) -> Event {
+    match &mut event {
+        Event::Message { ts, .. } | Event::Broadcast { ts, .. } | Event::Presence { ts, .. } => {
+            *ts = None
+        }
+        _ => {}
+    }
+    event
 }
 
 /// Shorthand for a `message` request.

@@ -70,6 +70,7 @@ fn chatd_listens_on_loopback_answers_and_stops_cleanly() {
             text,
             offline: false,
             msg_id: Some(_),
+            ..
         } => assert_eq!((from.as_str(), text.as_str()), ("hans", "hi")),
         other => panic!("{other:?}"),
     }

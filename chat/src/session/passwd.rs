@@ -49,7 +49,8 @@ impl Session {
                     return Ok(None);
                 }
                 Next::EndOfInput => return Err(self.logout(self.final_status())),
-                Next::Reply(..) | Next::Shown => {}
+                // (Only command lines are set aside.)
+                Next::Reply(..) | Next::Shown | Next::Suspended(_) => {}
             }
         }
     }

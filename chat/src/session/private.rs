@@ -90,11 +90,15 @@ impl Session {
         Ok(())
     }
 
-    /// What to read next: in interactive mode an open consent question is the prompt.
-    pub(super) fn next_ask(&self) -> Ask {
+    /// What to read next: in interactive mode an open consent question is the prompt; else
+    /// a command, at `hans> `, starting with the line set aside for the question, if any.
+    pub(super) fn next_ask(&mut self) -> Ask {
         match self.private.asked.front() {
             Some(from) if !self.options.piped => Ask::Answer(render::consent_question(from)),
-            _ => Ask::Command,
+            _ => Ask::Command {
+                prompt: format!("{}{}", self.user, crate::repl::COMMAND_PROMPT),
+                initial: std::mem::take(&mut self.restore),
+            },
         }
     }
 
@@ -143,8 +147,10 @@ impl Session {
                 // Interactive: it is the next prompt; but if the editor is already showing the
                 // command prompt, say it now (above that prompt), and the line being typed
                 // answers it.
+                // The line being typed is set aside first when possible: the question is then
+                // the next prompt, and the line comes back after the answer.
                 let first = self.private.asked.len() == 1;
-                if self.options.piped || (self.asking && first) {
+                if self.options.piped || (self.asking && first && !self.suspend_command_line()) {
                     self.screen.line(render::consent_question(&from));
                 }
             }
@@ -248,7 +254,10 @@ impl Session {
                 self.send_silent(Request::PrivateEnded { user: peer })?;
             }
             PeerEvent::Text(text) if current_link => {
-                self.screen.line(render::private_text(&peer, &text));
+                let line = render::private_text(&peer, &text);
+                // Straight from the peer: no server time, so the time it arrived.
+                self.screen
+                    .line(self.options.style.stamped(None, false, line));
             }
             PeerEvent::Stop if current_link => {
                 self.end_link(&peer);

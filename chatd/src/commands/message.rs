@@ -38,7 +38,9 @@ pub(super) async fn run(
         return Err(Failure::RateLimited);
     }
     let cap = limits.max_offline_per_user;
-    let outcome = match shared.hub.message(from, &to, &text, &shared.store, cap) {
+    // The message's time, live or stored: when the server accepted it.
+    let at = shared.clock.now_ms();
+    let outcome = match shared.hub.message(from, &to, &text, &shared.store, cap, at) {
         Ok(Routed::Live) => return Ok(Answer::Reply(Response::Sent { stored: false })),
         Ok(Routed::Offline(job)) => job.await,
         Ok(Routed::Remote(answer)) => match answer.await {
@@ -47,7 +49,7 @@ pub(super) async fn run(
             Err(e) => {
                 log::warn!("{e}; storing the message for {to}");
                 let msg_id = shared.hub.msg_id();
-                Store::store_offline(&shared.store, &to, from, &text, cap, msg_id).await
+                Store::store_offline(&shared.store, &to, from, &text, cap, at, msg_id).await
             }
         },
         Err(RouteError::BlockedByRecipient) => return Err(Failure::BlockedByRecipient),

@@ -18,6 +18,7 @@ use crate::hub::Acks;
 use crate::seams::ConnId;
 use crate::state::Shared;
 
+mod accounts;
 mod ack;
 mod activity;
 mod block;
@@ -179,6 +180,7 @@ commands! {
     StartPrivate { user }              => LoggedIn,  true,  private::start;
     PrivateAnswer { user, accept }     => LoggedIn,  true,  private::answer;
     PrivateEnded { user }              => LoggedIn,  true,  private::ended;
+    Accounts {}                        => LoggedIn,  false, accounts::run;
     ChangePassword { old, new }        => LoggedIn,  true,  passwd::run;
     // Sent by the client on its own, after showing messages: not activity.
     Ack { msg_id }                     => LoggedIn,  false, ack::run;
@@ -201,7 +203,9 @@ pub(crate) async fn dispatch(
             s.last_active
                 .store(shared.clock.now_ms(), Ordering::Relaxed);
         }
-        (Phase::Name | Phase::Password { .. }, When::LoggedIn) => {
+        // Logged in, and the request is not activity (`accounts`, `ack`).
+        (Phase::In { .. }, _) => {}
+        (_, When::LoggedIn) => {
             return Err(Failure::NotLoggedIn {
                 request: request.type_name(),
             })

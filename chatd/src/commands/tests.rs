@@ -346,7 +346,7 @@ fn a_login_while_the_store_cannot_write_still_gets_its_backlog() {
         for i in 0..98u64 {
             let text = format!("m{i:02}");
             store
-                .store_offline("yoda", "hans", &text, 1000, i + 1)
+                .store_offline("yoda", "hans", &text, 1000, 1_000, i + 1)
                 .await
                 .unwrap();
         }

@@ -30,13 +30,15 @@ pub struct Direct {
 impl Direct {
     /// Stores this message for its recipient, under its id (the connection could not take
     /// it, or ended before the client acknowledged it). Never refused for the recipient's cap:
-    /// the sender was told it was delivered. Sender and text are read back from the encoded
-    /// line: this is the rare path, the live path never keeps a second copy of them.
+    /// the sender was told it was delivered. Sender, text and time are read back from the
+    /// encoded line: this is the rare path, the live path never keeps a second copy of them.
+    /// It keeps the time it was first accepted.
     pub(crate) fn store_offline(&self, store: &impl Store) -> bool {
         match ServerFrame::decode(self.frame.trim_end().as_bytes()) {
-            Ok(ServerFrame::Event(Event::Message { from, text, .. })) => {
+            Ok(ServerFrame::Event(Event::Message { from, text, ts, .. })) => {
+                let sent_ms = ts.map_or_else(crate::clock::wall_ms, |ts| ts as i64);
                 // Queued on the store thread now; the answer is not needed.
-                drop(store.store_offline(&self.to, &from, &text, u64::MAX, self.msg_id));
+                drop(store.store_offline(&self.to, &from, &text, u64::MAX, sent_ms, self.msg_id));
                 true
             }
             _ => false,

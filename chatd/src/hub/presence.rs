@@ -140,6 +140,7 @@ impl Hub {
         let line = event_line(&Event::Presence {
             user: user.to_string(),
             online,
+            ts: Some(self.clock.now_ms() as u64),
         });
         let targets: Vec<ConnId> = st
             .presence

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use proto::Event;
 
 use super::{event_line, Counters, Direct, Hub, Outgoing};
+use crate::clock::Clock;
 use crate::seams::{Bus, BusMessage, Directory, LocalBus, Location, Store};
 use crate::store::StoreOutcome;
 
@@ -29,9 +30,9 @@ pub enum RouteError {
 }
 
 impl Hub {
-    /// Routes a direct message: live if the recipient is online here, over the bus if they are
-    /// on another node, else queued for the store (under the lock, so a concurrent login's
-    /// load of the backlog sees it).
+    /// Routes a direct message accepted at `at_ms`: live if the recipient is online here, over
+    /// the bus if they are on another node, else queued for the store (under the lock, so a
+    /// concurrent login's load of the backlog sees it).
     ///
     /// # Errors
     /// [`RouteError::BlockedByRecipient`].
@@ -42,6 +43,7 @@ impl Hub {
         text: &str,
         store: &S,
         cap: u64,
+        at_ms: i64,
     ) -> Result<Routed<S::Job<StoreOutcome>, <LocalBus as Bus>::Answer>, RouteError> {
         let mut st = self.lock();
         if st.blocks(to, from) {
@@ -52,7 +54,7 @@ impl Hub {
         match st.presence.locate(to) {
             Location::Local(id) => {
                 let direct = Direct {
-                    frame: proto::message_line(from, text, false, msg_id),
+                    frame: proto::message_line(from, text, false, at_ms as u64, msg_id),
                     to: to.to_string(),
                     msg_id,
                 };
@@ -76,7 +78,7 @@ impl Hub {
             }
             Location::Offline => {}
         }
-        let job = store.store_offline(to, from, text, cap, msg_id);
+        let job = store.store_offline(to, from, text, cap, at_ms, msg_id);
         drop(st);
         Ok(Routed::Offline(job))
     }
@@ -101,6 +103,7 @@ impl Hub {
         let line = event_line(&Event::Broadcast {
             from: from.to_string(),
             text: text.to_string(),
+            ts: Some(self.clock.now_ms() as u64),
         });
         let mut st = self.lock();
         let mut targets = Vec::new();

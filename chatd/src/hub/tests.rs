@@ -103,13 +103,19 @@ fn a_direct_message_goes_live_to_an_online_user() {
         events(&hans),
         [Event::Presence {
             user: "yoda".into(),
-            online: true
+            online: true,
+            ts: Some(f.clock.now_ms() as u64),
         }]
     );
-    let routed = f.hub.message("hans", "yoda", "hi", &f.store, 10).unwrap();
+    let routed = f
+        .hub
+        .message("hans", "yoda", "hi", &f.store, 10, 1_000)
+        .unwrap();
     assert!(matches!(routed, Routed::Live));
     match &events(&yoda)[..] {
-        [Event::Message { from, text, .. }] => assert_eq!((&**from, &**text), ("hans", "hi")),
+        [Event::Message { from, text, ts, .. }] => {
+            assert_eq!((&**from, &**text, *ts), ("hans", "hi", Some(1_000)))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(f.hub.stats().messages_delivered, 1);
@@ -119,7 +125,10 @@ fn a_direct_message_goes_live_to_an_online_user() {
 fn a_blocked_sender_is_refused_and_nothing_is_stored() {
     let f = fixture(&[("yoda", "hans")]);
     let _hans = f.login("hans");
-    let err = f.hub.message("hans", "yoda", "hi", &f.store, 10).err();
+    let err = f
+        .hub
+        .message("hans", "yoda", "hi", &f.store, 10, 1_000)
+        .err();
     assert_eq!(err, Some(RouteError::BlockedByRecipient));
     assert_eq!(f.hub.stats().messages_dropped, 1);
     let waiting = smol::block_on(f.store.offline_for("yoda")).unwrap();
@@ -127,15 +136,18 @@ fn a_blocked_sender_is_refused_and_nothing_is_stored() {
 }
 
 #[test]
-fn a_message_to_an_offline_user_is_stored_and_delivered_at_login() {
+fn a_message_to_an_offline_user_is_stored_and_delivered_at_login_with_its_time() {
     let f = fixture(&[]);
-    let Ok(Routed::Offline(job)) = f.hub.message("hans", "yoda", "later", &f.store, 10) else {
+    let Ok(Routed::Offline(job)) = f.hub.message("hans", "yoda", "later", &f.store, 10, 1_000)
+    else {
         panic!("not routed to the store");
     };
     assert_eq!(
         smol::block_on(job).unwrap(),
         crate::store::StoreOutcome::Stored
     );
+    // Delivered later: it still says when it was sent.
+    f.clock.advance(Duration::from_secs(3600));
     let (_, yoda) = f.login("yoda");
     // The writer streams the backlog from the store when it reaches this.
     match yoda.try_recv() {
@@ -157,7 +169,7 @@ fn what_a_connection_never_acknowledged_is_stored_under_its_id() {
     let (yoda, queue, acks) = f.login_acks("yoda");
     for text in ["one", "two", "three"] {
         assert!(matches!(
-            f.hub.message("hans", "yoda", text, &f.store, 10),
+            f.hub.message("hans", "yoda", text, &f.store, 10, 1_000),
             Ok(Routed::Live)
         ));
     }
@@ -186,7 +198,7 @@ fn what_a_connection_never_acknowledged_is_stored_under_its_id() {
     // Storing one again (a repeated end of connection) keeps one copy.
     smol::block_on(
         f.store
-            .store_offline("yoda", "hans", "two", u64::MAX, ids[1]),
+            .store_offline("yoda", "hans", "two", u64::MAX, 1_000, ids[1]),
     )
     .unwrap();
     assert_eq!(
@@ -211,7 +223,8 @@ fn presence_skips_users_blocked_either_way() {
     let seen = events(&hans);
     assert!(seen.contains(&Event::Presence {
         user: "vader".into(),
-        online: false
+        online: false,
+        ts: Some(f.clock.now_ms() as u64),
     }));
 }
 

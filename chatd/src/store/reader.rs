@@ -81,7 +81,7 @@ pub(super) fn chunk(
     max_bytes: usize,
 ) -> rusqlite::Result<Vec<OfflineMessage>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, msg_id, sender, text FROM offline
+        "SELECT id, msg_id, sender, text, sent_at FROM offline
          WHERE recipient = ?1 AND id > ?2 AND id <= ?3 ORDER BY id",
     )?;
     let mut rows = stmt.query(params![user, after, upto])?;
@@ -108,5 +108,6 @@ fn message(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfflineMessage> {
         msg_id: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
         from: r.get(2)?,
         text: r.get(3)?,
+        sent_ms: r.get(4)?,
     })
 }

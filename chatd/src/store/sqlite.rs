@@ -25,7 +25,6 @@ use super::schema::{
     set_alive, DB_FILE,
 };
 use super::{Backlog, LockState, OfflineMessage, Snapshot, StoreError, StoreOutcome};
-use crate::clock::wall_ms;
 use crate::seams::Store;
 
 /// Most jobs one transaction takes, so one slow batch cannot grow without bound.
@@ -230,7 +229,8 @@ impl SqliteStore {
 impl Store for SqliteStore {
     type Job<T: Send + 'static> = StoreJob<T>;
 
-    /// Stores a message for an offline recipient unless they already have `cap` waiting.
+    /// Stores a message for an offline recipient unless they already have `cap` waiting,
+    /// with the time the server accepted it.
     ///
     /// # Errors
     /// [`StoreError`] if it could not be committed.
@@ -240,6 +240,7 @@ impl Store for SqliteStore {
         sender: &str,
         text: &str,
         cap: u64,
+        sent_ms: i64,
         msg_id: u64,
     ) -> StoreJob<StoreOutcome> {
         let (recipient, sender, text) = (recipient.to_owned(), sender.to_owned(), text.to_owned());
@@ -259,7 +260,7 @@ impl Store for SqliteStore {
                 "INSERT INTO offline (recipient, sender, text, sent_at, msg_id)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (msg_id) DO NOTHING",
             )?
-            .execute(params![recipient, sender, text, wall_ms(), msg_id])?;
+            .execute(params![recipient, sender, text, sent_ms, msg_id])?;
             Ok(StoreOutcome::Stored)
         })
     }

@@ -14,7 +14,14 @@ fn offline_messages_survive_reopen_in_order() {
         smol::block_on(async {
             for i in 0..5 {
                 let r = store
-                    .store_offline("yoda", "hans", &format!("m{i}"), 3, 100 + i)
+                    .store_offline(
+                        "yoda",
+                        "hans",
+                        &format!("m{i}"),
+                        3,
+                        1_000 + i as i64,
+                        100 + i as u64,
+                    )
                     .await
                     .unwrap();
                 assert_eq!(r == StoreOutcome::Stored, i < 3);
@@ -32,6 +39,9 @@ fn offline_messages_survive_reopen_in_order() {
     let msgs = smol::block_on(store.offline_for("yoda")).unwrap();
     let texts: Vec<_> = msgs.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["m0", "m1", "m2"]);
+    // Each keeps the time it was sent, not the time it was stored or read.
+    let times: Vec<_> = msgs.iter().map(|m| m.sent_ms).collect();
+    assert_eq!(times, [1_000, 1_001, 1_002]);
     smol::block_on(store.delete_offline("yoda", vec![msgs[0].msg_id])).unwrap();
     assert_eq!(smol::block_on(store.offline_for("yoda")).unwrap().len(), 2);
 }
@@ -47,7 +57,7 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             for i in 0..3 {
                 assert_eq!(
                     store
-                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 100 + i)
+                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 1_000, 100 + i)
                         .await
                         .unwrap(),
                     StoreOutcome::Stored
@@ -55,7 +65,7 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             }
             assert_eq!(
                 store
-                    .store_offline("yoda", "hans", "m3", 3, 103)
+                    .store_offline("yoda", "hans", "m3", 3, 1_000, 103)
                     .await
                     .unwrap(),
                 StoreOutcome::Full
@@ -63,7 +73,7 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             // Another recipient has its own cap.
             assert_eq!(
                 store
-                    .store_offline("luke", "hans", "x", 3, 200)
+                    .store_offline("luke", "hans", "x", 3, 1_000, 200)
                     .await
                     .unwrap(),
                 StoreOutcome::Stored
@@ -78,7 +88,7 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             for i in 4..6 {
                 assert_eq!(
                     store
-                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 100 + i)
+                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 1_000, 100 + i)
                         .await
                         .unwrap(),
                     StoreOutcome::Stored
@@ -86,7 +96,7 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             }
             assert_eq!(
                 store
-                    .store_offline("yoda", "hans", "m6", 3, 106)
+                    .store_offline("yoda", "hans", "m6", 3, 1_000, 106)
                     .await
                     .unwrap(),
                 StoreOutcome::Full
@@ -166,19 +176,19 @@ fn the_backlog_is_read_in_chunks_in_order_up_to_its_last_row() {
         for i in 0..10u64 {
             let text = format!("{i:03}").repeat(100);
             store
-                .store_offline("yoda", "hans", &text, 100, 1000 - i)
+                .store_offline("yoda", "hans", &text, 100, 1_000, 1000 - i)
                 .await
                 .unwrap();
         }
         store
-            .store_offline("luke", "hans", "x", 100, 5)
+            .store_offline("luke", "hans", "x", 100, 1_000, 5)
             .await
             .unwrap();
         let backlog = store.backlog("yoda").await.unwrap();
         assert_eq!(backlog.count, 10);
         // Stored after the count: not part of this backlog.
         store
-            .store_offline("yoda", "hans", "late", 100, 2000)
+            .store_offline("yoda", "hans", "late", 100, 1_000, 2000)
             .await
             .unwrap();
         let mut after = 0;
@@ -213,7 +223,7 @@ fn a_message_is_stored_once_per_id_and_deleted_only_for_its_recipient() {
     smol::block_on(async {
         for _ in 0..3 {
             store
-                .store_offline("yoda", "hans", "hi", 10, 77)
+                .store_offline("yoda", "hans", "hi", 10, 1_000, 77)
                 .await
                 .unwrap();
         }
@@ -236,7 +246,7 @@ fn the_backlog_is_read_when_the_store_cannot_write() {
         smol::block_on(async {
             for i in 0..50u64 {
                 store
-                    .store_offline("yoda", "hans", &"x".repeat(2000), 100, i + 1)
+                    .store_offline("yoda", "hans", &"x".repeat(2000), 100, 1_000, i + 1)
                     .await
                     .unwrap();
             }
@@ -248,7 +258,7 @@ fn the_backlog_is_read_when_the_store_cannot_write() {
     store.fail_writes_for_tests();
     smol::block_on(async {
         assert!(store
-            .store_offline("yoda", "hans", "hi", 100, 99)
+            .store_offline("yoda", "hans", "hi", 100, 1_000, 99)
             .await
             .is_err());
         assert!(store.delete_offline("yoda", vec![1]).await.is_err());

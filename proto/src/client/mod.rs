@@ -35,7 +35,7 @@
 //! })?;
 //! assert_eq!(reply, Response::Sent { stored: false });
 //! // Events that arrived meanwhile were kept, in order.
-//! if let Event::Presence { user, online } = hans.next_event()? {
+//! if let Event::Presence { user, online, .. } = hans.next_event()? {
 //!     println!("{user} is {}", if online { "online" } else { "offline" });
 //! }
 //! // Hostile input, for tests: the server answers without an id.

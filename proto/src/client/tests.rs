@@ -97,7 +97,8 @@ fn request_reply_and_events_in_order() {
         c.next_event().unwrap(),
         Event::Presence {
             user: "luke".into(),
-            online: true
+            online: true,
+            ts: None,
         }
     );
     assert_eq!(
@@ -105,11 +106,13 @@ fn request_reply_and_events_in_order() {
         vec![
             Event::Broadcast {
                 from: "luke".into(),
-                text: "hi".into()
+                text: "hi".into(),
+                ts: None,
             },
             Event::Presence {
                 user: "luke".into(),
-                online: false
+                online: false,
+                ts: None,
             }
         ]
     );
@@ -308,11 +311,13 @@ fn login_and_logout() {
                 from: "yoda".into(),
                 text: "there?".into(),
                 offline: true,
-                msg_id: None
+                ts: None,
+                msg_id: None,
             },
             Event::Presence {
                 user: "yoda".into(),
-                online: false
+                online: false,
+                ts: None,
             }
         ]
     );
