@@ -1156,7 +1156,7 @@ mod tests {
             ),
             (
                 ServerFrame::Event(events[0].clone()),
-                r#"{"type":"message","from":"a","text":"b","offline":true,"ts":1}"#,
+                r#"{"type":"message","from":"a","text":"b","offline":true,"ts":1,"msg_id":1}"#,
             ),
             (
                 ServerFrame::Event(events[1].clone()),
