@@ -387,7 +387,10 @@ fn a_line_removed_by_hand_and_a_reload_delete_the_account_the_same_way() {
 #[test]
 fn registrations_are_limited_per_address() {
     let dir = tempfile::tempdir().unwrap();
-    let mut chatd = start(dir.path(), "[limits]\nregistrations_per_ip_per_hour = 2\n");
+    let mut chatd = start(
+        dir.path(),
+        "[limits]\nregistrations_per_ip_per_hour = 2\nregistration_limit_loopback = true\n",
+    );
     for name in ["rey", "finn"] {
         let mut c = Client::connect(chatd.addr);
         assert_eq!(

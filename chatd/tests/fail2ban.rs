@@ -46,7 +46,7 @@ fn the_filter_matches_every_failure_chatd_logs_and_no_login() {
     let dir = tempfile::tempdir().unwrap();
     write_config(
         dir.path(),
-        "block_duration = 3600\n[limits]\nregistrations_per_ip_per_hour = 1\n",
+        "block_duration = 3600\n[limits]\nregistrations_per_ip_per_hour = 1\nregistration_limit_loopback = true\n",
     );
     let mut chatd = ChatdProcess::spawn(dir.path(), &[]);
 

@@ -33,7 +33,7 @@ pub(super) async fn run(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<A
     } else if !shared.registrations.allows(
         s.addr.ip(),
         shared.clock.now_ms(),
-        cfg.limits.registrations_per_ip_per_hour,
+        cfg.limits.registrations_per_hour_for(s.addr.ip()),
     ) {
         log::warn!(
             "registration refused: too many new accounts addr={}",

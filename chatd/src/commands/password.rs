@@ -28,7 +28,7 @@ pub(super) async fn run(
         if !proto::valid_password(&password) {
             return Err(Failure::InvalidPasswordFormat);
         }
-        let limit = shared.config().limits.registrations_per_ip_per_hour;
+        let limit = shared.config().limits.registrations_per_hour_for(ip);
         if !shared.registrations.take(ip, shared.clock.now_ms(), limit) {
             log::warn!("registration refused: too many new accounts addr={ip}");
             s.phase = Phase::Name;

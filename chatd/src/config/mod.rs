@@ -69,6 +69,22 @@ pub struct Limits {
     /// New accounts one client address may register per hour (0: unlimited). Accounts made
     /// with `chatctl user add` do not count.
     pub registrations_per_ip_per_hour: u32,
+    /// Whether that limit applies to loopback addresses too. Off by default: a client on the
+    /// server's own machine is the operator's (or a script, test or benchmark of theirs), and
+    /// network clients never come from loopback (chatd terminates TLS itself).
+    pub registration_limit_loopback: bool,
+}
+
+impl Limits {
+    /// The registrations-per-hour limit for a client at `ip`: 0 (unlimited) for loopback
+    /// unless `registration_limit_loopback` is set.
+    pub fn registrations_per_hour_for(&self, ip: std::net::IpAddr) -> u32 {
+        if ip.is_loopback() && !self.registration_limit_loopback {
+            0
+        } else {
+            self.registrations_per_ip_per_hour
+        }
+    }
 }
 
 impl Default for Limits {
@@ -84,6 +100,7 @@ impl Default for Limits {
             max_offline_per_user: 10000,
             max_bad_lines: 100,
             registrations_per_ip_per_hour: 10,
+            registration_limit_loopback: false,
         }
     }
 }
@@ -200,6 +217,7 @@ struct FileLimits {
     max_offline_per_user: Option<Spanned<i64>>,
     max_bad_lines: Option<Spanned<i64>>,
     registrations_per_ip_per_hour: Option<Spanned<i64>>,
+    registration_limit_loopback: Option<bool>,
 }
 
 /// Overrides from the command line; `None` keeps the file's value.
@@ -469,6 +487,9 @@ impl Config {
             if let Some(v) = &l.registrations_per_ip_per_hour {
                 lim.registrations_per_ip_per_hour =
                     c.int("limits.registrations_per_ip_per_hour", v, 0, 1_000_000)? as u32;
+            }
+            if let Some(v) = l.registration_limit_loopback {
+                lim.registration_limit_loopback = v;
             }
         }
         if let Some(t) = &file.tls {

@@ -138,6 +138,20 @@ fn registrations_per_ip_per_hour() {
         e,
         "/etc/chat/config.toml:2: limits.registrations_per_ip_per_hour = -1: must be at least 0"
     );
+    // Loopback clients are spared unless asked for.
+    let (lo, lo6, net): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) = (
+        "127.0.0.2".parse().unwrap(),
+        "::1".parse().unwrap(),
+        "192.0.2.7".parse().unwrap(),
+    );
+    let c = parse("").unwrap();
+    assert_eq!(c.limits.registrations_per_hour_for(lo), 0);
+    assert_eq!(c.limits.registrations_per_hour_for(lo6), 0);
+    assert_eq!(c.limits.registrations_per_hour_for(net), 10);
+    let c = parse("[limits]\nregistration_limit_loopback = true\n").unwrap();
+    assert_eq!(c.limits.registrations_per_hour_for(lo), 10);
+    let e = parse("[limits]\nregistration_limit_loopback = 1\n").unwrap_err();
+    assert!(e.to_string().contains("registration_limit_loopback"), "{e}");
 }
 
 #[test]
