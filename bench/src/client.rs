@@ -324,8 +324,9 @@ async fn irc_login(session: &mut Session, join: bool) -> anyhow::Result<()> {
 /// A line from the server, as far as the scenarios care.
 #[derive(Debug, PartialEq)]
 pub enum Incoming<'a> {
-    /// A direct message or broadcast reached this client: its text.
-    Delivery(Cow<'a, str>),
+    /// A direct message or broadcast reached this client: its text, and (chatd's direct
+    /// messages) its `msg_id`, to acknowledge.
+    Delivery(Cow<'a, str>, Option<u64>),
     /// chatd accepted a request (`sent`, `broadcasted`, `ok`).
     Ack,
     /// chatd refused a request: its error code.
@@ -355,6 +356,16 @@ struct ChatFrame<'a> {
     code: Option<Cow<'a, str>>,
     #[serde(default)]
     online: Option<bool>,
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    msg_id: Option<u64>,
+}
+
+/// chatd's acknowledgement of every message delivered up to `msg_id` (sent without an id,
+/// so its `ok` is not taken for the answer to one of the benchmark's requests).
+pub fn ack_line(msg_id: u64) -> String {
+    format!("{{\"type\":\"ack\",\"msg_id\":{msg_id}}}\n")
 }
 
 /// How chatd starts a presence line (the type is the first field it encodes).
@@ -385,7 +396,7 @@ pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
     };
     match frame.kind.as_ref() {
         "message" | "broadcast" => match frame.text {
-            Some(text) => Incoming::Delivery(text),
+            Some(text) => Incoming::Delivery(text, frame.msg_id),
             None => Incoming::Other,
         },
         "presence" => match frame.online {
@@ -393,6 +404,8 @@ pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
             Some(false) => Incoming::Left,
             None => Incoming::Other,
         },
+        // The answer to an acknowledgement (sent without an id): not one of ours to count.
+        "ok" if frame.id.is_none() => Incoming::Other,
         "sent" | "broadcasted" | "ok" => Incoming::Ack,
         "error" => Incoming::Refused(frame.code.map_or_else(String::new, Cow::into_owned)),
         "kicked" | "shutdown" | "inactive" => {
@@ -415,7 +428,7 @@ pub fn parse_irc(line: &str) -> Incoming<'_> {
     let (command, params) = rest.split_once(' ').unwrap_or((rest, ""));
     match command {
         "PRIVMSG" => match params.split_once(" :") {
-            Some((_, text)) => Incoming::Delivery(Cow::Borrowed(text)),
+            Some((_, text)) => Incoming::Delivery(Cow::Borrowed(text), None),
             None => Incoming::Other,
         },
         "PING" => Incoming::Ping(params.strip_prefix(':').unwrap_or(params)),
@@ -475,8 +488,13 @@ mod tests {
         let l = br#"{"type":"message","from":"u1","text":"b1 2 3 xx"}"#;
         assert_eq!(
             parse_chat(l),
-            Incoming::Delivery(Cow::Borrowed("b1 2 3 xx"))
+            Incoming::Delivery(Cow::Borrowed("b1 2 3 xx"), None)
         );
+        assert_eq!(
+            parse_chat(br#"{"type":"message","from":"u1","text":"x","msg_id":7}"#),
+            Incoming::Delivery(Cow::Borrowed("x"), Some(7))
+        );
+        assert_eq!(parse_chat(br#"{"type":"ok"}"#), Incoming::Other);
         assert_eq!(
             parse_chat(br#"{"id":4,"type":"sent","stored":false}"#),
             Incoming::Ack
@@ -508,7 +526,7 @@ mod tests {
     fn classifies_irc_lines() {
         assert_eq!(
             parse_irc(":u1!~u1@127.0.0.1 PRIVMSG u2 :b1 2 3 xx"),
-            Incoming::Delivery(Cow::Borrowed("b1 2 3 xx"))
+            Incoming::Delivery(Cow::Borrowed("b1 2 3 xx"), None)
         );
         assert_eq!(
             parse_irc(":irc.local 001 u1 :Welcome"),

@@ -648,6 +648,7 @@ mod tests {
             text: "Hey Dude \u{1b}[2J".into(),
             offline: true,
             ts: Some(1),
+            msg_id: Some(3),
         };
         let event = |e: &Event| super::event(e, &Style::default());
         assert_eq!(event(&msg).lines, ["hans: Hey Dude \\x1b[2J"]);
@@ -722,6 +723,7 @@ mod tests {
             text: "Hey Dude".into(),
             offline,
             ts,
+            msg_id: Some(1),
         };
         let now_ms = Timestamp::now().as_millisecond() as u64;
         let line = &event(&msg(false, Some(now_ms)), &timed).lines[0];

@@ -16,11 +16,12 @@
 //! the state of each private session, and the `startprivate`/`private`/`stopprivate` commands.
 //! `passwd`, which asks for passwords after the command, is in the submodule `passwd`.
 
+mod delivery;
 mod passwd;
 mod private;
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use proto::client::Writer;
@@ -157,6 +158,8 @@ pub struct Session {
     script_failed: bool,
     /// Private sessions, requests and the listener.
     private: private::Private,
+    /// Direct messages shown and to acknowledge.
+    delivery: delivery::Delivery,
 }
 
 impl Session {
@@ -188,6 +191,7 @@ impl Session {
             accounts_at: None,
             script_failed: false,
             private: private::Private::default(),
+            delivery: delivery::Delivery::default(),
         }
     }
 
@@ -219,9 +223,19 @@ impl Session {
     /// silent replies on the way. `None` when `deadline` passed first.
     fn recv(&mut self, deadline: Option<Instant>) -> Flow<Option<Next>> {
         loop {
-            let input = match deadline {
-                None => self.inbox.recv().ok(),
-                Some(deadline) => {
+            // Before waiting, acknowledge what was shown: a burst is over.
+            let waiting = match self.inbox.try_recv() {
+                Ok(input) => Some(input),
+                Err(TryRecvError::Empty) => {
+                    self.send_ack()?;
+                    None
+                }
+                Err(TryRecvError::Disconnected) => Some(Input::Disconnected),
+            };
+            let input = match (waiting, deadline) {
+                (Some(input), _) => Some(input),
+                (None, None) => self.inbox.recv().ok(),
+                (None, Some(deadline)) => {
                     match self
                         .inbox
                         .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -292,6 +306,10 @@ impl Session {
 
     fn on_event(&mut self, event: Event) -> Flow<()> {
         match &event {
+            // Delivered again (the server had no acknowledgement yet): shown once.
+            Event::Message {
+                msg_id: Some(id), ..
+            } if !self.delivery.arrived(*id) => return Ok(()),
             Event::Presence { user, online, .. } => {
                 if *online {
                     self.names.insert(user);
@@ -319,9 +337,25 @@ impl Session {
             }),
             None => {
                 self.screen.lines(shown.lines);
+                if self.delivery.due() {
+                    self.send_ack()?;
+                }
                 Ok(())
             }
         }
+    }
+
+    /// Acknowledges the messages shown so far, once they are out on the screen. A failure
+    /// to send is not acted on here: the connection's end (or the server's last event
+    /// explaining it) arrives through the inbox and is shown as it should be.
+    fn send_ack(&mut self) -> Flow<()> {
+        if let Some(msg_id) = self.delivery.take() {
+            self.screen.flush();
+            if let Ok(id) = self.conn.send(Request::Ack { msg_id }) {
+                self.silent.insert(id, Silent::Ignored);
+            }
+        }
+        Ok(())
     }
 
     fn on_silent_reply(&mut self, kind: Silent, response: Response) {
@@ -716,6 +750,9 @@ impl Session {
 
     /// Logs out and ends the session with `status` (unless the server ends it first).
     fn logout(&mut self, status: i32) -> Exit {
+        if let Err(exit) = self.send_ack() {
+            return exit;
+        }
         match self.request(Request::Logout) {
             Ok(_) => Exit::new(status),
             Err(exit) => exit,

@@ -73,9 +73,12 @@ fn raw_store(n: usize, k: usize) -> anyhow::Result<f64> {
                 let text = text.clone();
                 ex.spawn(async move {
                     let mut ok = 0usize;
-                    for _ in 0..per {
+                    for j in 0..per {
                         let to = format!("r{i}");
-                        if store.store_offline(&to, "s", &text, u64::MAX, 0).await?
+                        let msg_id = (i * per + j + 1) as u64;
+                        if store
+                            .store_offline(&to, "s", &text, u64::MAX, 0, msg_id)
+                            .await?
                             == StoreOutcome::Stored
                         {
                             ok += 1;

@@ -1,7 +1,13 @@
 //! One client connection's life: registered with the hub (or refused), its writer task
 //! started, the greeting sent, then the read loop (lines from the transport, requests through
 //! the front-end, commands dispatched, answers queued) racing the login and inactivity
-//! timeouts on the server's clock, and at the end the logout and a bounded flush.
+//! timeouts on the server's clock and the config's reloads, and at the end a bounded flush and
+//! the logout (which stores what the client never acknowledged).
+//!
+//! The read loop never holds an executor thread for long: it yields after [`LINE_BUDGET`]
+//! lines, stops as soon as its writer is gone (a client whose replies cannot be delivered is
+//! cut off at once), and closes a connection after `limits.max_bad_lines` lines in a row that
+//! fail to decode.
 //!
 //! This module never touches another user's connection: that goes through the hub.
 
@@ -16,13 +22,16 @@ use proto::LineError;
 use crate::clock::Clock;
 use crate::commands::{self, Answer, Failure, Phase, RateLimit, Session};
 use crate::frontend;
-use crate::hub::{Outbox, Outgoing};
+use crate::hub::{Acks, Outbox, Outgoing};
 use crate::seams::Store;
 use crate::state::Shared;
 use crate::transport::{LineReader, Socket};
 
 /// How long a closing connection may take to flush its last frames.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
+
+/// Lines one connection handles before it lets the other tasks on its executor thread run.
+const LINE_BUDGET: u32 = 32;
 
 /// How long before the inactivity logout the user is warned: a minute, or half the timeout
 /// when the timeout is shorter than two minutes (a warning a minute ahead would then come
@@ -53,6 +62,8 @@ enum Step {
     Eof,
     WriterDone,
     Timer,
+    /// The configuration was reloaded: the deadlines may have moved.
+    Reloaded,
 }
 
 /// Serves one accepted connection until it ends. `_alive` is dropped when this returns,
@@ -67,10 +78,12 @@ pub(crate) async fn connection_loop(
     let socket = Arc::new(socket);
     let (tx, rx) = async_channel::unbounded();
     let (kill_tx, kill_rx) = async_channel::bounded::<()>(1);
+    let acks = Acks::default();
     let out = Outbox {
         tx,
         kill: kill_tx,
         cap: cfg.limits.send_queue,
+        acks: acks.clone(),
     };
     let (id, last_active) = match shared.hub.connect(
         addr,
@@ -88,9 +101,10 @@ pub(crate) async fn connection_loop(
     let (done_tx, done_rx) = async_channel::bounded::<()>(1);
     let writer = shared.ex.spawn(frontend::writer_loop(
         Arc::clone(&socket),
-        rx,
+        rx.clone(),
         kill_rx,
         Arc::clone(&shared),
+        acks.clone(),
         done_tx,
     ));
     // Read before the greeting goes out: a test that moves a manual clock once greeted must
@@ -105,19 +119,9 @@ pub(crate) async fn connection_loop(
         last_valid: now,
         last_active,
         rate: RateLimit::new(cfg.limits.message_burst, shared.clock.coarse()),
+        acks,
     };
     let end = read_loop(&shared, &mut session, &out, &socket, &done_rx).await;
-    if let Some(user) = shared.hub.disconnect(id) {
-        log::info!("{user} logged out ({addr})");
-        if let Phase::In {
-            session: Some(row), ..
-        } = session.phase
-        {
-            if let Err(e) = shared.store.record_logout(row, shared.clock.now_ms()).await {
-                log::error!("cannot record the logout of {user}: {e}");
-            }
-        }
-    }
     if end == End::Closing {
         // Let the writer flush the last frames, but not forever.
         let flushed = future::or(
@@ -135,11 +139,22 @@ pub(crate) async fn connection_loop(
             log::warn!("connection {id} did not take its last frames in time; dropping it");
         }
     }
-    // Stops a writer still blocked on the socket; it then stores any direct message it
-    // could not deliver, so awaiting it is quick.
+    // Stops a writer still blocked on the socket, so awaiting it is quick.
     out.kill.close();
     writer.await;
     socket.shutdown(Shutdown::Both);
+    // Now nothing more is written: what is in flight or still queued is stored.
+    if let Some(user) = shared.hub.disconnect(id, &rx, &shared.store) {
+        log::info!("{user} logged out ({addr})");
+        if let Phase::In {
+            session: Some(row), ..
+        } = session.phase
+        {
+            if let Err(e) = shared.store.record_logout(row, shared.clock.now_ms()).await {
+                log::error!("cannot record the logout of {user}: {e}");
+            }
+        }
+    }
     log::debug!("connection {id} closed");
 }
 
@@ -162,10 +177,14 @@ async fn read_loop(
     // Re-registering a timer with the reactor on every read was a measurable cost.
     let mut armed = s.opened + shared.config().limits.login_timeout;
     let mut alarm = shared.clock.alarm(armed);
+    // Lines handled since this task last let others run, and bad lines in a row.
+    let mut budget = 0u32;
+    let mut bad_lines = 0u32;
     // The idle stretch (its start) the user was last warned about: one warning per stretch.
     let mut warned: Option<Instant> = None;
     loop {
         let cfg = shared.config();
+        let reloaded = shared.reloaded();
         let (deadline, warning) = match s.phase {
             Phase::In { .. } => {
                 let logout = s.last_valid + cfg.timeout;
@@ -192,15 +211,22 @@ async fn read_loop(
                     Step::WriterDone
                 },
             ),
-            async {
-                (&mut alarm).await;
-                Step::Timer
-            },
+            future::or(
+                async {
+                    (&mut alarm).await;
+                    Step::Timer
+                },
+                async {
+                    let _ = reloaded.recv().await;
+                    Step::Reloaded
+                },
+            ),
         )
         .await;
         match step {
             Step::Eof => return End::Gone,
             Step::WriterDone => return End::WriterDone,
+            Step::Reloaded => {}
             Step::Timer if shared.clock.now() < next => {
                 armed = next;
                 alarm.set_at(next);
@@ -227,6 +253,16 @@ async fn read_loop(
                 return End::Closing;
             }
             Step::Data => loop {
+                // A client whose replies cannot be delivered (its queue overflowed, or the
+                // writer failed) is cut off now, not when it stops sending.
+                if out.tx.is_closed() {
+                    return End::WriterDone;
+                }
+                budget += 1;
+                if budget >= LINE_BUDGET {
+                    budget = 0;
+                    smol::future::yield_now().await;
+                }
                 let line = match reader.next_line() {
                     None => break,
                     Some(Ok(line)) => line,
@@ -241,9 +277,19 @@ async fn read_loop(
                     Ok(None) => continue,
                     Err((id, failure)) => {
                         frontend::send_error(out, shared, id, &failure);
+                        bad_lines += 1;
+                        let limit = cfg.limits.max_bad_lines;
+                        if bad_lines >= limit {
+                            log::warn!("connection {}: {limit} bad lines in a row; closing", s.id);
+                            let failure = Failure::TooManyBadLines { limit };
+                            frontend::send_error(out, shared, None, &failure);
+                            push(out, shared, Outgoing::Close);
+                            return End::Closing;
+                        }
                         continue;
                     }
                 };
+                bad_lines = 0;
                 let result = commands::dispatch(s, shared, id, request).await;
                 let close = matches!(result, Ok(Answer::Close(_)));
                 if let Some(item) = frontend::reply(id, result) {

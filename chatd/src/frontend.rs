@@ -14,10 +14,9 @@ use proto::{ClientFrame, Hello, Request, Response, ServerFrame};
 
 use crate::commands::errors::wire;
 use crate::commands::{Answer, Failure};
-use crate::hub::{event_line, Outbox, Outgoing};
+use crate::hub::{event_line, Acks, Direct, Outbox, Outgoing};
 use crate::seams::Store;
 use crate::state::Shared;
-use crate::store::StoreOutcome;
 use crate::transport::Socket;
 
 /// Write-buffer capacity a connection keeps between bursts.
@@ -111,18 +110,27 @@ pub(crate) async fn refuse(socket: &Socket, failure: &Failure) {
     .await;
 }
 
-/// Drains the queue onto the socket in batches. Stops on `Close` (after flushing), on a write
-/// error, or when killed. Direct messages that did not reach the socket are stored offline.
+/// Drains the queue onto the socket in batches, noting each direct message it writes as in
+/// flight (until the client acknowledges it), and streams the login's backlog from the store
+/// in bounded chunks when it reaches it. Stops on `Close` (after flushing), on a write error,
+/// or when killed; then closes the queue, so the reader and the hub see it gone. What is left
+/// queued or unacknowledged is the hub's to store ([`crate::hub::Hub::disconnect`]).
 pub(crate) async fn writer_loop(
     socket: Arc<Socket>,
     rx: Receiver<Outgoing>,
     kill: Receiver<()>,
     shared: Arc<Shared>,
+    acks: Acks,
     _done: Sender<()>,
 ) {
+    let w = Writer {
+        socket: &socket,
+        kill: &kill,
+        shared: &shared,
+        acks: &acks,
+    };
     // Grows with what is written; trimmed after a burst so an idle connection holds little.
     let mut buf: Vec<u8> = Vec::new();
-    let mut in_flight = Vec::new();
     let mut failed = false;
     'outer: loop {
         let first = future::or(async { rx.recv().await.ok() }, async {
@@ -134,18 +142,22 @@ pub(crate) async fn writer_loop(
             failed = true;
             break;
         };
-        let mut delivered: Vec<i64> = Vec::new();
         let mut close = false;
         let mut yielded = false;
+        let mut backlog = None;
         loop {
             match item {
                 Outgoing::Frame(line) => buf.extend_from_slice(line.as_bytes()),
                 Outgoing::Direct(d) => {
                     buf.extend_from_slice(d.frame.as_bytes());
-                    in_flight.push(d);
+                    let spill = acks.lock().written_live(d);
+                    w.spill(spill);
                 }
                 Outgoing::Reply { id, response } => proto::write_reply(&mut buf, id, &response),
-                Outgoing::Delivered(ids) => delivered.extend(ids),
+                Outgoing::Backlog { user, upto } => {
+                    backlog = Some((user, upto));
+                    break;
+                }
                 Outgoing::Close => {
                     close = true;
                     break;
@@ -171,24 +183,15 @@ pub(crate) async fn writer_loop(
                 Err(_) => break,
             }
         }
-        if !buf.is_empty() {
-            let wrote = future::or(async { socket.write_all(&buf).await.is_ok() }, async {
-                let _ = kill.recv().await;
-                false
-            })
-            .await;
-            if !wrote {
+        if !w.write(&mut buf).await {
+            failed = true;
+            break 'outer;
+        }
+        if let Some((user, upto)) = backlog {
+            if !w.backlog(&mut buf, &user, upto).await {
                 failed = true;
                 break 'outer;
             }
-            buf.clear();
-            buf.shrink_to(IDLE_BUFFER);
-            in_flight.clear();
-        }
-        if !delivered.is_empty() {
-            // Queued on the store thread now; the result is not needed (at worst a message
-            // is shown again after a crash, never lost).
-            drop(shared.store.delete_offline(delivered));
         }
         if close {
             let _ = socket.flush().await;
@@ -196,27 +199,92 @@ pub(crate) async fn writer_loop(
             break;
         }
     }
-    // Whatever is still queued (a message routed while the connection was closing) or was
-    // in a failed write goes back to the store: at least once, never lost.
     rx.close();
-    while let Ok(item) = rx.try_recv() {
-        if let Outgoing::Direct(d) = item {
-            in_flight.push(d);
-        }
-    }
-    if !in_flight.is_empty() {
-        let cap = shared.config().limits.max_offline_per_user;
-        for d in in_flight {
-            // A deleted account keeps nothing (its session is closing because of that).
-            if !shared.accounts.exists(&d.to) {
-                continue;
-            }
-            if d.store_offline(&shared.store, cap) {
-                shared.hub.count_offline(StoreOutcome::Stored);
-            }
-        }
-    }
     if failed {
         socket.shutdown(Shutdown::Both);
+    }
+}
+
+/// Bytes of stored messages the writer reads from the store at a time while streaming a
+/// backlog (at least one message): with the line being written, what a login's backlog costs
+/// in memory, whatever its size.
+const BACKLOG_CHUNK: usize = 256 * 1024;
+
+/// What the writer works with.
+struct Writer<'a> {
+    socket: &'a Socket,
+    kill: &'a Receiver<()>,
+    shared: &'a Shared,
+    acks: &'a Acks,
+}
+
+impl Writer<'_> {
+    /// Writes and clears `buf`; false if the socket failed or the writer was killed.
+    async fn write(&self, buf: &mut Vec<u8>) -> bool {
+        if buf.is_empty() {
+            return true;
+        }
+        let wrote = future::or(async { self.socket.write_all(buf).await.is_ok() }, async {
+            let _ = self.kill.recv().await;
+            false
+        })
+        .await;
+        buf.clear();
+        buf.shrink_to(IDLE_BUFFER);
+        wrote
+    }
+
+    /// Streams `user`'s stored messages up to row `upto`, a chunk at a time, each written
+    /// before the next is read. False if the socket failed or the writer was killed.
+    async fn backlog(&self, buf: &mut Vec<u8>, user: &str, upto: i64) -> bool {
+        let mut after = 0;
+        loop {
+            let chunk = self
+                .shared
+                .store
+                .backlog_chunk(user, after, upto, BACKLOG_CHUNK);
+            let chunk = future::or(async { Some(chunk.await) }, async {
+                let _ = self.kill.recv().await;
+                None
+            })
+            .await;
+            let chunk = match chunk {
+                None => return false,
+                Some(Ok(chunk)) if chunk.is_empty() => return true,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => {
+                    // What was not sent stays stored, for the next login.
+                    log::error!("cannot read the offline messages of {user}: {e}");
+                    return true;
+                }
+            };
+            let mut spill = Vec::new();
+            {
+                let mut acks = self.acks.lock();
+                for m in &chunk {
+                    buf.extend_from_slice(
+                        proto::message_line(&m.from, &m.text, true, m.sent_ms as u64, m.msg_id)
+                            .as_bytes(),
+                    );
+                    spill.extend(acks.written_stored(m.msg_id));
+                    after = m.id;
+                }
+            }
+            drop(chunk);
+            self.spill(spill);
+            if !self.write(buf).await {
+                return false;
+            }
+        }
+    }
+
+    /// Stores the live messages the in-flight list let go of (they stay listed by id).
+    fn spill(&self, spill: Vec<Direct>) {
+        for d in spill {
+            // A deleted account keeps nothing.
+            if self.shared.accounts.exists(&d.to) {
+                d.store_offline(&self.shared.store);
+            }
+        }
     }
 }

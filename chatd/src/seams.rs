@@ -26,8 +26,9 @@ pub trait Store: Send + Sync {
     /// A job's answer: resolves once the job is committed.
     type Job<T: Send + 'static>: Future<Output = Result<T, StoreError>> + Send + 'static;
 
-    /// Stores a message for an offline recipient unless they already have `cap` waiting.
-    /// `sent_ms` is when the server accepted it (shown to the recipient as its time).
+    /// Stores message `msg_id` for an offline recipient unless they already have `cap`
+    /// waiting. `sent_ms` is when the server accepted it (shown to the recipient as its time).
+    /// Idempotent: a message already stored under `msg_id` is not stored twice.
     fn store_offline(
         &self,
         recipient: &str,
@@ -35,11 +36,22 @@ pub trait Store: Send + Sync {
         text: &str,
         cap: u64,
         sent_ms: i64,
+        msg_id: u64,
     ) -> Self::Job<StoreOutcome>;
-    /// The offline messages waiting for `user`, oldest first.
-    fn offline_for(&self, user: &str) -> Self::Job<Vec<OfflineMessage>>;
-    /// Removes offline messages the recipient's client has been sent.
-    fn delete_offline(&self, ids: Vec<i64>) -> Self::Job<()>;
+    /// How many messages wait for `user`, read after every job queued before; answers even
+    /// when the store cannot write.
+    fn backlog(&self, user: &str) -> Self::Job<Backlog>;
+    /// The next chunk of `user`'s backlog: the messages after row `after` up to row `upto`,
+    /// oldest first, about `max_bytes` of text (at least one).
+    fn backlog_chunk(
+        &self,
+        user: &str,
+        after: i64,
+        upto: i64,
+        max_bytes: usize,
+    ) -> Self::Job<Vec<OfflineMessage>>;
+    /// Removes the stored messages with these ids that the recipient's client acknowledged.
+    fn delete_offline(&self, recipient: &str, msg_ids: Vec<u64>) -> Self::Job<()>;
     /// Records that `blocker` blocks (`on`) or no longer blocks `blocked`.
     fn set_block(&self, blocker: &str, blocked: &str, on: bool) -> Self::Job<()>;
     /// Records a login at `at_ms`; returns the session for [`Store::record_logout`].
@@ -129,14 +141,25 @@ pub enum StoreError {
 /// A stored offline message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OfflineMessage {
-    /// Row id, for deletion once delivered.
+    /// Its row: the order of the backlog.
     pub id: i64,
+    /// Its id on the wire, for the acknowledgement.
+    pub msg_id: u64,
     /// Sender.
     pub from: String,
     /// Text.
     pub text: String,
     /// When the server accepted it (ms since the Unix epoch).
     pub sent_ms: i64,
+}
+
+/// A user's waiting messages at login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// How many.
+    pub count: u64,
+    /// The newest one's row (0 if none): the backlog is what is stored up to there.
+    pub last: i64,
 }
 
 /// A persisted login lock.

@@ -221,6 +221,7 @@ impl Bound {
             &snapshot.counters,
             clock.clone(),
         );
+        hub.msg_ids_above(snapshot.max_msg_id);
         let shared = Arc::new(Shared::new(Parts {
             config,
             overrides,

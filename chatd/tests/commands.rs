@@ -16,6 +16,30 @@ fn message_event(from: &str, text: &str) -> Event {
         text: text.into(),
         offline: false,
         ts: None,
+        msg_id: None,
+    }
+}
+
+/// A message event with its id taken out (checked to be there).
+fn without_id(event: Event) -> Event {
+    match event {
+        Event::Message {
+            from,
+            text,
+            offline,
+            ts,
+            msg_id,
+        } => {
+            assert!(msg_id.is_some(), "a message without msg_id");
+            Event::Message {
+                from,
+                text,
+                offline,
+                ts,
+                msg_id: None,
+            }
+        }
+        other => other,
     }
 }
 
@@ -38,7 +62,7 @@ fn message_to_online_user_is_delivered_with_spaces_and_symbols() {
         hans.request(msg("yoda", text)),
         Response::Sent { stored: false }
     );
-    assert_eq!(yoda.event(), message_event("hans", text));
+    assert_eq!(without_id(yoda.event()), message_event("hans", text));
 }
 
 #[test]
@@ -75,14 +99,19 @@ fn offline_messages_are_delivered_in_order_at_next_login() {
         other => panic!("{other:?}"),
     }
     let mut got = Vec::new();
+    let mut last = 0;
     for _ in 0..6 {
         match luke.event() {
             Event::Message {
                 from,
                 text,
                 offline: true,
-                ts: None,
-            } => got.push(format!("{from}: {text}")),
+                msg_id: Some(id),
+                ..
+            } => {
+                got.push(format!("{from}: {text}"));
+                last = id;
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -97,7 +126,8 @@ fn offline_messages_are_delivered_in_order_at_next_login() {
             "vader: I am your father"
         ]
     );
-    // Delivered once: the next login has nothing waiting.
+    // Acknowledged: the next login has nothing waiting.
+    assert_eq!(luke.request(Request::Ack { msg_id: last }), Response::Ok);
     drop(luke);
     let deadline = std::time::Instant::now() + DEADLINE;
     loop {
@@ -277,7 +307,7 @@ fn block_and_unblock() {
         hans.request(msg("yoda", "hello!")),
         Response::Sent { stored: false }
     );
-    assert_eq!(yoda.event(), message_event("hans", "hello!"));
+    assert_eq!(without_id(yoda.event()), message_event("hans", "hello!"));
 }
 
 #[test]
@@ -470,7 +500,7 @@ fn messages_broadcasts_and_presence_carry_the_time_the_server_accepted_them() {
     vader.keep_times();
     let stored = vader.event();
     assert_eq!(
-        (ts(&stored), without_ts(stored)),
+        (ts(&stored), without_id(without_ts(stored))),
         (
             Some(login_at + 90_000),
             Event::Message {
@@ -478,6 +508,7 @@ fn messages_broadcasts_and_presence_carry_the_time_the_server_accepted_them() {
                 text: "while you were out".into(),
                 offline: true,
                 ts: None,
+                msg_id: None,
             }
         )
     );

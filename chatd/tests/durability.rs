@@ -44,14 +44,23 @@ fn db_path(dir: &Path) -> PathBuf {
 
 /// The texts of `n` offline message events from `sender`, checking each is one.
 fn offline_texts(c: &mut Client, n: usize, sender: &str) -> Vec<String> {
+    offline_messages(c, n, sender)
+        .into_iter()
+        .map(|(text, _)| text)
+        .collect()
+}
+
+/// The texts and ids of `n` offline message events from `sender`, checking each is one.
+fn offline_messages(c: &mut Client, n: usize, sender: &str) -> Vec<(String, u64)> {
     (0..n)
         .map(|_| match c.event() {
             Event::Message {
                 from,
                 text,
                 offline: true,
+                msg_id: Some(id),
                 ..
-            } if from == sender => text,
+            } if from == sender => (text, id),
             other => panic!("expected an offline message from {sender}, got {other:?}"),
         })
         .collect()
@@ -89,10 +98,16 @@ fn thousand_offline_messages_survive_sigkill_in_order_and_are_removed_once_deliv
     let mut p = spawn(dir.path());
     let (mut yoda, announced) = login_counting(p.addr, "yoda");
     assert_eq!(announced, 1000);
-    let texts = offline_texts(&mut yoda, 1000, "hans");
+    let got = offline_messages(&mut yoda, 1000, "hans");
+    let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
     let expected: Vec<String> = (0..1000).map(|i| format!("offline {i:04}")).collect();
     assert_eq!(texts, expected);
     assert!(yoda.drain_events().is_empty());
+    // Acknowledged: deleted.
+    assert_eq!(
+        yoda.request(Request::Ack { msg_id: got[999].1 }),
+        Response::Ok
+    );
     assert_eq!(yoda.request(Request::Logout), Response::Ok);
     yoda.events_until_closed();
     // A graceful stop finishes the queued deletions; the next login finds nothing.

@@ -113,6 +113,14 @@ wire_enum! {
             /// The peer.
             user: String,
         },
+        /// Acknowledges every [`Event::Message`] delivered on this connection up to and
+        /// including the one with this `msg_id`, in delivery order: the server may forget
+        /// them (and deletes stored ones). Sent by the client after it has shown them,
+        /// batched. Answered by `ok`; an id the server does not have in flight changes nothing.
+        Ack = "ack" {
+            /// The last message shown.
+            msg_id: u64,
+        },
         /// Every account name, for completion. Answered by [`Response::Users`] (sorted).
         /// Does not count as activity (a client refreshes it on its own).
         Accounts = "accounts",
@@ -208,6 +216,11 @@ wire_enum! {
             /// the time it was first accepted. `None` from a server that does not stamp.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             ts: Option<u64>,
+            /// The message's id, unique per server and the same when it is delivered again
+            /// (after a connection ended before the client acknowledged it). The client shows
+            /// a message once per id and acknowledges it with [`Request::Ack`].
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            msg_id: Option<u64>,
         },
         /// A broadcast from another user.
         Broadcast = "broadcast" {
@@ -383,6 +396,8 @@ error_codes! {
         LoginTimeout = "login_timeout",
         /// The server failed to do its part (storage error); try again later.
         Internal = "internal",
+        /// Too many lines in a row could not be decoded; the connection is closed.
+        TooManyBadLines = "too_many_bad_lines",
         /// A code this version of the protocol crate does not know (sent by a newer server).
         /// Never sent; show the message.
         #[serde(other)]
@@ -423,23 +438,34 @@ struct Flat<'a> {
     fingerprint: Option<Cow<'a, str>>,
     #[serde(default)]
     accept: Option<bool>,
+    #[serde(default)]
+    msg_id: Option<u64>,
     #[serde(default, borrow)]
     old: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     new: Option<Cow<'a, str>>,
 }
 
-/// The line of an [`Event::Message`] (live, not offline), encoded straight from borrowed
+/// The line of an [`Event::Message`] with its `msg_id`, encoded straight from borrowed
 /// strings: the server's hot path, byte for byte what encoding the event gives.
-pub fn message_line(from: &str, text: &str, ts: u64) -> String {
+pub fn message_line(from: &str, text: &str, offline: bool, ts: u64, msg_id: u64) -> String {
     #[derive(Serialize)]
     #[serde(tag = "type", rename = "message")]
     struct MessageRef<'a> {
         from: &'a str,
         text: &'a str,
+        #[serde(skip_serializing_if = "is_false")]
+        offline: bool,
         ts: u64,
+        msg_id: u64,
     }
-    crate::codec::encode_line(&MessageRef { from, text, ts })
+    crate::codec::encode_line(&MessageRef {
+        from,
+        text,
+        offline,
+        ts,
+        msg_id,
+    })
 }
 
 /// Appends the line of a reply (`"id"` first, when given) to `buf`, without an intermediate
@@ -735,6 +761,7 @@ mod tests {
                 text: "hi".into(),
                 offline: false,
                 ts: Some(1_700_000_000_000),
+                msg_id: Some(9),
             }),
             ServerFrame::Event(Event::Kicked { reason: None }),
         ];
@@ -793,6 +820,7 @@ mod tests {
                 accept: true,
             },
             Request::PrivateEnded { user: "e".into() },
+            Request::Ack { msg_id: 7 },
             Request::Accounts,
             Request::ChangePassword {
                 old: "falcon*solo".into(),
@@ -824,16 +852,19 @@ mod tests {
     #[test]
     fn hot_path_encoders_match_the_general_ones() {
         let text = "Hey \"Dude\" \u{1b}[2J\n";
-        assert_eq!(
-            message_line("hans", text, 1_700_000_000_123),
-            ServerFrame::Event(Event::Message {
-                from: "hans".into(),
-                text: text.into(),
-                offline: false,
-                ts: Some(1_700_000_000_123),
-            })
-            .encode()
-        );
+        for offline in [false, true] {
+            assert_eq!(
+                message_line("hans", text, offline, 1_700_000_000_123, 1 << 50),
+                ServerFrame::Event(Event::Message {
+                    from: "hans".into(),
+                    text: text.into(),
+                    offline,
+                    ts: Some(1_700_000_000_123),
+                    msg_id: Some(1 << 50),
+                })
+                .encode()
+            );
+        }
         for (id, response) in [
             (Some(7), Response::Sent { stored: false }),
             (None, Response::Ok),
@@ -973,6 +1004,10 @@ mod tests {
             ),
             (Request::Accounts, r#"{"id":5,"type":"accounts"}"#),
             (
+                Request::Ack { msg_id: 42 },
+                r#"{"id":5,"type":"ack","msg_id":42}"#,
+            ),
+            (
                 Request::ChangePassword {
                     old: "falcon*solo".into(),
                     new: "x@y".into(),
@@ -1019,7 +1054,7 @@ mod tests {
         for (request, _) in &samples {
             assert!(Request::TYPES.contains(&request.type_name()), "{request:?}");
         }
-        assert_eq!(seen.len(), 16, "one name per request variant");
+        assert_eq!(seen.len(), 17, "one name per request variant");
     }
 
     #[test]
@@ -1046,6 +1081,7 @@ mod tests {
                 text: "b".into(),
                 offline: true,
                 ts: Some(1),
+                msg_id: Some(1),
             },
             Event::Broadcast {
                 from: "a".into(),
@@ -1120,7 +1156,7 @@ mod tests {
             ),
             (
                 ServerFrame::Event(events[0].clone()),
-                r#"{"type":"message","from":"a","text":"b","offline":true,"ts":1}"#,
+                r#"{"type":"message","from":"a","text":"b","offline":true,"ts":1,"msg_id":1}"#,
             ),
             (
                 ServerFrame::Event(events[1].clone()),
@@ -1215,6 +1251,7 @@ mod tests {
             (TooManyConnections, "too_many_connections"),
             (LoginTimeout, "login_timeout"),
             (Internal, "internal"),
+            (TooManyBadLines, "too_many_bad_lines"),
             (Unknown, "unknown"),
         ];
         assert_eq!(

@@ -16,6 +16,8 @@ pub(crate) enum Failure {
     LineTooLong { limit: usize },
     /// No login within the login timeout; the connection closes.
     LoginTimeout,
+    /// `limits.max_bad_lines` lines in a row failed to decode; the connection closes.
+    TooManyBadLines { limit: u32 },
     /// Not a request.
     BadFrame(DecodeError),
     /// A command that needs a logged-in session.
@@ -97,6 +99,10 @@ pub(crate) fn wire(failure: &Failure) -> (ErrorCode, String) {
         F::LoginTimeout => fixed(
             C::LoginTimeout,
             "Login took too long; closing the connection",
+        ),
+        F::TooManyBadLines { limit } => (
+            C::TooManyBadLines,
+            format!("{limit} lines in a row could not be read; closing the connection"),
         ),
         F::BadFrame(e) => (e.code(), e.to_string()),
         F::NotLoggedIn { request } => (

@@ -48,7 +48,8 @@ pub(super) async fn run(
             Ok(Delivery::Stored(outcome)) => Ok(outcome),
             Err(e) => {
                 log::warn!("{e}; storing the message for {to}");
-                Store::store_offline(&shared.store, &to, from, &text, cap, at).await
+                let msg_id = shared.hub.msg_id();
+                Store::store_offline(&shared.store, &to, from, &text, cap, at, msg_id).await
             }
         },
         Err(RouteError::BlockedByRecipient) => return Err(Failure::BlockedByRecipient),

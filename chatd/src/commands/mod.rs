@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 use proto::{Request, Response};
 
 use crate::clock::Clock;
+use crate::hub::Acks;
 use crate::seams::ConnId;
 use crate::state::Shared;
 
 mod accounts;
+mod ack;
 mod activity;
 mod block;
 mod broadcast;
@@ -89,6 +91,8 @@ pub(crate) struct Session {
     pub last_active: Arc<AtomicI64>,
     /// The message rate limit.
     pub rate: RateLimit,
+    /// The messages written to this connection and not yet acknowledged.
+    pub acks: Acks,
 }
 
 impl Session {
@@ -180,6 +184,8 @@ commands! {
     PrivateEnded { user }              => LoggedIn,  true,  private::ended;
     Accounts {}                        => LoggedIn,  false, accounts::run;
     ChangePassword { old, new }        => LoggedIn,  true,  passwd::run;
+    // Sent by the client on its own, after showing messages: not activity.
+    Ack { msg_id }                     => LoggedIn,  false, ack::run;
 }
 
 /// Runs one request for session `s`: checks the table, notes activity, calls the handler.
@@ -199,7 +205,7 @@ pub(crate) async fn dispatch(
             s.last_active
                 .store(shared.clock.now_ms(), Ordering::Relaxed);
         }
-        // Logged in, and the request is not activity (`accounts`).
+        // Logged in, and the request is not activity (`accounts`, `ack`).
         (Phase::In { .. }, _) => {}
         (_, When::LoggedIn) => {
             return Err(Failure::NotLoggedIn {

@@ -117,11 +117,11 @@ async fn enter(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Fa
     };
     s.last_valid = shared.clock.now();
     let session = shared.store.record_login(&user, shared.clock.now_ms());
-    let offline = match load.await {
-        Ok(v) => v,
+    let backlog = match load.await {
+        Ok(b) => Some(b),
         Err(e) => {
-            log::error!("cannot load offline messages for {user}: {e}");
-            Vec::new()
+            log::error!("cannot read the offline messages of {user}: {e}");
+            None
         }
     };
     let session = match session.await {
@@ -135,12 +135,12 @@ async fn enter(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Fa
         id: cx.reply_to,
         response: Response::Welcome {
             user: user.clone(),
-            offline: offline.len() as u64,
+            offline: backlog.map_or(0, |b| b.count),
         },
     };
     shared
         .hub
-        .finish_login(s.id, welcome, &offline, &shared.store);
+        .finish_login(s.id, welcome, backlog, &shared.store);
     log::info!("{user} logged in addr={}", s.addr.ip());
     s.phase = Phase::In { user, session };
     Ok(Answer::Queued)

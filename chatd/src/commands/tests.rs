@@ -14,6 +14,7 @@ use crate::auth::{Accounts, Lockout};
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::hub::{Hub, Outbox, Outgoing, PrivateError};
+use crate::seams::Store;
 use crate::state::{Parts, Shared};
 use crate::store::SqliteStore;
 
@@ -67,7 +68,13 @@ impl Fixture {
     fn session(&self) -> (Session, Receiver<Outgoing>) {
         let (tx, rx) = async_channel::unbounded();
         let (kill, _) = async_channel::bounded(1);
-        let out = Outbox { tx, kill, cap: 64 };
+        let acks = crate::hub::Acks::default();
+        let out = Outbox {
+            tx,
+            kill,
+            cap: 64,
+            acks: acks.clone(),
+        };
         let (id, last_active) = self
             .shared
             .hub
@@ -82,6 +89,7 @@ impl Fixture {
             last_valid: now,
             last_active,
             rate: RateLimit::new(2, self.clock.coarse()),
+            acks,
         };
         (session, rx)
     }
@@ -328,4 +336,42 @@ fn every_failure_has_its_own_code_and_text() {
         private(PrivateError::BlockedByUser).0,
         ErrorCode::BlockedByUser
     );
+}
+
+#[test]
+fn a_login_while_the_store_cannot_write_still_gets_its_backlog() {
+    let f = fixture(|_| {});
+    let store = &f.shared.store;
+    smol::block_on(async {
+        for i in 0..98u64 {
+            let text = format!("m{i:02}");
+            store
+                .store_offline("yoda", "hans", &text, 1000, 1_000, i + 1)
+                .await
+                .unwrap();
+        }
+    });
+    // The disk fills up: no write succeeds any more.
+    store.fail_writes_for_tests();
+    let (mut hans, _) = f.login("hans", "falcon*solo");
+    let message = Request::Message {
+        to: "luke".into(),
+        text: "hi".into(),
+    };
+    assert_eq!(code(f.run(&mut hans, message)), ErrorCode::Internal);
+    let (_yoda, rx) = f.login("yoda", "wise@!man");
+    match rx.try_recv() {
+        Ok(Outgoing::Reply {
+            response: Response::Welcome { offline, .. },
+            ..
+        }) => assert_eq!(offline, 98),
+        other => panic!("{other:?}"),
+    }
+    let Ok(Outgoing::Backlog { user, upto }) = rx.try_recv() else {
+        panic!("no backlog queued")
+    };
+    let chunk = smol::block_on(store.backlog_chunk(&user, 0, upto, usize::MAX)).unwrap();
+    let texts: Vec<String> = chunk.into_iter().map(|m| m.text).collect();
+    let expected: Vec<String> = (0..98).map(|i| format!("m{i:02}")).collect();
+    assert_eq!(texts, expected);
 }

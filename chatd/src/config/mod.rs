@@ -64,6 +64,8 @@ pub struct Limits {
     pub message_burst: u32,
     /// Stored offline messages per recipient at most.
     pub max_offline_per_user: u64,
+    /// Lines in a row that fail to decode before the connection is closed.
+    pub max_bad_lines: u32,
     /// New accounts one client address may register per hour (0: unlimited). Accounts made
     /// with `chatctl user add` do not count.
     pub registrations_per_ip_per_hour: u32,
@@ -96,6 +98,7 @@ impl Default for Limits {
             message_rate: 50,
             message_burst: 200,
             max_offline_per_user: 10000,
+            max_bad_lines: 100,
             registrations_per_ip_per_hour: 10,
             registration_limit_loopback: false,
         }
@@ -212,6 +215,7 @@ struct FileLimits {
     message_rate: Option<Spanned<i64>>,
     message_burst: Option<Spanned<i64>>,
     max_offline_per_user: Option<Spanned<i64>>,
+    max_bad_lines: Option<Spanned<i64>>,
     registrations_per_ip_per_hour: Option<Spanned<i64>>,
     registration_limit_loopback: Option<bool>,
 }
@@ -476,6 +480,9 @@ impl Config {
             if let Some(v) = &l.max_offline_per_user {
                 lim.max_offline_per_user =
                     c.int("limits.max_offline_per_user", v, 1, 100_000_000)? as u64;
+            }
+            if let Some(v) = &l.max_bad_lines {
+                lim.max_bad_lines = c.int("limits.max_bad_lines", v, 1, 1_000_000)? as u32;
             }
             if let Some(v) = &l.registrations_per_ip_per_hour {
                 lim.registrations_per_ip_per_hour =

@@ -21,9 +21,10 @@ use std::time::Instant;
 use proto::Event;
 
 use crate::clock::{AnyClock, Clock};
-use crate::seams::{ConnId, LocalBus};
+use crate::seams::{ConnId, LocalBus, Store};
 
 pub(crate) mod accounts;
+pub(crate) mod acks;
 pub(crate) mod counters;
 pub(crate) mod outbox;
 pub(crate) mod presence;
@@ -33,6 +34,7 @@ pub(crate) mod routing;
 mod tests;
 pub(crate) mod views;
 
+pub use acks::{Acks, Entry};
 pub use counters::Counters;
 pub use outbox::{event_line, Direct, Outbox, Outgoing};
 pub use presence::LoginError;
@@ -108,6 +110,8 @@ pub struct Hub {
     started: Instant,
     next_conn: AtomicU64,
     next_serial: AtomicU64,
+    /// The next message id: unique per server (see [`Hub::msg_ids_above`]).
+    next_msg_id: AtomicU64,
     clock: AnyClock,
     bus: LocalBus,
 }
@@ -133,9 +137,23 @@ impl Hub {
             started: Instant::now(),
             next_conn: AtomicU64::new(1),
             next_serial: AtomicU64::new(1),
+            // Above the wall clock in ms times 1024: above any id an earlier run handed out,
+            // unless it averaged more than 1024 messages per millisecond.
+            next_msg_id: AtomicU64::new(u64::try_from(crate::clock::wall_ms()).unwrap_or(0) << 10),
             clock,
             bus: LocalBus,
         }
+    }
+
+    /// Makes every later message id greater than `max` (the highest stored one).
+    pub(crate) fn msg_ids_above(&self, max: u64) {
+        self.next_msg_id
+            .fetch_max(max.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// A fresh message id.
+    pub(crate) fn msg_id(&self) -> u64 {
+        self.next_msg_id.fetch_add(1, Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -217,11 +235,39 @@ impl Hub {
         Ok((id, last_active))
     }
 
-    /// Removes a connection. If it was logged in: the others see the logout, private sessions
-    /// and requests involving the user end, and the logout time is noted. Returns the user.
-    pub(crate) fn disconnect(&self, conn: ConnId) -> Option<String> {
+    /// Removes a connection whose writer has stopped. What it never acknowledged, and what
+    /// was still queued or held for it (`queue`), is stored for the user's next login, under
+    /// the lock and before the user goes offline, so a login right after sees it. If it was
+    /// logged in: the others see the logout, private sessions and requests involving the user
+    /// end, and the logout time is noted. Returns the user.
+    pub(crate) fn disconnect<S: Store>(
+        &self,
+        conn: ConnId,
+        queue: &async_channel::Receiver<Outgoing>,
+        store: &S,
+    ) -> Option<String> {
         let mut st = self.lock();
-        let c = st.conns.remove(&conn)?;
+        let mut c = st.conns.remove(&conn)?;
+        // A connection of no account (never logged in, or its account was deleted: it keeps
+        // nothing) stores nothing.
+        let keep = c.user.is_some();
+        let mut stored = 0;
+        for entry in c.out.acks.lock().take() {
+            if let Entry::Live(d) = entry {
+                stored += u64::from(keep && d.store_offline(store));
+            }
+        }
+        queue.close();
+        let held = c.held.take().unwrap_or_default();
+        for item in held
+            .into_iter()
+            .chain(std::iter::from_fn(|| queue.try_recv().ok()))
+        {
+            if let Outgoing::Direct(d) = item {
+                stored += u64::from(keep && d.store_offline(store));
+            }
+        }
+        Counters::add(&self.counters.stored, stored);
         if let Some(n) = st.per_ip.get_mut(&c.addr.ip()) {
             *n -= 1;
             if *n == 0 {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_channel::{Sender, TrySendError};
 use proto::{Event, Response, ServerFrame};
 
+use super::acks::Acks;
 use super::counters::Counters;
 use crate::seams::Store;
 
@@ -22,18 +23,22 @@ pub struct Direct {
     pub frame: String,
     /// Recipient.
     pub to: String,
+    /// Its id (in the line too): stored under it, acknowledged by it.
+    pub msg_id: u64,
 }
 
 impl Direct {
-    /// Stores this message for its recipient (the connection could not take it). Sender,
-    /// text and time are read back from the encoded line: this is the rare path, the live
-    /// path never keeps a second copy of them. It keeps the time it was first accepted.
-    pub(crate) fn store_offline(&self, store: &impl Store, cap: u64) -> bool {
+    /// Stores this message for its recipient, under its id (the connection could not take
+    /// it, or ended before the client acknowledged it). Never refused for the recipient's cap:
+    /// the sender was told it was delivered. Sender, text and time are read back from the
+    /// encoded line: this is the rare path, the live path never keeps a second copy of them.
+    /// It keeps the time it was first accepted.
+    pub(crate) fn store_offline(&self, store: &impl Store) -> bool {
         match ServerFrame::decode(self.frame.trim_end().as_bytes()) {
             Ok(ServerFrame::Event(Event::Message { from, text, ts, .. })) => {
                 let sent_ms = ts.map_or_else(crate::clock::wall_ms, |ts| ts as i64);
                 // Queued on the store thread now; the answer is not needed.
-                drop(store.store_offline(&self.to, &from, &text, cap, sent_ms));
+                drop(store.store_offline(&self.to, &from, &text, u64::MAX, sent_ms, self.msg_id));
                 true
             }
             _ => false,
@@ -55,9 +60,14 @@ pub enum Outgoing {
         /// The answer.
         response: Response,
     },
-    /// These offline messages have been written once everything before this was flushed:
-    /// delete them from the store.
-    Delivered(Vec<i64>),
+    /// The user's stored messages up to this row: the writer streams them from the store in
+    /// bounded chunks before it takes the next item (the backlog at login).
+    Backlog {
+        /// The recipient.
+        user: String,
+        /// The newest row of the backlog.
+        upto: i64,
+    },
     /// Flush and close the connection.
     Close,
 }
@@ -75,6 +85,8 @@ pub struct Outbox {
     pub kill: Sender<()>,
     /// Items the queue may hold (`limits.send_queue`).
     pub cap: usize,
+    /// The messages written and not yet acknowledged.
+    pub acks: Acks,
 }
 
 impl Outbox {

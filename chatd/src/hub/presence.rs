@@ -1,6 +1,6 @@
 //! Presence: who is logged in on which connection (the local [`Directory`]), each user's last
-//! logout (for `whoelsesince`), logging in (held frames, offline backlog in chunks) and out,
-//! and the presence events the others see.
+//! logout (for `whoelsesince`), logging in (held frames, then the offline backlog, which the
+//! connection's writer streams from the store) and out, and the presence events the others see.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -10,15 +10,7 @@ use proto::Event;
 
 use super::{event_line, Counters, Hub, Outgoing, State};
 use crate::clock::Clock;
-use crate::seams::{Bus, BusMessage, ConnId, Directory, Location, Store};
-use crate::store::OfflineMessage;
-
-/// Most queue items the offline messages take at login, as a share of the queue's capacity:
-/// they are sent in chunks (one frame of many lines, then its `Delivered`), so a user with more
-/// waiting messages than the queue holds can still log in.
-const OFFLINE_QUEUE_SHARE: usize = 4;
-/// Fewest messages per chunk, so small queues do not mean many tiny writes.
-const OFFLINE_CHUNK_MIN: usize = 64;
+use crate::seams::{Backlog, Bus, BusMessage, ConnId, Directory, Location, Store};
 
 /// Who is online where, and when each user last logged out.
 #[derive(Default)]
@@ -55,7 +47,7 @@ impl Hub {
         self.lock().presence.online.contains_key(user)
     }
 
-    /// Marks `conn` as logged in as `user`, tells the others, and queues the load of the
+    /// Marks `conn` as logged in as `user`, tells the others, and queues the count of the
     /// user's offline messages (ordered after any offline message already routed). Frames for
     /// the user are held until [`Hub::finish_login`].
     ///
@@ -66,7 +58,7 @@ impl Hub {
         conn: ConnId,
         user: &str,
         store: &S,
-    ) -> Result<S::Job<Vec<OfflineMessage>>, LoginError> {
+    ) -> Result<S::Job<Backlog>, LoginError> {
         let mut st = self.lock();
         if st.presence.online.contains_key(user) {
             return Err(LoginError::AlreadyLoggedIn);
@@ -81,19 +73,19 @@ impl Hub {
         c.last_active.store(now, Ordering::Relaxed);
         st.presence.online.insert(user.to_string(), conn);
         self.announce(&mut st, user, true);
-        let load = store.offline_for(user);
+        let load = store.backlog(user);
         drop(st);
         Counters::add(&self.counters.logins, 1);
         Ok(load)
     }
 
-    /// Queues the welcome, the offline messages and whatever was held during login, in that
-    /// order, and releases the hold.
+    /// Queues the welcome, the offline backlog (streamed from the store by the writer) and
+    /// whatever was held during login, in that order, and releases the hold.
     pub(crate) fn finish_login<S: Store>(
         &self,
         conn: ConnId,
         welcome: Outgoing,
-        offline: &[OfflineMessage],
+        backlog: Option<Backlog>,
         store: &S,
     ) {
         let mut st = self.lock();
@@ -102,27 +94,13 @@ impl Hub {
         };
         let held = c.held.take().unwrap_or_default();
         let out = c.out.clone();
-        let mut items = Vec::with_capacity(offline.len() + held.len() + 2);
+        let user = c.user.clone().unwrap_or_default();
+        let mut items = Vec::with_capacity(held.len() + 2);
         items.push(welcome);
-        // Each chunk is deleted from the store once its frame was written, so a crash during
-        // a long delivery repeats at most the chunks not yet written.
-        let capacity = out.cap;
-        let chunks = (capacity / OFFLINE_QUEUE_SHARE / 2).max(1);
-        let per_chunk = offline.len().div_ceil(chunks).max(OFFLINE_CHUNK_MIN);
-        for chunk in offline.chunks(per_chunk) {
-            let mut lines = String::new();
-            for m in chunk {
-                lines.push_str(&event_line(&Event::Message {
-                    from: m.from.clone(),
-                    text: m.text.clone(),
-                    offline: true,
-                    ts: Some(m.sent_ms as u64),
-                }));
-            }
-            items.push(Outgoing::Frame(Arc::from(lines)));
-            items.push(Outgoing::Delivered(chunk.iter().map(|m| m.id).collect()));
+        if let Some(b) = backlog.filter(|b| b.count > 0) {
+            items.push(Outgoing::Backlog { user, upto: b.last });
+            Counters::add(&self.counters.delivered, b.count);
         }
-        Counters::add(&self.counters.delivered, offline.len() as u64);
         items.extend(held);
         let mut lost = Vec::new();
         for item in items {
@@ -135,7 +113,7 @@ impl Hub {
         // connection overflowed) go back to the store rather than being lost.
         for item in lost {
             if let Outgoing::Direct(d) = item {
-                d.store_offline(store, u64::MAX);
+                d.store_offline(store);
             }
         }
     }

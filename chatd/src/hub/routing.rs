@@ -50,11 +50,13 @@ impl Hub {
             Counters::add(&self.counters.dropped, 1);
             return Err(RouteError::BlockedByRecipient);
         }
+        let msg_id = self.msg_id();
         match st.presence.locate(to) {
             Location::Local(id) => {
                 let direct = Direct {
-                    frame: proto::message_line(from, text, at_ms as u64),
+                    frame: proto::message_line(from, text, false, at_ms as u64, msg_id),
                     to: to.to_string(),
+                    msg_id,
                 };
                 if self
                     .push_conn(&mut st, id, Outgoing::Direct(direct))
@@ -76,7 +78,7 @@ impl Hub {
             }
             Location::Offline => {}
         }
-        let job = store.store_offline(to, from, text, cap, at_ms);
+        let job = store.store_offline(to, from, text, cap, at_ms, msg_id);
         drop(st);
         Ok(Routed::Offline(job))
     }

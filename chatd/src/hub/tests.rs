@@ -43,20 +43,37 @@ fn fixture(blocks: &[(&str, &str)]) -> Fixture {
 impl Fixture {
     /// A logged-in user on a fresh connection, and what their connection receives.
     fn login(&self, user: &str) -> (ConnId, Receiver<Outgoing>) {
+        let (id, rx, _) = self.login_acks(user);
+        (id, rx)
+    }
+
+    /// [`Fixture::login`], with the connection's in-flight list.
+    fn login_acks(&self, user: &str) -> (ConnId, Receiver<Outgoing>, Acks) {
         let (tx, rx) = async_channel::unbounded();
         let (kill, _) = async_channel::bounded(1);
-        let out = Outbox { tx, kill, cap: 64 };
+        let acks = Acks::default();
+        let out = Outbox {
+            tx,
+            kill,
+            cap: 64,
+            acks: acks.clone(),
+        };
         let (id, _) = self
             .hub
             .connect("127.0.0.1:9".parse().unwrap(), out, 100, 100)
             .unwrap();
         let load = self.hub.begin_login(id, user, &self.store).unwrap();
-        let offline = smol::block_on(load).unwrap();
+        let backlog = smol::block_on(load).unwrap();
         self.hub
-            .finish_login(id, Outgoing::Close, &offline, &self.store);
+            .finish_login(id, Outgoing::Close, Some(backlog), &self.store);
         // The stand-in welcome.
         assert!(matches!(rx.try_recv(), Ok(Outgoing::Close)));
-        (id, rx)
+        (id, rx, acks)
+    }
+
+    fn disconnect(&self, id: ConnId) -> Option<String> {
+        let (_, none) = async_channel::unbounded();
+        self.hub.disconnect(id, &none, &self.store)
     }
 }
 
@@ -114,7 +131,7 @@ fn a_blocked_sender_is_refused_and_nothing_is_stored() {
         .err();
     assert_eq!(err, Some(RouteError::BlockedByRecipient));
     assert_eq!(f.hub.stats().messages_dropped, 1);
-    let waiting = smol::block_on(crate::seams::Store::offline_for(&f.store, "yoda")).unwrap();
+    let waiting = smol::block_on(f.store.offline_for("yoda")).unwrap();
     assert!(waiting.is_empty());
 }
 
@@ -132,24 +149,61 @@ fn a_message_to_an_offline_user_is_stored_and_delivered_at_login_with_its_time()
     // Delivered later: it still says when it was sent.
     f.clock.advance(Duration::from_secs(3600));
     let (_, yoda) = f.login("yoda");
-    let backlog: Vec<Event> = events(&{
-        // The backlog frame is followed by its `Delivered` marker.
-        let (tx, rx) = async_channel::unbounded();
-        while let Ok(item) = yoda.try_recv() {
-            if !matches!(item, Outgoing::Delivered(_)) {
-                tx.try_send(item).unwrap();
-            }
+    // The writer streams the backlog from the store when it reaches this.
+    match yoda.try_recv() {
+        Ok(Outgoing::Backlog { user, upto }) => {
+            assert_eq!(user, "yoda");
+            let chunk = smol::block_on(f.store.backlog_chunk("yoda", 0, upto, 1)).unwrap();
+            assert_eq!(chunk.len(), 1);
+            assert_eq!(chunk[0].text, "later");
         }
-        rx
-    });
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.hub.stats().messages_delivered, 1);
+}
+
+#[test]
+fn what_a_connection_never_acknowledged_is_stored_under_its_id() {
+    let f = fixture(&[]);
+    let (_, _hans) = f.login("hans");
+    let (yoda, queue, acks) = f.login_acks("yoda");
+    for text in ["one", "two", "three"] {
+        assert!(matches!(
+            f.hub.message("hans", "yoda", text, &f.store, 10, 1_000),
+            Ok(Routed::Live)
+        ));
+    }
+    // The writer wrote two of them; the client acknowledged the first.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let Ok(Outgoing::Direct(d)) = queue.try_recv() else {
+            panic!("not queued")
+        };
+        ids.push(d.msg_id);
+        assert!(acks.lock().written_live(d).is_empty());
+    }
+    assert!(acks.lock().ack(ids[0]).is_empty());
     assert_eq!(
-        backlog,
-        [Event::Message {
-            from: "hans".into(),
-            text: "later".into(),
-            offline: true,
-            ts: Some(1_000),
-        }]
+        f.hub.disconnect(yoda, &queue, &f.store),
+        Some("yoda".into())
+    );
+    let stored = smol::block_on(f.store.offline_for("yoda")).unwrap();
+    let texts: Vec<&str> = stored.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["two", "three"], "in flight, then still queued");
+    assert_eq!(
+        stored[0].msg_id, ids[1],
+        "stored under the id it was sent with"
+    );
+    assert!(stored[1].msg_id > ids[1]);
+    // Storing one again (a repeated end of connection) keeps one copy.
+    smol::block_on(
+        f.store
+            .store_offline("yoda", "hans", "two", u64::MAX, 1_000, ids[1]),
+    )
+    .unwrap();
+    assert_eq!(
+        smol::block_on(f.store.offline_for("yoda")).unwrap().len(),
+        2
     );
 }
 
@@ -159,7 +213,7 @@ fn presence_skips_users_blocked_either_way() {
     let (_, luke) = f.login("luke");
     let (_, hans) = f.login("hans");
     let (vader_conn, _vader) = f.login("vader");
-    f.hub.disconnect(vader_conn);
+    f.disconnect(vader_conn);
     let seen = events(&luke);
     assert!(
         seen.iter()
@@ -179,7 +233,7 @@ fn whoelsesince_follows_the_clock() {
     let f = fixture(&[]);
     let (_, _hans) = f.login("hans");
     let (vader, _) = f.login("vader");
-    f.hub.disconnect(vader);
+    f.disconnect(vader);
     assert_eq!(f.hub.whoelsesince("hans", 1), ["vader"]);
     f.clock.advance(Duration::from_millis(1500));
     assert!(f.hub.whoelsesince("hans", 1).is_empty());
@@ -229,7 +283,7 @@ fn private_requests_are_checked_and_answered() {
     assert!(addr.is_some_and(|a| a.ends_with(":4000")));
     assert_eq!(fingerprint, Some("ab".repeat(32)));
     assert_eq!(start(events(&yoda)), (None, None));
-    f.hub.disconnect(yoda_conn);
+    f.disconnect(yoda_conn);
     assert!(events(&hans).contains(&Event::PrivateEnded {
         peer: "yoda".into()
     }));
@@ -253,8 +307,8 @@ fn shutdown_queues_no_presence_but_notes_logouts() {
         assert!(matches!(rx.try_recv(), Ok(Outgoing::Frame(l)) if l == shutdown));
         assert!(matches!(rx.try_recv(), Ok(Outgoing::Close)));
     }
-    assert_eq!(f.hub.disconnect(yoda_conn).as_deref(), Some("yoda"));
-    assert_eq!(f.hub.disconnect(hans_conn).as_deref(), Some("hans"));
+    assert_eq!(f.disconnect(yoda_conn).as_deref(), Some("yoda"));
+    assert_eq!(f.disconnect(hans_conn).as_deref(), Some("hans"));
     // Nothing queued behind the Close: no presence for anyone.
     for rx in [&hans, &yoda, &leia] {
         assert!(rx.try_recv().is_err());

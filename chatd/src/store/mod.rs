@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 
+mod reader;
 mod schema;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use crate::seams::{LockState, OfflineMessage, Store, StoreError, StoreOutcome};
+pub use crate::seams::{Backlog, LockState, OfflineMessage, Store, StoreError, StoreOutcome};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, StoreJob};
 
@@ -28,4 +29,6 @@ pub struct Snapshot {
     pub locks: HashMap<String, LockState>,
     /// Cumulative server counters by name, as last saved by [`Store::heartbeat`].
     pub counters: HashMap<String, u64>,
+    /// The highest `msg_id` of a stored message (0 if none): new ids start above it.
+    pub max_msg_id: u64,
 }

@@ -12,7 +12,7 @@ use crate::clock::wall_ms;
 use crate::files;
 
 /// Current schema version, kept in SQLite's `user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The database file's name inside the data directory.
 pub(crate) const DB_FILE: &str = "chat.db";
@@ -73,6 +73,13 @@ const MIGRATIONS: &[&str] = &[
          name TEXT PRIMARY KEY,
          value INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 2 -> 3: each offline message keeps the id it carries on the wire (`msg_id`), so a
+    // message stored again (its connection ended before the client acknowledged it) is stored
+    // once, and an acknowledgement deletes it by that id. Messages already waiting take their
+    // row id, which is below any id a server hands out (those start above the clock).
+    "ALTER TABLE offline ADD COLUMN msg_id INTEGER;
+     UPDATE offline SET msg_id = id;
+     CREATE UNIQUE INDEX offline_by_msg_id ON offline (msg_id);",
 ];
 
 /// Closed login sessions older than this are pruned at start, except each user's latest
@@ -279,6 +286,11 @@ pub(super) fn load_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         let (user, lock) = row?;
         snap.locks.insert(user, lock);
     }
+    snap.max_msg_id = conn
+        .query_row("SELECT COALESCE(MAX(msg_id), 0) FROM offline", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|v| u64::try_from(v).unwrap_or(0))?;
     let mut stmt = conn.prepare("SELECT name, value FROM counters")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (name, value) = row?;

@@ -19,11 +19,12 @@ use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::reader::{self, ReadJob, Reader};
 use super::schema::{
     check, classify, create_data_dir, load_snapshot, lock_data_dir, migrate, owner_only_files,
     set_alive, DB_FILE,
 };
-use super::{LockState, OfflineMessage, Snapshot, StoreError, StoreOutcome};
+use super::{Backlog, LockState, OfflineMessage, Snapshot, StoreError, StoreOutcome};
 use crate::seams::Store;
 
 /// Most jobs one transaction takes, so one slow batch cannot grow without bound.
@@ -40,6 +41,8 @@ pub struct SqliteStore {
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     /// The data directory's lock, released by [`Store::close`].
     dir_lock: std::sync::Mutex<Option<File>>,
+    /// The second connection, for reads.
+    reader: Reader,
     path: PathBuf,
 }
 
@@ -77,6 +80,10 @@ impl SqliteStore {
             .map_err(open_err)?;
         migrate(&mut conn, &path)?;
         let snapshot = load_snapshot(&conn).map_err(open_err)?;
+        let reader = Reader::open(&path).map_err(|e| StoreError::DataDir {
+            path: path.clone(),
+            source: e,
+        })?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("chatd-store".into())
@@ -90,6 +97,7 @@ impl SqliteStore {
                 jobs: std::sync::Mutex::new(Some(tx)),
                 thread: std::sync::Mutex::new(Some(thread)),
                 dir_lock: std::sync::Mutex::new(Some(dir_lock)),
+                reader,
                 path,
             },
             snapshot,
@@ -129,6 +137,45 @@ impl SqliteStore {
         }
     }
 
+    /// Runs `f` on the reader thread once every job queued before this call has run (the
+    /// writer thread hands it over after its batch, committed or not: on a full disk the
+    /// writes fail and the read still answers).
+    fn read_after_writes<R, F>(&self, f: F) -> StoreJob<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        let (read, job) = read_job(f);
+        let Some(reader) = self.reader.sender() else {
+            return StoreJob { rx: None };
+        };
+        let handover: Job = Box::new(move |_| {
+            let reply: Reply = Box::new(move |_committed| {
+                // A closed reader drops the job, and its answer says "closed".
+                let _ = reader.send(read);
+            });
+            // Writes nothing: nothing to roll back.
+            (reply, true)
+        });
+        match self.submit(handover) {
+            Ok(()) => job,
+            Err(_) => StoreJob { rx: None },
+        }
+    }
+
+    /// Runs `f` on the reader thread now, unordered with the writes.
+    fn read_now<R, F>(&self, f: F) -> StoreJob<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        let (read, job) = read_job(f);
+        match self.reader.sender().map(|tx| tx.send(read)) {
+            Some(Ok(())) => job,
+            _ => StoreJob { rx: None },
+        }
+    }
+
     fn submit(&self, job: Job) -> Result<(), StoreError> {
         // Held only to clone or take the sender; never across an await.
         let guard = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
@@ -136,6 +183,26 @@ impl SqliteStore {
             Some(tx) => tx.send(job).map_err(|_| StoreError::Closed),
             None => Err(StoreError::Closed),
         }
+    }
+
+    /// The offline messages waiting for `user`, oldest first (read on the reader thread,
+    /// after every job queued before).
+    ///
+    /// # Errors
+    /// [`StoreError`] on a read failure.
+    pub fn offline_for(&self, user: &str) -> StoreJob<Vec<OfflineMessage>> {
+        let user = user.to_owned();
+        self.read_after_writes(move |c| reader::all(c, &user))
+    }
+
+    /// Makes every write of the store thread fail from now on, as on a full disk (the
+    /// writer's connection becomes `query_only`, so even the commit's own bookkeeping fails):
+    /// for tests of what must still work then.
+    #[cfg(test)]
+    pub(crate) fn fail_writes_for_tests(&self) {
+        let job = self.call(|c| c.pragma_update(None, "query_only", true));
+        // This job's own batch cannot commit any more.
+        let _ = smol::block_on(job);
     }
 
     /// Finishes queued jobs, stops the thread and closes the database. Later calls fail with
@@ -147,6 +214,8 @@ impl SqliteStore {
         if let Some(t) = thread {
             let _ = t.join();
         }
+        // The writer's last batch may have handed reads over: finish them too.
+        self.reader.close();
         // Only now may another chatd open the directory.
         drop(
             self.dir_lock
@@ -172,8 +241,10 @@ impl Store for SqliteStore {
         text: &str,
         cap: u64,
         sent_ms: i64,
+        msg_id: u64,
     ) -> StoreJob<StoreOutcome> {
         let (recipient, sender, text) = (recipient.to_owned(), sender.to_owned(), text.to_owned());
+        let msg_id = i64::try_from(msg_id).unwrap_or(i64::MAX);
         self.call(move |c| {
             let waiting: i64 = c
                 .prepare_cached("SELECT waiting FROM offline_counts WHERE recipient = ?1")?
@@ -183,45 +254,55 @@ impl Store for SqliteStore {
             if u64::try_from(waiting).unwrap_or(0) >= cap {
                 return Ok(StoreOutcome::Full);
             }
+            // Stored once per id: a message stored again (its connection ended before the
+            // client acknowledged it) is already there.
             c.prepare_cached(
-                "INSERT INTO offline (recipient, sender, text, sent_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO offline (recipient, sender, text, sent_at, msg_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (msg_id) DO NOTHING",
             )?
-            .execute(params![recipient, sender, text, sent_ms])?;
+            .execute(params![recipient, sender, text, sent_ms, msg_id])?;
             Ok(StoreOutcome::Stored)
         })
     }
 
-    /// The offline messages waiting for `user`, oldest first.
+    /// How many messages wait for `user` and the newest one's row, read after every job
+    /// queued before; works when the store cannot write.
     ///
     /// # Errors
     /// [`StoreError`] on a read failure.
-    fn offline_for(&self, user: &str) -> StoreJob<Vec<OfflineMessage>> {
+    fn backlog(&self, user: &str) -> StoreJob<Backlog> {
         let user = user.to_owned();
-        self.call(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, sender, text, sent_at FROM offline WHERE recipient = ?1 ORDER BY id",
-            )?;
-            let rows = stmt.query_map([&user], |r| {
-                Ok(OfflineMessage {
-                    id: r.get(0)?,
-                    from: r.get(1)?,
-                    text: r.get(2)?,
-                    sent_ms: r.get(3)?,
-                })
-            })?;
-            rows.collect()
-        })
+        self.read_after_writes(move |c| reader::backlog(c, &user))
     }
 
-    /// Removes delivered offline messages.
+    /// The next chunk of `user`'s backlog: rows in `(after, upto]`, oldest first, about
+    /// `max_bytes` of text (at least one message).
+    ///
+    /// # Errors
+    /// [`StoreError`] on a read failure.
+    fn backlog_chunk(
+        &self,
+        user: &str,
+        after: i64,
+        upto: i64,
+        max_bytes: usize,
+    ) -> StoreJob<Vec<OfflineMessage>> {
+        let user = user.to_owned();
+        self.read_now(move |c| reader::chunk(c, &user, after, upto, max_bytes))
+    }
+
+    /// Removes the messages with these ids stored for `recipient` (acknowledged by the
+    /// recipient's client).
     ///
     /// # Errors
     /// [`StoreError`] if the deletion could not be committed (the messages may be shown again).
-    fn delete_offline(&self, ids: Vec<i64>) -> StoreJob<()> {
+    fn delete_offline(&self, recipient: &str, msg_ids: Vec<u64>) -> StoreJob<()> {
+        let recipient = recipient.to_owned();
         self.call(move |c| {
-            let mut stmt = c.prepare_cached("DELETE FROM offline WHERE id = ?1")?;
-            for id in ids {
-                stmt.execute([id])?;
+            let mut stmt =
+                c.prepare_cached("DELETE FROM offline WHERE msg_id = ?1 AND recipient = ?2")?;
+            for id in msg_ids {
+                stmt.execute(params![i64::try_from(id).unwrap_or(i64::MAX), recipient])?;
             }
             Ok(())
         })
@@ -345,6 +426,25 @@ impl Store for SqliteStore {
     fn close(&self) {
         SqliteStore::close(self);
     }
+}
+
+/// A read job for the reader thread and the answer its caller awaits.
+fn read_job<R, F>(f: F) -> (ReadJob, StoreJob<R>)
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+{
+    let (tx, rx) = async_channel::bounded::<Result<R, StoreError>>(1);
+    let read: ReadJob = Box::new(move |conn| {
+        // The caller may have gone away; nothing to do then.
+        let _ = tx.try_send(f(conn).map_err(StoreError::Sqlite));
+    });
+    (
+        read,
+        StoreJob {
+            rx: Some(Box::pin(rx)),
+        },
+    )
 }
 
 /// Where a job's answer arrives.

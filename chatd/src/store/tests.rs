@@ -14,7 +14,14 @@ fn offline_messages_survive_reopen_in_order() {
         smol::block_on(async {
             for i in 0..5 {
                 let r = store
-                    .store_offline("yoda", "hans", &format!("m{i}"), 3, 1_000 + i)
+                    .store_offline(
+                        "yoda",
+                        "hans",
+                        &format!("m{i}"),
+                        3,
+                        1_000 + i as i64,
+                        100 + i as u64,
+                    )
                     .await
                     .unwrap();
                 assert_eq!(r == StoreOutcome::Stored, i < 3);
@@ -35,7 +42,7 @@ fn offline_messages_survive_reopen_in_order() {
     // Each keeps the time it was sent, not the time it was stored or read.
     let times: Vec<_> = msgs.iter().map(|m| m.sent_ms).collect();
     assert_eq!(times, [1_000, 1_001, 1_002]);
-    smol::block_on(store.delete_offline(vec![msgs[0].id])).unwrap();
+    smol::block_on(store.delete_offline("yoda", vec![msgs[0].msg_id])).unwrap();
     assert_eq!(smol::block_on(store.offline_for("yoda")).unwrap().len(), 2);
 }
 
@@ -50,7 +57,7 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             for i in 0..3 {
                 assert_eq!(
                     store
-                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 1)
+                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 1_000, 100 + i)
                         .await
                         .unwrap(),
                     StoreOutcome::Stored
@@ -58,7 +65,7 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             }
             assert_eq!(
                 store
-                    .store_offline("yoda", "hans", "m3", 3, 1)
+                    .store_offline("yoda", "hans", "m3", 3, 1_000, 103)
                     .await
                     .unwrap(),
                 StoreOutcome::Full
@@ -66,19 +73,22 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             // Another recipient has its own cap.
             assert_eq!(
                 store
-                    .store_offline("luke", "hans", "x", 3, 1)
+                    .store_offline("luke", "hans", "x", 3, 1_000, 200)
                     .await
                     .unwrap(),
                 StoreOutcome::Stored
             );
             for m in store.offline_for("yoda").await.unwrap() {
-                ids.push(m.id);
+                ids.push(m.msg_id);
             }
-            store.delete_offline(ids[..2].to_vec()).await.unwrap();
+            store
+                .delete_offline("yoda", ids[..2].to_vec())
+                .await
+                .unwrap();
             for i in 4..6 {
                 assert_eq!(
                     store
-                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 1)
+                        .store_offline("yoda", "hans", &format!("m{i}"), 3, 1_000, 100 + i)
                         .await
                         .unwrap(),
                     StoreOutcome::Stored
@@ -86,7 +96,7 @@ fn cap_counts_follow_stores_and_deletions_and_counters_persist() {
             }
             assert_eq!(
                 store
-                    .store_offline("yoda", "hans", "m6", 3, 1)
+                    .store_offline("yoda", "hans", "m6", 3, 1_000, 106)
                     .await
                     .unwrap(),
                 StoreOutcome::Full
@@ -156,6 +166,110 @@ fn refuses_newer_schema() {
     drop(conn);
     let err = SqliteStore::open(dir.path()).err().unwrap().to_string();
     assert!(err.contains("newer than this chatd supports"), "{err}");
+}
+
+#[test]
+fn the_backlog_is_read_in_chunks_in_order_up_to_its_last_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SqliteStore::open(dir.path()).unwrap();
+    smol::block_on(async {
+        for i in 0..10u64 {
+            let text = format!("{i:03}").repeat(100);
+            store
+                .store_offline("yoda", "hans", &text, 100, 1_000, 1000 - i)
+                .await
+                .unwrap();
+        }
+        store
+            .store_offline("luke", "hans", "x", 100, 1_000, 5)
+            .await
+            .unwrap();
+        let backlog = store.backlog("yoda").await.unwrap();
+        assert_eq!(backlog.count, 10);
+        // Stored after the count: not part of this backlog.
+        store
+            .store_offline("yoda", "hans", "late", 100, 1_000, 2000)
+            .await
+            .unwrap();
+        let mut after = 0;
+        let mut seen = Vec::new();
+        loop {
+            // 700 bytes: two messages of 303 bytes, then a third goes over.
+            let chunk = store
+                .backlog_chunk("yoda", after, backlog.last, 700)
+                .await
+                .unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.len() <= 3, "{}", chunk.len());
+            after = chunk.last().unwrap().id;
+            seen.extend(chunk.into_iter().map(|m| m.msg_id));
+        }
+        assert_eq!(seen, (991..=1000).rev().collect::<Vec<u64>>());
+        // A single message larger than the budget still comes.
+        let one = store
+            .backlog_chunk("yoda", 0, backlog.last, 1)
+            .await
+            .unwrap();
+        assert_eq!(one.len(), 1);
+    });
+}
+
+#[test]
+fn a_message_is_stored_once_per_id_and_deleted_only_for_its_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SqliteStore::open(dir.path()).unwrap();
+    smol::block_on(async {
+        for _ in 0..3 {
+            store
+                .store_offline("yoda", "hans", "hi", 10, 1_000, 77)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.backlog("yoda").await.unwrap().count, 1);
+        store.delete_offline("luke", vec![77]).await.unwrap();
+        assert_eq!(store.backlog("yoda").await.unwrap().count, 1);
+        store.delete_offline("yoda", vec![77, 78]).await.unwrap();
+        assert_eq!(store.backlog("yoda").await.unwrap().count, 0);
+    });
+    drop(store);
+    let (_, snap) = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(snap.max_msg_id, 0);
+}
+
+#[test]
+fn the_backlog_is_read_when_the_store_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = SqliteStore::open(dir.path()).unwrap();
+        smol::block_on(async {
+            for i in 0..50u64 {
+                store
+                    .store_offline("yoda", "hans", &"x".repeat(2000), 100, 1_000, i + 1)
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    let (store, snap) = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(snap.max_msg_id, 50);
+    // A full disk: every write fails, the commit included.
+    store.fail_writes_for_tests();
+    smol::block_on(async {
+        assert!(store
+            .store_offline("yoda", "hans", "hi", 100, 1_000, 99)
+            .await
+            .is_err());
+        assert!(store.delete_offline("yoda", vec![1]).await.is_err());
+        let backlog = store.backlog("yoda").await.unwrap();
+        assert_eq!(backlog.count, 50);
+        let chunk = store
+            .backlog_chunk("yoda", 0, backlog.last, usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(chunk.len(), 50);
+    });
 }
 
 #[test]

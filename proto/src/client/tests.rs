@@ -312,6 +312,7 @@ fn login_and_logout() {
                 text: "there?".into(),
                 offline: true,
                 ts: None,
+                msg_id: None,
             },
             Event::Presence {
                 user: "yoda".into(),
