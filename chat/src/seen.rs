@@ -69,7 +69,10 @@ impl SeenFile {
     /// The directory or the file cannot be created, read or rewritten.
     pub fn open(path: &Path) -> std::io::Result<(SeenFile, Vec<u64>)> {
         if let Some(parent) = path.parent() {
-            DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
         }
         let file = OpenOptions::new()
             .read(true)

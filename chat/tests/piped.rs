@@ -692,7 +692,11 @@ fn a_seen_file_that_stops_growing_is_reported_once_and_messages_still_show() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     for t in ["one", "two", "three"] {
-        assert_eq!(stdout.matches(&format!("hans: {t}\n")).count(), 1, "{stdout}");
+        assert_eq!(
+            stdout.matches(&format!("hans: {t}\n")).count(),
+            1,
+            "{stdout}"
+        );
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -700,8 +704,8 @@ fn a_seen_file_that_stops_growing_is_reported_once_and_messages_still_show() {
         stderr.starts_with("chat: cannot record shown messages in "),
         "{stderr}"
     );
-    let kept = std::fs::read_to_string(seen.join(format!("127.0.0.1_{}/luke", server.port())))
-        .unwrap();
+    let kept =
+        std::fs::read_to_string(seen.join(format!("127.0.0.1_{}/luke", server.port()))).unwrap();
     // The first id whole; of the second at most the bytes that fitted (skipped when read).
     let (first, rest) = kept.split_once('\n').unwrap();
     assert!(first.parse::<u64>().is_ok(), "{kept:?}");

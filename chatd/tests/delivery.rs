@@ -310,7 +310,10 @@ fn chat_killed_during_delivery_shows_everything_exactly_once_across_sessions_and
         drop(raw);
         wait_logged_out(&mut luke, "yoda");
         let unshown = 1000 - shown.len() as u64;
-        assert!(announced >= unshown, "lost: {announced} stored, {unshown} never shown");
+        assert!(
+            announced >= unshown,
+            "lost: {announced} stored, {unshown} never shown"
+        );
         shown_and_still_stored += announced - unshown;
     }
     assert!(shown.len() < 1000, "delivery was cut short at least once");
