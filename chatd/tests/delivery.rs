@@ -245,6 +245,17 @@ impl ChatProcess {
         }
     }
 
+    /// Waits until chat is blocked writing to its full stdout (its main thread, which prints,
+    /// waits in the kernel's pipe write: Linux `/proc/PID/wchan`). A kill then falls between
+    /// two messages, not in the instant between printing one and recording its id (where a
+    /// kill makes that one message come again: `docs/CLIENT.md`).
+    fn wait_blocked_on_stdout(&self) {
+        let wchan = format!("/proc/{}/wchan", self.child.id());
+        testkit::wait_until("chat blocks on its full stdout", || {
+            std::fs::read_to_string(&wchan).is_ok_and(|w| w.contains("pipe_write"))
+        });
+    }
+
     /// SIGKILL; returns everything it printed (also what was still in the pipe).
     fn kill(mut self) -> Vec<String> {
         self.child.kill().unwrap();
@@ -294,6 +305,7 @@ fn chat_killed_during_delivery_shows_everything_exactly_once_across_sessions_and
     for stop_after in [1, 10, 100, 200] {
         let mut chat = ChatProcess::start(chatd.addr, "yoda", "", stop_after, seen.path());
         chat.wait_count("hans: m", stop_after);
+        chat.wait_blocked_on_stdout();
         let texts = shown_once(&chat.kill());
         wait_logged_out(&mut luke, "yoda");
         // Each session goes on exactly where the last one's output ended.
@@ -602,7 +614,12 @@ fn a_login_on_a_full_disk_gets_its_backlog_and_nothing_is_lost() {
     drop(hans);
     child.kill().unwrap();
     child.wait().unwrap();
+    // Restarted on the same port, as a server is (chat keeps shown ids per host and port).
+    let config = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    let config = config.replacen("port = 0\n", &format!("port = {}\n", addr.port()), 1);
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
     let chatd = ChatdProcess::spawn(dir.path(), &["--config", "config.toml"]);
+    assert_eq!(chatd.addr, addr);
     let mut luke = Client::login(chatd.addr, "luke", password("luke"));
     let (mut yoda, announced) = login_counting(chatd.addr, "yoda");
     assert_eq!(announced, 98);
