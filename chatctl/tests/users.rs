@@ -190,8 +190,10 @@ fn user_add_on_a_terminal_asks_twice_without_echo() {
     };
     let mut t = run(&["user", "add", "poe"]);
     t.expect("Password for poe: ");
+    t.wait_echo_off();
     t.send("bb-8#rolls\r");
     t.expect("Retype it: ");
+    t.wait_echo_off();
     t.send("bb-8#rolls\r");
     t.expect("account poe created");
     assert_eq!(t.finish(), 0);
@@ -201,8 +203,10 @@ fn user_add_on_a_terminal_asks_twice_without_echo() {
     // Two different entries change nothing.
     let mut t = run(&["user", "passwd", "poe"]);
     t.expect("New password for poe: ");
+    t.wait_echo_off();
     t.send("one#1\r");
     t.expect("Retype it: ");
+    t.wait_echo_off();
     t.send("two#2\r");
     t.expect("the two passwords differ; nothing changed");
     assert_eq!(t.finish(), 1);

@@ -90,6 +90,27 @@ impl Pty {
         }
     }
 
+    /// Waits until the program has turned echo off (it is reading a secret): a prompt is
+    /// printed before the terminal mode is set, so keys typed as soon as the prompt shows could
+    /// be echoed by the terminal itself.
+    #[allow(dead_code)]
+    pub fn wait_echo_off(&mut self) {
+        use std::os::fd::AsRawFd;
+        let end = Instant::now() + DEADLINE;
+        loop {
+            // SAFETY: tcgetattr fills the zeroed struct from the open master fd.
+            let mut t: libc::termios = unsafe { std::mem::zeroed() };
+            let rc = unsafe { libc::tcgetattr(self.master.as_raw_fd(), &mut t) };
+            assert_eq!(rc, 0, "tcgetattr: {}", std::io::Error::last_os_error());
+            if t.c_lflag & libc::ECHO == 0 {
+                return;
+            }
+            assert!(Instant::now() < end, "echo never turned off");
+            // Polling a terminal mode: there is no event to wait on.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Types `keys`.
     pub fn send(&mut self, keys: &str) {
         self.master
