@@ -58,6 +58,9 @@ Environment:
                    $XDG_STATE_HOME/chat/history or ~/.local/state/chat/history
   CHAT_KNOWN_HOSTS the file of pinned server certificates (--tls); default
                    $XDG_STATE_HOME/chat/known_hosts or ~/.local/state/chat/known_hosts
+  CHAT_SEEN_DIR    where the ids of messages shown are kept, so a message delivered again
+                   in a later session is shown once (empty: this session only); default
+                   $XDG_STATE_HOME/chat/seen or ~/.local/state/chat/seen
   NO_COLOR         (non-empty) no colours
   TZ               the time zone of the times shown
 
@@ -293,6 +296,22 @@ pub fn known_hosts_path(
     Some(history.with_file_name("known_hosts"))
 }
 
+/// The directory of the files of shown message ids (one per server and user, `crate::seen`):
+/// `CHAT_SEEN_DIR` if set (empty: none, ids are remembered for the session only), else
+/// `$XDG_STATE_HOME/chat/seen`, else `~/.local/state/chat/seen`. `None` when disabled or no
+/// home directory is known.
+pub fn seen_dir(
+    seen_dir: Option<String>,
+    xdg_state_home: Option<String>,
+    home: Option<String>,
+) -> Option<PathBuf> {
+    if let Some(dir) = seen_dir {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    let history = history_path(None, xdg_state_home, home)?;
+    Some(history.with_file_name("seen"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +377,25 @@ mod tests {
             Some(PathBuf::from("/home/u/.local/state/chat/known_hosts"))
         );
         assert_eq!(known_hosts_path(None, None, None), None);
+    }
+
+    #[test]
+    fn seen_dir_resolution() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            seen_dir(s("/tmp/s"), s("/x"), s("/home/u")),
+            Some(PathBuf::from("/tmp/s"))
+        );
+        assert_eq!(seen_dir(s(""), s("/x"), s("/home/u")), None);
+        assert_eq!(
+            seen_dir(None, s("/x"), s("/home/u")),
+            Some(PathBuf::from("/x/chat/seen"))
+        );
+        assert_eq!(
+            seen_dir(None, None, s("/home/u")),
+            Some(PathBuf::from("/home/u/.local/state/chat/seen"))
+        );
+        assert_eq!(seen_dir(None, None, None), None);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! directives), [`render`] (every line users see), [`commands`] (the command language),
 //! [`repl`] (line editor, completion, history), [`script`] (piped input and directives),
 //! [`screen`] (output), [`tty`] (password entry, terminal restore), [`p2p`] (the private
-//! listener and peer connections), [`trust`] (which TLS certificates to trust; pins).
+//! listener and peer connections), [`trust`] (which TLS certificates to trust; pins), [`seen`]
+//! (the file of message ids shown, across sessions).
 
 mod cli;
 mod commands;
@@ -19,6 +20,7 @@ mod render;
 mod repl;
 mod screen;
 mod script;
+mod seen;
 mod session;
 mod trust;
 mod tty;
@@ -148,6 +150,12 @@ fn run(args: cli::Args) -> i32 {
         user: args.user,
         password: env_string("CHAT_PASSWORD"),
         advertise: args.advertise,
+        seen: cli::seen_dir(
+            env_string("CHAT_SEEN_DIR"),
+            env_string("XDG_STATE_HOME"),
+            env_string("HOME"),
+        )
+        .map(|dir| seen::server_dir(&dir, &addr.host, addr.port)),
         style,
         place,
         suspender,

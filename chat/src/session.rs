@@ -109,6 +109,8 @@ pub struct Options {
     pub password: Option<String>,
     /// `--advertise`: the host peers should connect to for private messaging.
     pub advertise: Option<String>,
+    /// The directory of this server's files of shown message ids (`crate::seen`), if kept.
+    pub seen: Option<std::path::PathBuf>,
     /// How lines look (times, colours, terminal notices).
     pub style: Style,
     /// How script errors name the line (`<stdin>:3`, `FILE:3`, `-c 2`).
@@ -337,11 +339,44 @@ impl Session {
             }),
             None => {
                 self.screen.lines(shown.lines);
+                if let Event::Message {
+                    msg_id: Some(id), ..
+                } = event
+                {
+                    // Out on the screen first (a record of a message never shown would lose
+                    // it), then remembered across sessions.
+                    self.screen.flush();
+                    if let Err((path, e)) = self.delivery.shown(id) {
+                        report!(
+                            "cannot record shown messages in {}: {e}; a message delivered \
+                             again in a later session may be shown again",
+                            path.display()
+                        );
+                    }
+                }
                 if self.delivery.due() {
                     self.send_ack()?;
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Reads the ids of the messages shown to `user` in earlier sessions (`crate::seen`), and
+    /// keeps recording them there. When the file cannot be used, says so once and goes on
+    /// with this session's ids only.
+    fn load_seen(&mut self, user: &str) {
+        let Some(dir) = &self.options.seen else {
+            return;
+        };
+        let path = crate::seen::user_file(dir, user);
+        match crate::seen::SeenFile::open(&path) {
+            Ok((file, ids)) => self.delivery.remember_in(file, ids),
+            Err(e) => report!(
+                "cannot keep the messages shown in {}: {e}; a message delivered again in a \
+                 later session may be shown again",
+                path.display()
+            ),
         }
     }
 
@@ -590,6 +625,8 @@ impl Session {
             match self.request(Request::Password { password })? {
                 Response::Welcome { user, .. } => {
                     self.user = user.clone();
+                    // Before any message of the backlog, which comes after the welcome.
+                    self.load_seen(&user);
                     self.logged_in(&user)?;
                     self.screen.line(render::WELCOME);
                     return Ok(());

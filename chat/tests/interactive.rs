@@ -23,6 +23,7 @@ fn interactive(port: u16, histfile: &Path) -> Pty {
     let mut cmd = Command::new(chat_bin());
     cmd.arg(port.to_string())
         .env("CHAT_HISTFILE", histfile)
+        .env("CHAT_SEEN_DIR", "")
         .env("TZ", "UTC")
         .env("NO_COLOR", "1")
         .env_remove("CHAT_PASSWORD");
@@ -283,6 +284,7 @@ fn user_flag_and_environment_password_skip_the_prompts() {
         "hans",
     ])
     .env("CHAT_HISTFILE", dir.path().join("history"))
+    .env("CHAT_SEEN_DIR", "")
     .env("CHAT_PASSWORD", "falcon*solo");
     let mut c = Pty::spawn(cmd);
     let shown = c.expect(WELCOME);
@@ -495,6 +497,7 @@ fn names_and_errors_are_coloured_unless_no_color() {
     let mut cmd = Command::new(chat_bin());
     cmd.arg(server.port().to_string())
         .env("CHAT_HISTFILE", dir.path().join("history"))
+        .env("CHAT_SEEN_DIR", "")
         .env("TZ", "UTC")
         .env_remove("NO_COLOR")
         .env_remove("CHAT_PASSWORD");
@@ -520,6 +523,7 @@ fn dash_c_on_a_terminal_asks_for_the_login_and_runs_the_commands() {
     cmd.arg(server.port().to_string())
         .args(["-c", "whoelse", "-c", "help whoelse"])
         .env("CHAT_HISTFILE", "")
+        .env("CHAT_SEEN_DIR", "")
         .env_remove("CHAT_PASSWORD");
     let mut hans = Pty::spawn(cmd);
     hans.expect("Username: ");

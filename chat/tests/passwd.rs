@@ -66,6 +66,7 @@ fn interactive_passwd_asks_twice_without_echo() {
     let mut cmd = Command::new(chat_bin());
     cmd.arg(server.port().to_string())
         .env("CHAT_HISTFILE", dir.path().join("history"))
+        .env("CHAT_SEEN_DIR", "")
         .env_remove("CHAT_PASSWORD");
     let mut pty = Pty::spawn(cmd);
     pty.expect("Username: ");

@@ -576,3 +576,138 @@ fn completions_and_man_page_are_printed() {
         "{err}"
     );
 }
+
+/// Stores `texts` from hans for luke (offline) through a piped hans.
+fn store_for_luke(server: &ChatdProcess, texts: &[&str]) {
+    let mut script = String::from("hans\nfalcon*solo\n");
+    for t in texts {
+        script.push_str(&format!("message luke {t}\n"));
+    }
+    let mut hans = Piped::script("hans", server.port(), &script);
+    assert_eq!(hans.finish(), 0);
+}
+
+#[test]
+fn shown_message_ids_are_kept_per_server_and_user_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = ChatdProcess::start("");
+    store_for_luke(&server, &["one", "two", "three"]);
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("state/seen");
+    let seen_env = seen.to_str().unwrap();
+    let mut luke = Piped::script_with(
+        "luke",
+        server.port(),
+        "luke\nlight==saber\n.wait hans: three\n",
+        &[],
+        &[("CHAT_SEEN_DIR", seen_env)],
+    );
+    assert_eq!(luke.finish(), 0, "{}", luke.stderr());
+    assert_eq!(luke.count("hans: "), 3);
+    assert_eq!(luke.stderr(), "");
+    // One file for this server and user.
+    let server_dir = seen.join(format!("127.0.0.1_{}", server.port()));
+    let file = server_dir.join("luke");
+    let ids: Vec<u64> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids[0] < ids[1] && ids[1] < ids[2], "{ids:?}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&server_dir), 0o700);
+    assert_eq!(mode(&seen), 0o700);
+}
+
+#[test]
+fn an_unusable_seen_dir_is_reported_once_and_messages_still_show() {
+    let server = ChatdProcess::start("");
+    store_for_luke(&server, &["one", "two"]);
+    let dir = tempfile::tempdir().unwrap();
+    // A file where a directory should be: nothing can be created under it (even as root).
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let seen = blocker.join("seen");
+    let mut luke = Piped::script_with(
+        "luke",
+        server.port(),
+        "luke\nlight==saber\n.wait hans: two\nmessage hans back\n",
+        &[],
+        &[("CHAT_SEEN_DIR", seen.to_str().unwrap())],
+    );
+    assert_eq!(luke.finish(), 0);
+    assert_eq!(luke.count("hans: one"), 1);
+    assert_eq!(luke.count("hans: two"), 1);
+    let stderr = luke.stderr();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("chat: cannot keep the messages shown in ")
+            && stderr.contains("blocker/seen/127.0.0.1_"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_seen_file_that_stops_growing_is_reported_once_and_messages_still_show() {
+    use std::os::unix::process::CommandExt;
+    let server = ChatdProcess::start("");
+    store_for_luke(&server, &["one", "two", "three"]);
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    // Every file chat writes limited to 20 bytes (a full disk, without root): the first id
+    // fits, the second does not.
+    let mut cmd = std::process::Command::new(common::chat_bin());
+    cmd.arg("127.0.0.1")
+        .arg(server.port().to_string())
+        .env("CHAT_SEEN_DIR", &seen)
+        .env("CHAT_HISTFILE", "")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 20,
+                rlim_max: 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"luke\nlight==saber\n.wait hans: three\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for t in ["one", "two", "three"] {
+        assert_eq!(
+            stdout.matches(&format!("hans: {t}\n")).count(),
+            1,
+            "{stdout}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("chat: cannot record shown messages in "),
+        "{stderr}"
+    );
+    let kept =
+        std::fs::read_to_string(seen.join(format!("127.0.0.1_{}/luke", server.port()))).unwrap();
+    // The first id whole; of the second at most the bytes that fitted (skipped when read).
+    let (first, rest) = kept.split_once('\n').unwrap();
+    assert!(first.parse::<u64>().is_ok(), "{kept:?}");
+    assert!(!rest.contains('\n'), "{kept:?}");
+}

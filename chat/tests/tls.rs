@@ -469,6 +469,7 @@ fn interactive_first_use_shows_the_fingerprint_and_asks() {
         cmd.args(["--tls", "127.0.0.1", &port.to_string()])
             .env("CHAT_KNOWN_HOSTS", &kh)
             .env("CHAT_HISTFILE", "")
+            .env("CHAT_SEEN_DIR", "")
             .env_remove("CHAT_PASSWORD");
         Pty::spawn(cmd)
     };

@@ -40,6 +40,7 @@ impl Piped {
             .args(args)
             .env_remove("CHAT_PASSWORD")
             .env("CHAT_HISTFILE", "")
+            .env("CHAT_SEEN_DIR", "")
             .env("TZ", "UTC")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
