@@ -6,8 +6,6 @@
 //! fsynced, so a crash leaves either the old file or the new one, never a mix. Reading and
 //! serving accounts is `auth`'s job; this module only rewrites the file.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::auth::secret::{self, parent_dir, sync_parent};
@@ -117,47 +115,15 @@ fn rewrite(text: &str) -> Result<(String, Rewritten), AuthError> {
     Ok((out, report))
 }
 
-/// Writes `bytes` to a new file beside `path` with the same permissions, and fsyncs it.
+/// Writes `bytes` to a new file beside `path` with the same permissions, and fsyncs it
+/// ([`crate::auth::rewrite::write_temp`]).
 fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf, CredentialsError> {
-    let name = path.file_name().map_or_else(
-        || "credentials".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let io = |source| CredentialsError::Io {
-        path: tmp.clone(),
-        source,
-    };
     let meta = std::fs::metadata(path).map_err(|source| CredentialsError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    // A stale temp file from an interrupted run of ours is ours to replace.
-    let _ = std::fs::remove_file(&tmp);
-    let result = (|| {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.set_permissions(meta.permissions())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            // Keep the owner when run as root on chatd's file; an ordinary user cannot
-            // change it and needs not to.
-            let _ = std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()));
-        }
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    match result {
-        Ok(()) => Ok(tmp),
-        Err(source) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(io(source))
-        }
-    }
+    crate::auth::rewrite::write_temp(path, bytes, Some(&meta))
+        .map_err(|(path, source)| CredentialsError::Io { path, source })
 }
 
 /// [`sync_parent`], with the directory named in the error.

@@ -6,7 +6,6 @@
 //!
 //! Appending a registration is [`super::accounts`]' job; this module only rewrites.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -76,30 +75,60 @@ pub(crate) fn rewrite_account(
 /// # Errors
 /// [`AuthError::Io`] naming the file that failed; the original is then unchanged.
 pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
+    let failed = |path: &Path, source| AuthError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = write_temp(path, bytes, None).map_err(|(tmp, e)| failed(&tmp, e))?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed(path, e));
+    }
+    sync_parent(path).map_err(|e| failed(path, e))
+}
+
+/// Writes `bytes` to a new file beside `path` (the file it is to replace) and fsyncs it; the
+/// one way both rewrites of the credentials file (this module's and `chatd hash-credentials`)
+/// make their new text. The file is owner-only ([`crate::files::owner_only_options`]), or,
+/// given the metadata of the file it replaces, takes that file's permissions and (when run as
+/// root) its owner. Returns the temp file's path.
+///
+/// # Errors
+/// The temp file's path and the I/O error; nothing is left behind then.
+pub(crate) fn write_temp(
+    path: &Path,
+    bytes: &[u8],
+    like: Option<&std::fs::Metadata>,
+) -> Result<PathBuf, (PathBuf, std::io::Error)> {
     let name = path.file_name().map_or_else(
         || "credentials".into(),
         |n| n.to_string_lossy().into_owned(),
     );
     let tmp: PathBuf = path.with_file_name(format!(".{name}.chatd-{}.tmp", std::process::id()));
-    let failed = |path: &Path, source| AuthError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     // A stale temp file from an interrupted rewrite of ours is ours to replace.
     let _ = std::fs::remove_file(&tmp);
     let written = (|| {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
+        let mut f = crate::files::owner_only_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        if let Some(meta) = like {
+            use std::os::unix::fs::MetadataExt;
+            f.set_permissions(meta.permissions())?;
+            // Keep the owner when run as root on chatd's file; an ordinary user cannot
+            // change it and needs not to.
+            let _ = std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()));
+        }
         f.write_all(bytes)?;
         f.sync_all()
     })();
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(failed(path, e));
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err((tmp, e))
+        }
     }
-    sync_parent(path).map_err(|e| failed(path, e))
 }
 
 #[cfg(test)]
