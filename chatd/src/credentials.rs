@@ -89,10 +89,7 @@ pub fn hash_credentials(path: &Path) -> Result<Rewritten, CredentialsError> {
 fn rewrite(text: &str) -> Result<(String, Rewritten), AuthError> {
     let mut out = String::with_capacity(text.len() * 2);
     let mut report = Rewritten::default();
-    for raw in text.split_inclusive('\n') {
-        let body = raw.trim_end_matches('\n');
-        let body = body.strip_suffix('\r').unwrap_or(body);
-        let ending = &raw[body.len()..];
+    for (raw, body, ending) in secret::lines_with_endings(text) {
         match secret::account_line(body) {
             Some((_, secret)) if secret::is_hash(secret) => {
                 report.already_hashed += 1;

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::secret::{account_line, sync_parent, AuthError};
+use super::secret::{account_line, lines_with_endings, sync_parent, AuthError};
 
 /// What to do with the lines of one account.
 pub(crate) enum Edit<'a> {
@@ -24,10 +24,7 @@ pub(crate) enum Edit<'a> {
 pub(crate) fn edit_text(text: &str, user: &str, edit: &Edit<'_>) -> (String, usize) {
     let mut out = String::with_capacity(text.len() + 128);
     let mut touched = 0;
-    for raw in text.split_inclusive('\n') {
-        let body = raw.trim_end_matches('\n');
-        let body = body.strip_suffix('\r').unwrap_or(body);
-        let ending = &raw[body.len()..];
+    for (raw, body, ending) in lines_with_endings(text) {
         match account_line(body) {
             Some((name, _)) if name.eq_ignore_ascii_case(user) => {
                 touched += 1;

@@ -99,6 +99,17 @@ pub(crate) fn is_torn_registration(last_line: &str) -> bool {
     })
 }
 
+/// The lines of a credentials file's `text` for a rewrite that keeps every other byte: each as
+/// `(raw, body, ending)`, where `raw` is the whole line, `body` it without its ending and
+/// `ending` its own `\n` or `\r\n` (empty for a last line without one).
+pub(crate) fn lines_with_endings(text: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    text.split_inclusive('\n').map(|raw| {
+        let body = raw.trim_end_matches('\n');
+        let body = body.strip_suffix('\r').unwrap_or(body);
+        (raw, body, &raw[body.len()..])
+    })
+}
+
 /// Splits an account line (without its line ending) into user name and password field;
 /// `None` for blank lines, `#` comments and malformed lines.
 pub(crate) fn account_line(line: &str) -> Option<(&str, &str)> {
