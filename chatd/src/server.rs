@@ -246,7 +246,7 @@ impl Bound {
                 std::thread::Builder::new()
                     .name(format!("chatd-worker-{i}"))
                     .spawn(move || {
-                        future::block_on(ex.run(async {
+                        smol::block_on(ex.run(async {
                             let _ = rx.recv().await;
                         }))
                     })
@@ -268,7 +268,7 @@ impl Bound {
                 // `accept4` again (EAGAIN). As a task it is polled only when its own
                 // listeners, the admin socket or the stop signal wake it.
                 let serving = ex.spawn(serve(main_shared, listeners, admin, admin_file, stop_rx));
-                future::block_on(ex.run(serving));
+                smol::block_on(ex.run(serving));
             })
             .map_err(StartError::Thread)?;
         log::info!("admin socket at {}", admin_path.display());
