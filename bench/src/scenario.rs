@@ -1024,8 +1024,10 @@ pub async fn offline(
     run_plan(ex, target, p, plan).await
 }
 
-/// `idle`: the server's resident memory per idle logged-in connection. Reads the server's
-/// `VmRSS` once it is quiet ([`settle`]), logs in `clients` connections (IRC: registered,
+/// `idle`: the server's resident memory per idle logged-in connection. After a warm-up
+/// (`concurrency` clients log in and out: what a server allocates once, at its first logins,
+/// is not a per-connection cost), reads the server's `VmRSS` once it is quiet ([`settle`]),
+/// logs in `clients` connections (IRC: registered,
 /// in no channel), waits until it is quiet again, reads `VmRSS` again: the headline figure is
 /// the difference divided by `clients`, in KiB. Then logs them out.
 ///
@@ -1040,6 +1042,21 @@ pub async fn idle(
         .pid
         .ok_or_else(|| anyhow!("idle needs the server's pid (--pid)"))?;
     let deadline = Instant::now() + p.timeout;
+    // A warm-up first: `concurrency` of the clients log in and out, so that what the server
+    // allocates once, at its first logins, is in `before` and not counted per connection
+    // (chatd's password-hashing memory: one 19 MiB argon2 block per hashing thread, kept).
+    let warm = p.clients.min(p.concurrency.max(1));
+    let (warm_conns, _, _) = login_all(
+        ex,
+        target,
+        accounts(0..warm, user),
+        0,
+        p.concurrency,
+        false,
+        deadline,
+    )
+    .await?;
+    let warm_errors = logout_all(target.kind, warm_conns, deadline).await;
     let before = settle(pid, deadline).await?;
     let (conns, times, elapsed) = login_all(
         ex,
@@ -1053,7 +1070,7 @@ pub async fn idle(
     .await?;
     let after = settle(pid, deadline).await?;
     let n = conns.len() as u64;
-    let errors = logout_all(target.kind, conns, deadline).await;
+    let errors = warm_errors + logout_all(target.kind, conns, deadline).await;
     let per_conn = (after.rss_kib as f64 - before.rss_kib as f64) / n.max(1) as f64;
     let mut latencies: Vec<u32> = times
         .iter()

@@ -1,27 +1,37 @@
-//! One client connection's life: registered with the hub (or refused), its writer task
-//! started, the greeting sent, then the read loop (lines from the transport, requests through
-//! the front-end, commands dispatched, answers queued) racing the login and inactivity
-//! timeouts on the server's clock and the config's reloads, and at the end a bounded flush and
-//! the logout (which stores what the client never acknowledged).
+//! One client connection's life, in one task: registered with the hub (or refused), the
+//! greeting sent, then a loop that writes what its outbox holds (frames the hub and the
+//! commands queued) and waits for the next of: bytes from the client, something new in the
+//! outbox, the login or inactivity deadline on the server's clock. Lines from the client are
+//! decoded by the front-end and dispatched to the commands, whose answers go to the outbox and
+//! leave in the same write as whatever else was queued meanwhile. At the end, the logout
+//! (which stores what the client never acknowledged or never got).
 //!
-//! The read loop never holds an executor thread for long: it yields after [`LINE_BUDGET`]
-//! lines, stops as soon as its writer is gone (a client whose replies cannot be delivered is
-//! cut off at once), and closes a connection after `limits.max_bad_lines` lines in a row that
-//! fail to decode.
+//! One task, not a reader and a writer: a message costs one wake-up of the recipient's task
+//! (none when it is already running), and an idle connection holds no buffer: bytes are read
+//! into the executor thread's buffer (only a partial line is kept), and written from a buffer
+//! borrowed for the write.
+//!
+//! The loop never holds an executor thread for long: it lets the other tasks run after
+//! [`LINE_BUDGET`] lines, stops as soon as the connection is killed (its outbox overflowed: a
+//! client whose replies cannot be delivered is cut off at once), and closes a connection after
+//! `limits.max_bad_lines` lines in a row that fail to decode. While a write is blocked (the
+//! client does not read) it reads nothing more from that client, and the write still ends at
+//! a kill or at the connection's deadline.
 //!
 //! This module never touches another user's connection: that goes through the hub.
 
+use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver, Sender};
+use async_channel::Sender;
 use futures_lite::future;
 use proto::LineError;
 
-use crate::clock::Clock;
+use crate::clock::{Alarm, Clock};
 use crate::commands::{self, Answer, Failure, Phase, RateLimit, Session};
-use crate::frontend;
+use crate::frontend::{self, Batch, Stop};
 use crate::hub::{Acks, Outbox, Outgoing};
 use crate::seams::Store;
 use crate::state::Shared;
@@ -45,25 +55,24 @@ pub(crate) fn warn_before(timeout: Duration) -> Duration {
     }
 }
 
-/// Why the reader stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The client closed or the socket failed.
-    Gone,
-    /// We queued a final frame and `Close`; wait for the writer to flush.
-    Closing,
-    /// The writer stopped (kick, shutdown, slow consumer, write error).
-    WriterDone,
+/// What one wait produced.
+enum Step {
+    /// Bytes (or the end of the stream) from the client.
+    Read(std::io::Result<usize>),
+    /// Something in the outbox.
+    Mail,
+    /// The alarm went off.
+    Timer,
 }
 
-/// What one read step produced.
-enum Step {
-    Data,
-    Eof,
-    WriterDone,
-    Timer,
-    /// The configuration was reloaded: the deadlines may have moved.
-    Reloaded,
+/// What handling the buffered lines led to.
+enum Flow {
+    /// Every complete line was handled.
+    Drained,
+    /// The line budget ran out with lines left: let others run, then go on.
+    Budget,
+    /// A final frame and `Close` were queued: read nothing more.
+    Closing,
 }
 
 /// Serves one accepted connection until it ends. `_alive` is dropped when this returns,
@@ -75,16 +84,8 @@ pub(crate) async fn connection_loop(
     _alive: Sender<()>,
 ) {
     let cfg = shared.config();
-    let socket = Arc::new(socket);
-    let (tx, rx) = async_channel::unbounded();
-    let (kill_tx, kill_rx) = async_channel::bounded::<()>(1);
     let acks = Acks::default();
-    let out = Outbox {
-        tx,
-        kill: kill_tx,
-        cap: cfg.limits.send_queue,
-        acks: acks.clone(),
-    };
+    let out = Outbox::new(cfg.limits.send_queue, acks.clone());
     let (id, last_active) = match shared.hub.connect(
         addr,
         out.clone(),
@@ -98,53 +99,43 @@ pub(crate) async fn connection_loop(
         }
     };
     log::debug!("connection {id} from {addr}");
-    let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-    let writer = shared.ex.spawn(frontend::writer_loop(
-        Arc::clone(&socket),
-        rx.clone(),
-        kill_rx,
-        Arc::clone(&shared),
-        acks.clone(),
-        done_tx,
-    ));
-    // Read before the greeting goes out: a test that moves a manual clock once greeted must
+    // Read before the greeting is queued: a test that moves a manual clock once greeted must
     // move the login deadline too.
     let now = shared.clock.now();
-    let _ = out.tx.try_send(frontend::hello(cfg.limits.max_line_bytes));
-    let mut session = Session {
-        id,
-        addr,
-        phase: Phase::Name,
-        opened: now,
-        last_valid: now,
-        last_active,
-        rate: RateLimit::new(cfg.limits.message_burst, shared.clock.coarse()),
-        acks,
+    let _ = out.push(
+        &shared.hub.counters,
+        frontend::hello(cfg.limits.max_line_bytes),
+    );
+    let armed = now + cfg.limits.login_timeout;
+    let mut conn = Conn {
+        s: Session {
+            id,
+            addr,
+            phase: Phase::Name,
+            opened: now,
+            last_valid: now,
+            last_active,
+            rate: RateLimit::new(cfg.limits.message_burst, shared.clock.coarse()),
+            acks,
+        },
+        reader: LineReader::new(cfg.limits.max_line_bytes),
+        alarm: shared.clock.alarm(armed),
+        armed,
+        budget: 0,
+        bad_lines: 0,
+        warned: None,
+        shared: &shared,
+        out: &out,
+        socket: &socket,
     };
-    let end = read_loop(&shared, &mut session, &out, &socket, &done_rx).await;
-    if end == End::Closing {
-        // Let the writer flush the last frames, but not forever.
-        let flushed = future::or(
-            async {
-                let _ = done_rx.recv().await;
-                true
-            },
-            async {
-                smol::Timer::after(FLUSH_GRACE).await;
-                false
-            },
-        )
-        .await;
-        if !flushed {
-            log::warn!("connection {id} did not take its last frames in time; dropping it");
-        }
-    }
-    // Stops a writer still blocked on the socket, so awaiting it is quick.
-    out.kill.close();
-    writer.await;
+    drop(cfg);
+    let taken = conn.run().await;
+    let session = conn.s;
+    // Now nothing more is written: what was taken and not written, what is still queued and
+    // what is in flight is stored.
+    out.kill();
     socket.shutdown(Shutdown::Both);
-    // Now nothing more is written: what is in flight or still queued is stored.
-    if let Some(user) = shared.hub.disconnect(id, &rx, &shared.store) {
+    if let Some(user) = shared.hub.disconnect(id, taken, &shared.store) {
         log::info!("{user} logged out ({addr})");
         if let Phase::In {
             session: Some(row), ..
@@ -158,148 +149,279 @@ pub(crate) async fn connection_loop(
     log::debug!("connection {id} closed");
 }
 
-/// Pushes onto this connection's queue; a full queue drops the connection (the hub's rule),
-/// so there is nothing else to do on failure.
-fn push(out: &Outbox, shared: &Shared, item: Outgoing) {
-    let _ = out.push(&shared.hub.counters, item);
+/// One connection's task state.
+struct Conn<'a> {
+    s: Session,
+    reader: LineReader,
+    /// One alarm for the connection's life. It is moved only to an earlier deadline; when it
+    /// goes off before the current deadline (activity moved it later) it is re-armed there.
+    /// Re-registering a timer with the reactor on every read was a measurable cost.
+    alarm: Alarm,
+    armed: Instant,
+    /// Lines handled since this task last let others run.
+    budget: u32,
+    /// Lines in a row that failed to decode.
+    bad_lines: u32,
+    /// The idle stretch (its start) the user was last warned about: one warning per stretch.
+    warned: Option<Instant>,
+    shared: &'a Arc<Shared>,
+    out: &'a Outbox,
+    socket: &'a Socket,
 }
 
-async fn read_loop(
-    shared: &Arc<Shared>,
-    s: &mut Session,
-    out: &Outbox,
-    socket: &Socket,
-    done: &Receiver<()>,
-) -> End {
-    let mut reader = LineReader::new(shared.config().limits.max_line_bytes);
-    // One alarm for the connection's life. It is moved only to an earlier deadline; when it
-    // goes off before the current deadline (activity moved it later) it is re-armed there.
-    // Re-registering a timer with the reactor on every read was a measurable cost.
-    let mut armed = s.opened + shared.config().limits.login_timeout;
-    let mut alarm = shared.clock.alarm(armed);
-    // Lines handled since this task last let others run, and bad lines in a row.
-    let mut budget = 0u32;
-    let mut bad_lines = 0u32;
-    // The idle stretch (its start) the user was last warned about: one warning per stretch.
-    let mut warned: Option<Instant> = None;
-    loop {
-        let cfg = shared.config();
-        let reloaded = shared.reloaded();
-        let (deadline, warning) = match s.phase {
+impl Conn<'_> {
+    /// Pushes onto this connection's outbox; a full outbox kills the connection (the hub's
+    /// rule), so there is nothing else to do on failure.
+    fn push(&self, item: Outgoing) {
+        let _ = self.out.push(&self.shared.hub.counters, item);
+    }
+
+    /// The connection's deadline (login, or inactivity logout) and, when the user is due a
+    /// warning, the time to warn.
+    fn deadlines(&self) -> (Instant, Option<Instant>) {
+        let cfg = self.shared.config();
+        match self.s.phase {
             Phase::In { .. } => {
-                let logout = s.last_valid + cfg.timeout;
+                let logout = self.s.last_valid + cfg.timeout;
                 let warn_at = logout - warn_before(cfg.timeout);
-                (logout, (warned != Some(s.last_valid)).then_some(warn_at))
+                (
+                    logout,
+                    (self.warned != Some(self.s.last_valid)).then_some(warn_at),
+                )
             }
-            _ => (s.opened + cfg.limits.login_timeout, None),
-        };
-        let next = warning.map_or(deadline, |w| w.min(deadline));
-        if next < armed {
-            armed = next;
-            alarm.set_at(next);
+            _ => (self.s.opened + cfg.limits.login_timeout, None),
         }
-        let step = future::or(
-            future::or(
-                async {
-                    match reader.fill(socket).await {
-                        Ok(0) | Err(_) => Step::Eof,
-                        Ok(_) => Step::Data,
+    }
+
+    /// Serves the connection until it ends. Returns what was taken from the outbox and not
+    /// written (for the hub to store).
+    async fn run(&mut self) -> VecDeque<Outgoing> {
+        let mut closing = false;
+        let mut more_lines = false;
+        loop {
+            let mail = self.out.take();
+            if mail.killed {
+                return mail.items;
+            }
+            if !mail.items.is_empty() {
+                if let Err(rest) = self.deliver(mail.items, closing).await {
+                    return rest;
+                }
+            }
+            if closing {
+                // The outbox must hold the `Close` queued with the last frame; it was not
+                // taken (a concurrent kill), so stop.
+                return VecDeque::new();
+            }
+            if more_lines {
+                // The line budget ran out: the others had their turn while we wrote.
+                future::yield_now().await;
+                match self.lines().await {
+                    Flow::Drained => more_lines = false,
+                    Flow::Budget => {}
+                    Flow::Closing => closing = true,
+                }
+                continue;
+            }
+            let (deadline, warning) = self.deadlines();
+            let next = warning.map_or(deadline, |w| w.min(deadline));
+            if next < self.armed {
+                self.armed = next;
+                self.alarm.set_at(next);
+            }
+            let step = {
+                let reader = &mut self.reader;
+                let socket = self.socket;
+                let out = self.out;
+                let alarm = &mut self.alarm;
+                future::or(
+                    future::or(async { Step::Read(reader.fill(socket).await) }, async {
+                        out.mail().await;
+                        Step::Mail
+                    }),
+                    async {
+                        alarm.await;
+                        Step::Timer
+                    },
+                )
+                .await
+            };
+            match step {
+                Step::Mail => {}
+                Step::Read(Ok(0) | Err(_)) => return VecDeque::new(),
+                Step::Read(Ok(_)) => match self.lines().await {
+                    Flow::Drained => {}
+                    Flow::Budget => more_lines = true,
+                    Flow::Closing => closing = true,
+                },
+                Step::Timer => closing = self.timer(deadline, warning),
+            }
+        }
+    }
+
+    /// The alarm went off: re-arm it, warn, or end the connection. True when it ends.
+    fn timer(&mut self, deadline: Instant, warning: Option<Instant>) -> bool {
+        let now = self.shared.clock.now();
+        let next = warning.map_or(deadline, |w| w.min(deadline));
+        if now < next {
+            self.armed = next;
+            self.alarm.set_at(next);
+            return false;
+        }
+        if warning.is_some() && now < deadline {
+            let left = deadline.saturating_duration_since(now);
+            self.push(frontend::idle_warning(left.as_secs_f64().ceil() as u64));
+            self.warned = Some(self.s.last_valid);
+            self.armed = deadline;
+            self.alarm.set_at(deadline);
+            return false;
+        }
+        if let Phase::In { user, .. } = &self.s.phase {
+            let timeout = self.shared.config().timeout;
+            log::info!("{user} timed out after {}s idle", timeout.as_secs());
+            self.push(frontend::inactive());
+        } else {
+            frontend::send_error(self.out, self.shared, None, &Failure::LoginTimeout);
+        }
+        self.push(Outgoing::Close);
+        true
+    }
+
+    /// Handles the complete lines buffered, up to the line budget.
+    async fn lines(&mut self) -> Flow {
+        let limit = self.shared.config().limits.max_bad_lines;
+        let flow = loop {
+            // A client whose replies cannot be delivered (its outbox overflowed) is cut off
+            // now, not when it stops sending.
+            if self.out.is_killed() {
+                break Flow::Drained;
+            }
+            self.budget += 1;
+            if self.budget >= LINE_BUDGET {
+                self.budget = 0;
+                break Flow::Budget;
+            }
+            let line = match self.reader.next_line() {
+                None => break Flow::Drained,
+                Some(Ok(line)) => line,
+                Some(Err(LineError::TooLong { limit })) => {
+                    let failure = Failure::LineTooLong { limit };
+                    frontend::send_error(self.out, self.shared, None, &failure);
+                    self.push(Outgoing::Close);
+                    break Flow::Closing;
+                }
+            };
+            let (id, request) = match frontend::decode(line) {
+                Ok(Some(v)) => v,
+                Ok(None) => continue,
+                Err((id, failure)) => {
+                    frontend::send_error(self.out, self.shared, id, &failure);
+                    self.bad_lines += 1;
+                    if self.bad_lines >= limit {
+                        log::warn!(
+                            "connection {}: {limit} bad lines in a row; closing",
+                            self.s.id
+                        );
+                        let failure = Failure::TooManyBadLines { limit };
+                        frontend::send_error(self.out, self.shared, None, &failure);
+                        self.push(Outgoing::Close);
+                        break Flow::Closing;
                     }
-                },
-                async {
-                    let _ = done.recv().await;
-                    Step::WriterDone
-                },
-            ),
-            future::or(
-                async {
-                    (&mut alarm).await;
-                    Step::Timer
-                },
-                async {
-                    let _ = reloaded.recv().await;
-                    Step::Reloaded
-                },
-            ),
-        )
-        .await;
-        match step {
-            Step::Eof => return End::Gone,
-            Step::WriterDone => return End::WriterDone,
-            Step::Reloaded => {}
-            Step::Timer if shared.clock.now() < next => {
-                armed = next;
-                alarm.set_at(next);
-            }
-            Step::Timer if warning.is_some() && shared.clock.now() < deadline => {
-                let left = deadline.saturating_duration_since(shared.clock.now());
-                push(
-                    out,
-                    shared,
-                    frontend::idle_warning(left.as_secs_f64().ceil() as u64),
-                );
-                warned = Some(s.last_valid);
-                armed = deadline;
-                alarm.set_at(deadline);
-            }
-            Step::Timer => {
-                if let Phase::In { user, .. } = &s.phase {
-                    log::info!("{user} timed out after {}s idle", cfg.timeout.as_secs());
-                    push(out, shared, frontend::inactive());
-                } else {
-                    frontend::send_error(out, shared, None, &Failure::LoginTimeout);
+                    continue;
                 }
-                push(out, shared, Outgoing::Close);
-                return End::Closing;
+            };
+            self.bad_lines = 0;
+            // Boxed: most of a command's state lives only while it runs, not in every idle
+            // connection's task.
+            let result = Box::pin(commands::dispatch(&mut self.s, self.shared, id, request)).await;
+            let close = matches!(result, Ok(Answer::Close(_)));
+            if let Some(item) = frontend::reply(id, result) {
+                self.push(item);
             }
-            Step::Data => loop {
-                // A client whose replies cannot be delivered (its queue overflowed, or the
-                // writer failed) is cut off now, not when it stops sending.
-                if out.tx.is_closed() {
-                    return End::WriterDone;
-                }
-                budget += 1;
-                if budget >= LINE_BUDGET {
-                    budget = 0;
-                    smol::future::yield_now().await;
-                }
-                let line = match reader.next_line() {
-                    None => break,
-                    Some(Ok(line)) => line,
-                    Some(Err(LineError::TooLong { limit })) => {
-                        frontend::send_error(out, shared, None, &Failure::LineTooLong { limit });
-                        push(out, shared, Outgoing::Close);
-                        return End::Closing;
-                    }
-                };
-                let (id, request) = match frontend::decode(line) {
-                    Ok(Some(v)) => v,
-                    Ok(None) => continue,
-                    Err((id, failure)) => {
-                        frontend::send_error(out, shared, id, &failure);
-                        bad_lines += 1;
-                        let limit = cfg.limits.max_bad_lines;
-                        if bad_lines >= limit {
-                            log::warn!("connection {}: {limit} bad lines in a row; closing", s.id);
-                            let failure = Failure::TooManyBadLines { limit };
-                            frontend::send_error(out, shared, None, &failure);
-                            push(out, shared, Outgoing::Close);
-                            return End::Closing;
+            if close {
+                self.push(Outgoing::Close);
+                break Flow::Closing;
+            }
+        };
+        self.reader.release();
+        flow
+    }
+
+    /// Writes `items` in order: lines in batches, the login's backlog streamed from the store,
+    /// `Close` flushed and the writing side shut. Every write ends early if the connection is
+    /// killed or its deadline passes (a client that does not read). Returns what was not
+    /// written when the connection must end (closed, killed, failed).
+    async fn deliver(
+        &self,
+        mut items: VecDeque<Outgoing>,
+        closing: bool,
+    ) -> Result<(), VecDeque<Outgoing>> {
+        // The last write of a connection that ends gets the grace period, whoever ended it.
+        let closing = closing || items.iter().any(|i| matches!(i, Outgoing::Close));
+        let mut batch = Batch::new(self.shared, &self.s.acks);
+        loop {
+            let stop = batch.encode(&mut items);
+            if !self.write(batch.bytes(), closing).await {
+                return Err(items);
+            }
+            batch.clear();
+            match stop {
+                None if items.is_empty() => return Ok(()),
+                None => {}
+                Some(Stop::Backlog { user, upto }) => {
+                    let mut after = 0;
+                    while let Some(next) = batch.backlog_chunk(&user, after, upto).await {
+                        after = next;
+                        if !self.write(batch.bytes(), closing).await {
+                            return Err(items);
                         }
-                        continue;
+                        batch.clear();
                     }
-                };
-                bad_lines = 0;
-                let result = commands::dispatch(s, shared, id, request).await;
-                let close = matches!(result, Ok(Answer::Close(_)));
-                if let Some(item) = frontend::reply(id, result) {
-                    push(out, shared, item);
                 }
-                if close {
-                    push(out, shared, Outgoing::Close);
-                    return End::Closing;
+                Some(Stop::Close) => {
+                    let _ = self.socket.flush().await;
+                    self.socket.shutdown(Shutdown::Write);
+                    return Err(items);
                 }
-            },
+            }
+        }
+    }
+
+    /// Writes `bytes`, unless the connection is killed first or its deadline passes while the
+    /// client does not read (a closing connection gets [`FLUSH_GRACE`]). False if it did not
+    /// complete.
+    async fn write(&self, bytes: &[u8], closing: bool) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        let mut write = std::pin::pin!(self.socket.write_all(bytes));
+        // Most writes complete at once: no timer for those.
+        if let Some(done) = future::poll_once(write.as_mut()).await {
+            return done.is_ok();
+        }
+        let guard_at = if closing {
+            self.shared.clock.now() + FLUSH_GRACE
+        } else {
+            self.deadlines().0
+        };
+        let mut guard = self.shared.clock.alarm(guard_at);
+        let out = self.out;
+        let done = future::or(async { Some(write.await.is_ok()) }, async {
+            future::or(out.killed(), &mut guard).await;
+            None
+        })
+        .await;
+        match done {
+            Some(ok) => ok,
+            None => {
+                if !out.is_killed() {
+                    log::warn!(
+                        "connection {}: the client took no output before its deadline; dropping it",
+                        self.s.id
+                    );
+                }
+                false
+            }
         }
     }
 }

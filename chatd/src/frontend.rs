@@ -1,14 +1,13 @@
 //! The JSON-lines front-end: the adapter between the wire protocol (`proto`) and the commands.
 //! Inbound, a line becomes a request with its id (or a [`Failure`] to answer); outbound, a
-//! command's answer or failure becomes a reply frame, and the writer turns a connection's
-//! queue into bytes for the transport. Another front-end (IRC) would turn its own lines into
+//! command's answer or failure becomes a reply frame, and a connection's queued items become
+//! the bytes of its next write ([`Batch`]). Another front-end (IRC) would turn its own lines into
 //! the same [`Request`]s and answers into its own replies, without touching the commands.
 
-use std::net::Shutdown;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_channel::{Receiver, Sender};
 use futures_lite::future;
 use proto::{ClientFrame, Hello, Request, Response, ServerFrame};
 
@@ -18,11 +17,6 @@ use crate::hub::{event_line, Acks, Direct, Outbox, Outgoing};
 use crate::seams::Store;
 use crate::state::Shared;
 use crate::transport::Socket;
-
-/// Write-buffer capacity a connection keeps between bursts.
-const IDLE_BUFFER: usize = 8 * 1024;
-/// Bytes the writer gathers before one write.
-const WRITE_BATCH: usize = 64 * 1024;
 
 /// The greeting, first on every connection.
 pub(crate) fn hello(max_line: usize) -> Outgoing {
@@ -110,172 +104,115 @@ pub(crate) async fn refuse(socket: &Socket, failure: &Failure) {
     .await;
 }
 
-/// Drains the queue onto the socket in batches, noting each direct message it writes as in
-/// flight (until the client acknowledges it), and streams the login's backlog from the store
-/// in bounded chunks when it reaches it. Stops on `Close` (after flushing), on a write error,
-/// or when killed; then closes the queue, so the reader and the hub see it gone. What is left
-/// queued or unacknowledged is the hub's to store ([`crate::hub::Hub::disconnect`]).
-pub(crate) async fn writer_loop(
-    socket: Arc<Socket>,
-    rx: Receiver<Outgoing>,
-    kill: Receiver<()>,
-    shared: Arc<Shared>,
-    acks: Acks,
-    _done: Sender<()>,
-) {
-    let w = Writer {
-        socket: &socket,
-        kill: &kill,
-        shared: &shared,
-        acks: &acks,
-    };
-    // Grows with what is written; trimmed after a burst so an idle connection holds little.
-    let mut buf: Vec<u8> = Vec::new();
-    let mut failed = false;
-    'outer: loop {
-        let first = future::or(async { rx.recv().await.ok() }, async {
-            let _ = kill.recv().await;
-            None
-        })
-        .await;
-        let Some(mut item) = first else {
-            failed = true;
-            break;
-        };
-        let mut close = false;
-        let mut yielded = false;
-        let mut backlog = None;
-        loop {
-            match item {
-                Outgoing::Frame(line) => buf.extend_from_slice(line.as_bytes()),
-                Outgoing::Direct(d) => {
-                    buf.extend_from_slice(d.frame.as_bytes());
-                    let spill = acks.lock().written_live(d);
-                    w.spill(spill);
-                }
-                Outgoing::Reply { id, response } => proto::write_reply(&mut buf, id, &response),
-                Outgoing::Backlog { user, upto } => {
-                    backlog = Some((user, upto));
-                    break;
-                }
-                Outgoing::Close => {
-                    close = true;
-                    break;
-                }
-            }
-            if buf.len() >= WRITE_BATCH {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(next) => item = next,
-                Err(_) if !yielded => {
-                    // Once per write: let the tasks already runnable go first (other
-                    // connections' requests, which may queue more frames here), then take
-                    // what they queued into this same write. A storm of presence frames (a
-                    // mass logout) becomes a few writes per recipient instead of one each.
-                    yielded = true;
-                    future::yield_now().await;
-                    match rx.try_recv() {
-                        Ok(next) => item = next,
-                        Err(_) => break,
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        if !w.write(&mut buf).await {
-            failed = true;
-            break 'outer;
-        }
-        if let Some((user, upto)) = backlog {
-            if !w.backlog(&mut buf, &user, upto).await {
-                failed = true;
-                break 'outer;
-            }
-        }
-        if close {
-            let _ = socket.flush().await;
-            socket.shutdown(Shutdown::Write);
-            break;
-        }
-    }
-    rx.close();
-    if failed {
-        socket.shutdown(Shutdown::Both);
-    }
+/// Why [`Batch::encode`] stopped before the end of the items: the writer has something else
+/// to do first.
+pub(crate) enum Stop {
+    /// Stream the user's stored messages up to this row (the login's backlog).
+    Backlog {
+        /// The recipient.
+        user: String,
+        /// The newest row of the backlog.
+        upto: i64,
+    },
+    /// Flush and close the connection.
+    Close,
 }
 
-/// Bytes of stored messages the writer reads from the store at a time while streaming a
-/// backlog (at least one message): with the line being written, what a login's backlog costs
-/// in memory, whatever its size.
-const BACKLOG_CHUNK: usize = 256 * 1024;
+/// Bytes gathered before one write.
+const WRITE_BATCH: usize = 64 * 1024;
+/// The largest buffer given back to the executor thread's spares after a write.
+const SPARE_MAX: usize = 256 * 1024;
+/// Spare buffers kept per executor thread.
+const SPARES: usize = 4;
 
-/// What the writer works with.
-struct Writer<'a> {
-    socket: &'a Socket,
-    kill: &'a Receiver<()>,
+thread_local! {
+    /// Write buffers between writes: an idle connection holds none.
+    static SPARE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The bytes of one connection's next write, in a buffer borrowed from the executor thread's
+/// spares (and given back when the batch is dropped), and the encoding of queue items into
+/// it: every direct message written is noted in flight, until the client acknowledges it.
+pub(crate) struct Batch<'a> {
+    buf: Vec<u8>,
     shared: &'a Shared,
     acks: &'a Acks,
 }
 
-impl Writer<'_> {
-    /// Writes and clears `buf`; false if the socket failed or the writer was killed.
-    async fn write(&self, buf: &mut Vec<u8>) -> bool {
-        if buf.is_empty() {
-            return true;
-        }
-        let wrote = future::or(async { self.socket.write_all(buf).await.is_ok() }, async {
-            let _ = self.kill.recv().await;
-            false
-        })
-        .await;
-        buf.clear();
-        buf.shrink_to(IDLE_BUFFER);
-        wrote
+impl<'a> Batch<'a> {
+    pub(crate) fn new(shared: &'a Shared, acks: &'a Acks) -> Self {
+        let buf = SPARE_BUFFERS
+            .with(|s| s.borrow_mut().pop())
+            .unwrap_or_default();
+        Batch { buf, shared, acks }
     }
 
-    /// Streams `user`'s stored messages up to row `upto`, a chunk at a time, each written
-    /// before the next is read. False if the socket failed or the writer was killed.
-    async fn backlog(&self, buf: &mut Vec<u8>, user: &str, upto: i64) -> bool {
-        let mut after = 0;
-        loop {
-            let chunk = self
-                .shared
-                .store
-                .backlog_chunk(user, after, upto, BACKLOG_CHUNK);
-            let chunk = future::or(async { Some(chunk.await) }, async {
-                let _ = self.kill.recv().await;
-                None
-            })
-            .await;
-            let chunk = match chunk {
-                None => return false,
-                Some(Ok(chunk)) if chunk.is_empty() => return true,
-                Some(Ok(chunk)) => chunk,
-                Some(Err(e)) => {
-                    // What was not sent stays stored, for the next login.
-                    log::error!("cannot read the offline messages of {user}: {e}");
-                    return true;
+    /// What to write.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Empties the buffer once written.
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    /// Encodes items from the front of `items` until about [`WRITE_BATCH`] bytes are
+    /// gathered, `items` is empty, or an item is reached that is not a line (taken off and
+    /// returned).
+    pub(crate) fn encode(&mut self, items: &mut VecDeque<Outgoing>) -> Option<Stop> {
+        while self.buf.len() < WRITE_BATCH {
+            match items.pop_front()? {
+                Outgoing::Frame(line) => self.buf.extend_from_slice(line.as_bytes()),
+                Outgoing::Direct(d) => {
+                    self.buf.extend_from_slice(d.frame.as_bytes());
+                    let spill = self.acks.lock().written_live(d);
+                    self.spill(spill);
                 }
-            };
-            let mut spill = Vec::new();
-            {
-                let mut acks = self.acks.lock();
-                for m in &chunk {
-                    buf.extend_from_slice(
-                        proto::message_line(&m.from, &m.text, true, m.sent_ms as u64, m.msg_id)
-                            .as_bytes(),
-                    );
-                    spill.extend(acks.written_stored(m.msg_id));
-                    after = m.id;
+                Outgoing::Reply { id, response } => {
+                    proto::write_reply(&mut self.buf, id, &response);
                 }
-            }
-            drop(chunk);
-            self.spill(spill);
-            if !self.write(buf).await {
-                return false;
+                Outgoing::Backlog { user, upto } => return Some(Stop::Backlog { user, upto }),
+                Outgoing::Close => return Some(Stop::Close),
             }
         }
+        None
+    }
+
+    /// Reads `user`'s next stored messages after row `after` (up to row `upto`, about
+    /// [`BACKLOG_CHUNK`] bytes, at least one message) into the buffer. Returns the last row
+    /// read, or `None` when the backlog is done (or cannot be read: what was not sent stays
+    /// stored, for the next login).
+    pub(crate) async fn backlog_chunk(&mut self, user: &str, after: i64, upto: i64) -> Option<i64> {
+        let chunk = match self
+            .shared
+            .store
+            .backlog_chunk(user, after, upto, BACKLOG_CHUNK)
+            .await
+        {
+            Ok(chunk) if chunk.is_empty() => return None,
+            Ok(chunk) => chunk,
+            Err(e) => {
+                log::error!("cannot read the offline messages of {user}: {e}");
+                return None;
+            }
+        };
+        let mut spill = Vec::new();
+        let mut last = after;
+        {
+            let mut acks = self.acks.lock();
+            for m in &chunk {
+                self.buf.extend_from_slice(
+                    proto::message_line(&m.from, &m.text, true, m.sent_ms as u64, m.msg_id)
+                        .as_bytes(),
+                );
+                spill.extend(acks.written_stored(m.msg_id));
+                last = m.id;
+            }
+        }
+        drop(chunk);
+        self.spill(spill);
+        Some(last)
     }
 
     /// Stores the live messages the in-flight list let go of (they stay listed by id).
@@ -288,3 +225,24 @@ impl Writer<'_> {
         }
     }
 }
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
+            return;
+        }
+        buf.clear();
+        SPARE_BUFFERS.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARES {
+                s.push(buf);
+            }
+        });
+    }
+}
+
+/// Bytes of stored messages read from the store at a time while streaming a backlog (at
+/// least one message): with the line being written, what a login's backlog costs in memory,
+/// whatever its size.
+const BACKLOG_CHUNK: usize = 256 * 1024;

@@ -55,9 +55,6 @@ pub struct Shared {
     pub(crate) tls: Option<Certificate>,
     /// Runs `chatctl reload`.
     reload_hook: Option<ReloadHook>,
-    /// Closed (and replaced) by each reload, so that waiting connections look at the new
-    /// configuration at once (a lower `timeout` reaches sessions that are already idle).
-    reload_signal: RwLock<(async_channel::Sender<()>, async_channel::Receiver<()>)>,
 }
 
 /// Everything [`Shared`] is made of.
@@ -88,17 +85,7 @@ impl Shared {
             ex: p.ex,
             tls: p.tls,
             reload_hook: p.reload_hook,
-            reload_signal: RwLock::new(async_channel::bounded(1)),
         }
-    }
-
-    /// Closes at the next reload: `recv` on it ends when the configuration has changed.
-    pub(crate) fn reloaded(&self) -> async_channel::Receiver<()> {
-        self.reload_signal
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .clone()
     }
 
     /// The configuration in force.
@@ -179,14 +166,7 @@ impl Shared {
         new.threads = old.threads;
         let accounts = self.accounts.reload().map_err(|e| refused(&e))?;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
-        let old_signal = std::mem::replace(
-            &mut *self
-                .reload_signal
-                .write()
-                .unwrap_or_else(|e| e.into_inner()),
-            async_channel::bounded(1),
-        );
-        old_signal.0.close();
+        self.hub.reloaded();
         // Accounts removed from the file by hand leave nothing behind, as `chatctl user del`.
         // A reload runs off the executor (signal thread, blocking pool), so it may wait here.
         for user in &accounts.gone {

@@ -20,8 +20,10 @@ use rustls::ServerConnection;
 use smol::lock::Mutex as AsyncMutex;
 use smol::Async;
 
-/// Bytes read from the socket at a time (allocated once per connection, so kept small).
-const READ_CHUNK: usize = 4 * 1024;
+/// Bytes read from a plain socket at a time (into the executor thread's buffer).
+const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from a TLS socket at a time (into the connection's own buffer).
+const TLS_CHUNK: usize = 4 * 1024;
 
 /// One client's byte stream, shared by its reader and its writer.
 pub(crate) enum Socket {
@@ -32,17 +34,6 @@ pub(crate) enum Socket {
 }
 
 impl Socket {
-    /// Reads what is there (0 at the end of the stream).
-    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => {
-                let mut r = s;
-                r.read(buf).await
-            }
-            Socket::Tls(t) => t.read(buf).await,
-        }
-    }
-
     /// Writes all of `buf`.
     pub(crate) async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
         match self {
@@ -271,28 +262,76 @@ impl TlsSocket {
 
 /// Lines from a [`Socket`], each at most `max_line` bytes. The partial line lives here, so a
 /// [`LineReader::fill`] cancelled by a timer loses nothing.
+///
+/// A plain socket is read into the executor thread's buffer and only what forms no complete
+/// line yet is copied here: between lines ([`LineReader::release`]) a connection holds no read
+/// buffer. After a read that did not fill that buffer the socket is taken to be drained: the
+/// next read waits for the reactor to report it readable rather than trying first (which
+/// mostly failed with `EAGAIN`, and then waited anyway).
 pub(crate) struct LineReader {
     decoder: LineDecoder,
-    chunk: Vec<u8>,
+    /// The last read filled the thread's buffer: more may be waiting, read before waiting.
+    more: bool,
+    /// Only for TLS: the encrypted bytes pass through here (allocated at the first read).
+    tls_chunk: Vec<u8>,
+}
+
+thread_local! {
+    /// Where bytes from plain sockets land first, one per executor thread.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
 }
 
 impl LineReader {
     pub(crate) fn new(max_line: usize) -> Self {
         LineReader {
             decoder: LineDecoder::new(max_line),
-            chunk: vec![0u8; READ_CHUNK],
+            more: false,
+            tls_chunk: Vec::new(),
         }
     }
 
     /// Reads once from `socket` into the line buffer; `Ok(0)` at the end of the stream.
     pub(crate) async fn fill(&mut self, socket: &Socket) -> io::Result<usize> {
-        let n = socket.read(&mut self.chunk).await?;
-        self.decoder.feed(&self.chunk[..n]);
-        Ok(n)
+        match socket {
+            Socket::Tcp(tcp) => loop {
+                if !self.more {
+                    tcp.readable().await?;
+                }
+                match self.read_tcp(tcp.get_ref()) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => self.more = false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    done => return done,
+                }
+            },
+            Socket::Tls(tls) => {
+                if self.tls_chunk.is_empty() {
+                    self.tls_chunk = vec![0; TLS_CHUNK];
+                }
+                let n = tls.read(&mut self.tls_chunk).await?;
+                self.decoder.feed(&self.tls_chunk[..n]);
+                Ok(n)
+            }
+        }
+    }
+
+    /// One non-blocking read of a plain socket.
+    fn read_tcp(&mut self, mut tcp: &TcpStream) -> io::Result<usize> {
+        READ_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let n = tcp.read(&mut buf)?;
+            self.more = n == buf.len();
+            self.decoder.feed(&buf[..n]);
+            Ok(n)
+        })
     }
 
     /// The next complete line (without its ending), if one is buffered.
     pub(crate) fn next_line(&mut self) -> Option<Result<&[u8], LineError>> {
         self.decoder.next_line()
+    }
+
+    /// Frees the line buffer when no partial line is in it.
+    pub(crate) fn release(&mut self) {
+        self.decoder.release();
     }
 }

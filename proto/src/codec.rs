@@ -38,7 +38,7 @@ impl LineDecoder {
     /// A decoder that refuses lines longer than `max_line` bytes.
     pub fn new(max_line: usize) -> Self {
         LineDecoder {
-            buf: Vec::with_capacity(4096.min(max_line + 1)),
+            buf: Vec::new(),
             start: 0,
             scanned: 0,
             max_line,
@@ -104,6 +104,17 @@ impl LineDecoder {
     /// Bytes buffered that do not yet form a line.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.start
+    }
+
+    /// Frees the buffer if every byte fed has been taken as lines, so a decoder between
+    /// lines holds no memory (a server with many idle connections); the next
+    /// [`LineDecoder::feed`] allocates again.
+    pub fn release(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.scanned = 0;
+        }
     }
 }
 

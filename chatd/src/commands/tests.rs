@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_channel::Receiver;
 use proto::{ErrorCode, Request, Response};
 
 use super::errors::wire;
@@ -65,16 +64,10 @@ fn fixture(tweak: impl FnOnce(&mut Config)) -> Fixture {
 
 impl Fixture {
     /// A session on a fresh connection, and what the connection receives.
-    fn session(&self) -> (Session, Receiver<Outgoing>) {
-        let (tx, rx) = async_channel::unbounded();
-        let (kill, _) = async_channel::bounded(1);
+    fn session(&self) -> (Session, Outbox) {
         let acks = crate::hub::Acks::default();
-        let out = Outbox {
-            tx,
-            kill,
-            cap: 64,
-            acks: acks.clone(),
-        };
+        let out = Outbox::new(64, acks.clone());
+        let rx = out.clone();
         let (id, last_active) = self
             .shared
             .hub
@@ -99,7 +92,7 @@ impl Fixture {
     }
 
     /// A logged-in session.
-    fn login(&self, user: &str, password: &str) -> (Session, Receiver<Outgoing>) {
+    fn login(&self, user: &str, password: &str) -> (Session, Outbox) {
         let (mut s, rx) = self.session();
         let user = user.to_string();
         assert_eq!(

@@ -12,7 +12,7 @@
 //! connection's bounded queue, and a full queue drops that connection. Its errors are domain
 //! errors; the wire codes and texts are the commands' business.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -235,15 +235,16 @@ impl Hub {
         Ok((id, last_active))
     }
 
-    /// Removes a connection whose writer has stopped. What it never acknowledged, and what
-    /// was still queued or held for it (`queue`), is stored for the user's next login, under
+    /// Removes a connection whose task has stopped writing. What it never acknowledged, what
+    /// its task took and did not write (`taken`), and what was still queued or held for it is
+    /// stored for the user's next login, under
     /// the lock and before the user goes offline, so a login right after sees it. If it was
     /// logged in: the others see the logout, private sessions and requests involving the user
     /// end, and the logout time is noted. Returns the user.
     pub(crate) fn disconnect<S: Store>(
         &self,
         conn: ConnId,
-        queue: &async_channel::Receiver<Outgoing>,
+        taken: VecDeque<Outgoing>,
         store: &S,
     ) -> Option<String> {
         let mut st = self.lock();
@@ -252,17 +253,14 @@ impl Hub {
         // nothing) stores nothing.
         let keep = c.user.is_some();
         let mut stored = 0;
-        for entry in c.out.acks.lock().take() {
+        for entry in c.out.acks().lock().take() {
             if let Entry::Live(d) = entry {
                 stored += u64::from(keep && d.store_offline(store));
             }
         }
-        queue.close();
+        let queued = c.out.close();
         let held = c.held.take().unwrap_or_default();
-        for item in held
-            .into_iter()
-            .chain(std::iter::from_fn(|| queue.try_recv().ok()))
-        {
+        for item in taken.into_iter().chain(held).chain(queued) {
             if let Outgoing::Direct(d) = item {
                 stored += u64::from(keep && d.store_offline(store));
             }
@@ -316,6 +314,14 @@ impl Hub {
                 .push(&self.counters, Outgoing::Frame(Arc::clone(&line)));
             let _ = c.out.push(&self.counters, Outgoing::Close);
             queue_behind_close(&self.counters, c, held);
+        }
+    }
+
+    /// Tells every connection that the configuration was reloaded (their deadlines may have
+    /// moved: a lowered `timeout` logs idle users out at once).
+    pub(crate) fn reloaded(&self) {
+        for c in self.lock().conns.values() {
+            c.out.reloaded();
         }
     }
 

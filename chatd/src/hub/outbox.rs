@@ -1,13 +1,15 @@
 //! One connection's sending side as the hub sees it: the items on its queue ([`Outgoing`]),
-//! the bounded push that drops a slow consumer ([`Outbox`]), and the direct message that goes
-//! back to the store if its connection dies with it queued ([`Direct`]).
+//! the bounded push that drops a slow consumer and wakes the connection's task ([`Outbox`]),
+//! and the direct message that goes back to the store if its connection dies with it queued
+//! ([`Direct`]).
 //!
 //! Events are encoded here once (JSON lines, `proto`'s encoding) and shared by every queue
 //! they go to; replies are encoded later, by the writer, straight into its buffer.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
-use async_channel::{Sender, TrySendError};
 use proto::{Event, Response, ServerFrame};
 
 use super::acks::Acks;
@@ -72,49 +74,198 @@ pub enum Outgoing {
     Close,
 }
 
-/// The sending side of one connection: its queue, bounded at `cap` items, and a kill switch
-/// that aborts the writer even while it is blocked writing to a client that stopped reading.
+/// The sending side of one connection, shared by the hub (which pushes) and the connection's
+/// task (which takes and writes): a queue bounded at `cap` items, the task's waker, and flags
+/// for "killed" (stop at once: a slow consumer, or the connection is ending) and "reloaded"
+/// (the configuration changed: deadlines may have moved).
 ///
-/// The channel itself is unbounded and the bound is checked here: a bounded channel would
-/// allocate all `cap` slots per connection up front, most of them never used.
+/// A plain mutex and a `VecDeque`, not a channel: a push is a lock, a `push_back` and at most
+/// one wake-up (only when the task is waiting), and the task takes everything queued in one
+/// lock. Empty, it holds no allocation: the task takes the whole deque away with it.
 #[derive(Clone)]
-pub struct Outbox {
-    /// The queue.
-    pub tx: Sender<Outgoing>,
-    /// Closed to abort the writer.
-    pub kill: Sender<()>,
+pub struct Outbox(Arc<Mailbox>);
+
+struct Mailbox {
+    queue: Mutex<Queue>,
     /// Items the queue may hold (`limits.send_queue`).
-    pub cap: usize,
+    cap: usize,
     /// The messages written and not yet acknowledged.
-    pub acks: Acks,
+    acks: Acks,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Outgoing>,
+    /// The connection's task, while it waits for something to do.
+    waker: Option<Waker>,
+    /// Takes nothing more: the connection is ending (or was killed).
+    closed: bool,
+    /// Stop now, without writing what is queued.
+    killed: bool,
+    /// The configuration was reloaded since the task last looked.
+    reloaded: bool,
+}
+
+/// What the connection's task found in its outbox.
+#[derive(Default)]
+pub struct Mail {
+    /// Everything queued, oldest first.
+    pub items: VecDeque<Outgoing>,
+    /// The connection must stop at once.
+    pub killed: bool,
 }
 
 impl Outbox {
+    /// An empty outbox taking at most `cap` items.
+    pub fn new(cap: usize, acks: Acks) -> Self {
+        Outbox(Arc::new(Mailbox {
+            queue: Mutex::new(Queue::default()),
+            cap,
+            acks,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.0.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connection's messages in flight.
+    pub fn acks(&self) -> &Acks {
+        &self.0.acks
+    }
+
     /// Queues `item` without waiting. A full queue kills the connection (counted as a slow
     /// consumer). Gives the item back if it was not queued.
     ///
     /// # Errors
     /// The item, when it was not queued.
     pub fn push(&self, counters: &Counters, item: Outgoing) -> Result<(), Outgoing> {
-        // Concurrent pushers may overshoot `cap` by a few items; the bound only has to stop
-        // unbounded growth.
-        let full = self.tx.len() >= self.cap;
-        match if full {
-            Err(TrySendError::Full(item))
-        } else {
-            self.tx.try_send(item)
-        } {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(item)) => {
-                if self.kill.close() {
-                    self.tx.close();
-                    Counters::add(&counters.slow_dropped, 1);
-                    log::warn!("dropping a slow client: its send queue is full");
-                }
-                Err(item)
-            }
-            Err(TrySendError::Closed(item)) => Err(item),
+        let mut q = self.lock();
+        if q.closed {
+            return Err(item);
         }
+        if q.items.len() >= self.0.cap {
+            q.closed = true;
+            q.killed = true;
+            let waker = q.waker.take();
+            drop(q);
+            Counters::add(&counters.slow_dropped, 1);
+            log::warn!("dropping a slow client: its send queue is full");
+            if let Some(w) = waker {
+                w.wake();
+            }
+            return Err(item);
+        }
+        q.items.push_back(item);
+        let waker = q.waker.take();
+        drop(q);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Stops the connection at once (what is queued stays for [`Outbox::close`] to hand
+    /// over). Returns false if it was already killed.
+    pub fn kill(&self) -> bool {
+        let mut q = self.lock();
+        let first = !q.killed;
+        q.closed = true;
+        q.killed = true;
+        let waker = q.waker.take();
+        drop(q);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        first
+    }
+
+    /// Whether the connection was killed.
+    pub fn is_killed(&self) -> bool {
+        self.lock().killed
+    }
+
+    /// Tells the connection's task that the configuration was reloaded.
+    pub fn reloaded(&self) {
+        let mut q = self.lock();
+        q.reloaded = true;
+        let waker = q.waker.take();
+        drop(q);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Takes everything queued (and a reload notice: the task looks at the configuration
+    /// after each take).
+    pub fn take(&self) -> Mail {
+        let mut q = self.lock();
+        q.reloaded = false;
+        Mail {
+            items: std::mem::take(&mut q.items),
+            killed: q.killed,
+        }
+    }
+
+    /// Ready when there is something to take (items, a kill, a reload); otherwise the task
+    /// is woken by the next of those.
+    pub fn poll_mail(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut q = self.lock();
+        if !q.items.is_empty() || q.killed || q.reloaded {
+            return Poll::Ready(());
+        }
+        match &mut q.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Ready once the connection is killed (raced against a write to a client that does not
+    /// read). Pushes wake the task too; it then polls again.
+    pub fn poll_killed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut q = self.lock();
+        if q.killed {
+            return Poll::Ready(());
+        }
+        match &mut q.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Something to take: waits for [`Outbox::poll_mail`].
+    pub async fn mail(&self) {
+        futures_lite::future::poll_fn(|cx| self.poll_mail(cx)).await;
+    }
+
+    /// Waits until the connection is killed.
+    pub async fn killed(&self) {
+        futures_lite::future::poll_fn(|cx| self.poll_killed(cx)).await;
+    }
+
+    /// Takes nothing more, and hands over what is still queued (the connection has ended).
+    pub fn close(&self) -> VecDeque<Outgoing> {
+        let mut q = self.lock();
+        q.closed = true;
+        q.waker = None;
+        std::mem::take(&mut q.items)
+    }
+
+    /// The next queued item (tests read a connection's queue with it).
+    ///
+    /// # Errors
+    /// `()` when the queue is empty.
+    #[cfg(test)]
+    pub fn try_recv(&self) -> Result<Outgoing, ()> {
+        self.lock().items.pop_front().ok_or(())
+    }
+
+    /// Items queued.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
     }
 }
 

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_channel::Receiver;
 use proto::{Event, ServerFrame};
 
 use super::*;
@@ -42,22 +41,16 @@ fn fixture(blocks: &[(&str, &str)]) -> Fixture {
 
 impl Fixture {
     /// A logged-in user on a fresh connection, and what their connection receives.
-    fn login(&self, user: &str) -> (ConnId, Receiver<Outgoing>) {
+    fn login(&self, user: &str) -> (ConnId, Outbox) {
         let (id, rx, _) = self.login_acks(user);
         (id, rx)
     }
 
     /// [`Fixture::login`], with the connection's in-flight list.
-    fn login_acks(&self, user: &str) -> (ConnId, Receiver<Outgoing>, Acks) {
-        let (tx, rx) = async_channel::unbounded();
-        let (kill, _) = async_channel::bounded(1);
+    fn login_acks(&self, user: &str) -> (ConnId, Outbox, Acks) {
         let acks = Acks::default();
-        let out = Outbox {
-            tx,
-            kill,
-            cap: 64,
-            acks: acks.clone(),
-        };
+        let out = Outbox::new(64, acks.clone());
+        let rx = out.clone();
         let (id, _) = self
             .hub
             .connect("127.0.0.1:9".parse().unwrap(), out, 100, 100)
@@ -72,13 +65,12 @@ impl Fixture {
     }
 
     fn disconnect(&self, id: ConnId) -> Option<String> {
-        let (_, none) = async_channel::unbounded();
-        self.hub.disconnect(id, &none, &self.store)
+        self.hub.disconnect(id, Default::default(), &self.store)
     }
 }
 
 /// The events queued so far.
-fn events(rx: &Receiver<Outgoing>) -> Vec<Event> {
+fn events(rx: &Outbox) -> Vec<Event> {
     let mut v = Vec::new();
     while let Ok(item) = rx.try_recv() {
         let line = match item {
@@ -184,7 +176,7 @@ fn what_a_connection_never_acknowledged_is_stored_under_its_id() {
     }
     assert!(acks.lock().ack(ids[0]).is_empty());
     assert_eq!(
-        f.hub.disconnect(yoda, &queue, &f.store),
+        f.hub.disconnect(yoda, Default::default(), &f.store),
         Some("yoda".into())
     );
     let stored = smol::block_on(f.store.offline_for("yoda")).unwrap();
