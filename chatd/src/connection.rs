@@ -32,7 +32,7 @@ use proto::LineError;
 use crate::clock::{Alarm, Clock};
 use crate::commands::{self, Answer, Failure, Phase, RateLimit, Session};
 use crate::frontend::{self, Batch, Stop};
-use crate::hub::{Acks, Outbox, Outgoing};
+use crate::hub::{self, Acks, Outbox, Outgoing};
 use crate::seams::Store;
 use crate::state::Shared;
 use crate::transport::{LineReader, Socket};
@@ -94,7 +94,7 @@ pub(crate) async fn connection_loop(
     ) {
         Ok(v) => v,
         Err(refusal) => {
-            frontend::refuse(&socket, &Failure::Refused(refusal)).await;
+            Box::pin(frontend::refuse(&socket, &Failure::Refused(refusal))).await;
             return;
         }
     };
@@ -141,7 +141,8 @@ pub(crate) async fn connection_loop(
             session: Some(row), ..
         } = session.phase
         {
-            if let Err(e) = shared.store.record_logout(row, shared.clock.now_ms()).await {
+            let recorded = Box::pin(shared.store.record_logout(row, shared.clock.now_ms()));
+            if let Err(e) = recorded.await {
                 log::error!("cannot record the logout of {user}: {e}");
             }
         }
@@ -204,8 +205,27 @@ impl Conn<'_> {
                 return mail.items;
             }
             if !mail.items.is_empty() {
-                if let Err(rest) = self.deliver(mail.items, closing).await {
-                    return rest;
+                let mut items = mail.items;
+                let mut batch = Batch::new(self.shared, &self.s.acks);
+                // Most batches are lines only and the socket takes them at once: written
+                // here, without the (boxed, larger) general path.
+                let stop = batch.encode(&mut items);
+                let done = stop.is_none() && items.is_empty() && {
+                    match self.socket.try_write(batch.bytes()) {
+                        Ok(n) => {
+                            batch.consume(n);
+                            batch.bytes().is_empty()
+                        }
+                        Err(_) => return items,
+                    }
+                };
+                if done {
+                    hub::give_back(items);
+                } else {
+                    let delivered = Box::pin(self.deliver(batch, stop, items, closing)).await;
+                    if let Err(rest) = delivered {
+                        return rest;
+                    }
                 }
             }
             if closing {
@@ -347,20 +367,23 @@ impl Conn<'_> {
         flow
     }
 
-    /// Writes `items` in order: lines in batches, the login's backlog streamed from the store,
-    /// `Close` flushed and the writing side shut. Every write ends early if the connection is
-    /// killed or its deadline passes (a client that does not read). Returns what was not
-    /// written when the connection must end (closed, killed, failed).
+    /// Writes what `batch` holds, what stopped its encoding (`stop`), then `items` in order:
+    /// lines in batches, the login's backlog streamed from the store, `Close` flushed and the
+    /// writing side shut. Every write ends early if the connection is killed or its deadline
+    /// passes (a client that does not read). Returns what was not written when the
+    /// connection must end (closed, killed, failed).
     async fn deliver(
         &self,
+        mut batch: Batch<'_>,
+        mut stop: Option<Stop>,
         mut items: VecDeque<Outgoing>,
         closing: bool,
     ) -> Result<(), VecDeque<Outgoing>> {
         // The last write of a connection that ends gets the grace period, whoever ended it.
-        let closing = closing || items.iter().any(|i| matches!(i, Outgoing::Close));
-        let mut batch = Batch::new(self.shared, &self.s.acks);
+        let closing = closing
+            || matches!(stop, Some(Stop::Close))
+            || items.iter().any(|i| matches!(i, Outgoing::Close));
         loop {
-            let stop = batch.encode(&mut items);
             if !self.write(batch.bytes(), closing).await {
                 return Err(items);
             }
@@ -384,6 +407,7 @@ impl Conn<'_> {
                     return Err(items);
                 }
             }
+            stop = batch.encode(&mut items);
         }
     }
 

@@ -157,6 +157,11 @@ impl<'a> Batch<'a> {
         self.buf.clear();
     }
 
+    /// Drops the first `n` bytes (written).
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.buf.drain(..n.min(self.buf.len()));
+    }
+
     /// Encodes items from the front of `items` until about [`WRITE_BATCH`] bytes are
     /// gathered, `items` is empty, or an item is reached that is not a line (taken off and
     /// returned).

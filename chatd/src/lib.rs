@@ -23,6 +23,7 @@ pub mod daemon;
 mod files;
 mod frontend;
 mod hub;
+mod runtime;
 mod seams;
 mod server;
 mod state;

@@ -246,9 +246,9 @@ impl Bound {
                 std::thread::Builder::new()
                     .name(format!("chatd-worker-{i}"))
                     .spawn(move || {
-                        smol::block_on(ex.run(async {
+                        crate::runtime::drive(&ex, async {
                             let _ = rx.recv().await;
-                        }))
+                        })
                     })
                     .map_err(StartError::Thread)?,
             );
@@ -268,7 +268,7 @@ impl Bound {
                 // `accept4` again (EAGAIN). As a task it is polled only when its own
                 // listeners, the admin socket or the stop signal wake it.
                 let serving = ex.spawn(serve(main_shared, listeners, admin, admin_file, stop_rx));
-                smol::block_on(ex.run(serving));
+                crate::runtime::drive(&ex, serving);
             })
             .map_err(StartError::Thread)?;
         log::info!("admin socket at {}", admin_path.display());

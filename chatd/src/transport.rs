@@ -45,6 +45,28 @@ impl Socket {
         }
     }
 
+    /// Writes what the socket takes now, without waiting: the bytes taken (0 when it takes
+    /// none now). Over TLS nothing is written here (0): TLS goes through [`Socket::write_all`].
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let Socket::Tcp(tcp) = self else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        while done < buf.len() {
+            match tcp.get_ref().write(&buf[done..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
     /// Flushes what is buffered.
     pub(crate) async fn flush(&self) -> io::Result<()> {
         match self {
@@ -276,9 +298,17 @@ pub(crate) struct LineReader {
     tls_chunk: Vec<u8>,
 }
 
+/// Line buffers kept per executor thread for the next connection that reads.
+const SPARE_LINE_BUFFERS: usize = 64;
+/// The largest line buffer kept for reuse.
+const SPARE_LINE_MAX: usize = 16 * 1024;
+
 thread_local! {
     /// Where bytes from plain sockets land first, one per executor thread.
     static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+    /// Line buffers given back by connections between lines, for the next read (a busy
+    /// server reuses them rather than allocating and freeing one per read).
+    static LINE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl LineReader {
@@ -303,19 +333,28 @@ impl LineReader {
                     done => return done,
                 }
             },
-            Socket::Tls(tls) => {
-                if self.tls_chunk.is_empty() {
-                    self.tls_chunk = vec![0; TLS_CHUNK];
-                }
-                let n = tls.read(&mut self.tls_chunk).await?;
-                self.decoder.feed(&self.tls_chunk[..n]);
-                Ok(n)
-            }
+            // Boxed: the TLS read's state is large, and every connection's task would carry
+            // its size while idle.
+            Socket::Tls(tls) => Box::pin(self.fill_tls(tls)).await,
         }
+    }
+
+    async fn fill_tls(&mut self, tls: &TlsSocket) -> io::Result<usize> {
+        if self.tls_chunk.is_empty() {
+            self.tls_chunk = vec![0; TLS_CHUNK];
+        }
+        let n = tls.read(&mut self.tls_chunk).await?;
+        self.decoder.feed(&self.tls_chunk[..n]);
+        Ok(n)
     }
 
     /// One non-blocking read of a plain socket.
     fn read_tcp(&mut self, mut tcp: &TcpStream) -> io::Result<usize> {
+        if self.decoder.needs_buffer() {
+            if let Some(spare) = LINE_BUFFERS.with(|b| b.borrow_mut().pop()) {
+                self.decoder.provide(spare);
+            }
+        }
         READ_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             let n = tcp.read(&mut buf)?;
@@ -332,6 +371,15 @@ impl LineReader {
 
     /// Frees the line buffer when no partial line is in it.
     pub(crate) fn release(&mut self) {
-        self.decoder.release();
+        if let Some(buf) = self.decoder.release() {
+            if buf.capacity() <= SPARE_LINE_MAX {
+                LINE_BUFFERS.with(|b| {
+                    let mut b = b.borrow_mut();
+                    if b.len() < SPARE_LINE_BUFFERS {
+                        b.push(buf);
+                    }
+                });
+            }
+        }
     }
 }

@@ -109,9 +109,31 @@ impl LineDecoder {
     /// Frees the buffer if every byte fed has been taken as lines, so a decoder between
     /// lines holds no memory (a server with many idle connections); the next
     /// [`LineDecoder::feed`] allocates again.
-    pub fn release(&mut self) {
-        if self.start == self.buf.len() {
-            self.buf = Vec::new();
+    ///
+    /// Returns the freed buffer, emptied, for the caller to reuse
+    /// ([`LineDecoder::provide`]); `None` if a partial line is kept or there was no buffer.
+    pub fn release(&mut self) -> Option<Vec<u8>> {
+        if self.start == self.buf.len() && self.buf.capacity() > 0 {
+            self.start = 0;
+            self.scanned = 0;
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            return Some(buf);
+        }
+        None
+    }
+
+    /// Whether the decoder has no buffer (after [`LineDecoder::release`]).
+    pub fn needs_buffer(&self) -> bool {
+        self.buf.capacity() == 0
+    }
+
+    /// Gives the decoder an empty buffer to use (one an earlier
+    /// [`LineDecoder::release`] returned), if it has none; otherwise drops `buf`.
+    pub fn provide(&mut self, mut buf: Vec<u8>) {
+        if self.needs_buffer() {
+            buf.clear();
+            self.buf = buf;
             self.start = 0;
             self.scanned = 0;
         }
@@ -120,10 +142,21 @@ impl LineDecoder {
 
 /// Serializes `frame` as one JSON line, newline included.
 pub fn encode_line<T: Serialize + ?Sized>(frame: &T) -> String {
-    // Serializing our own types to a String cannot fail: every map key is a string.
-    let mut line = serde_json::to_string(frame).unwrap_or_else(|_| String::from("{}"));
-    line.push('\n');
-    line
+    encode_line_sized(frame, 128)
+}
+
+/// [`encode_line`] into a string allocated once for about `size` bytes (no regrowth while
+/// it is written, when the guess holds).
+pub fn encode_line_sized<T: Serialize + ?Sized>(frame: &T, size: usize) -> String {
+    let mut buf = Vec::with_capacity(size);
+    // Serializing our own types cannot fail: every map key is a string.
+    if serde_json::to_writer(&mut buf, frame).is_err() {
+        buf.clear();
+        buf.extend_from_slice(b"{}");
+    }
+    buf.push(b'\n');
+    // serde_json writes UTF-8 only.
+    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

@@ -459,29 +459,40 @@ pub fn message_line(from: &str, text: &str, offline: bool, ts: u64, msg_id: u64)
         ts: u64,
         msg_id: u64,
     }
-    crate::codec::encode_line(&MessageRef {
-        from,
-        text,
-        offline,
-        ts,
-        msg_id,
-    })
+    // The fixed part (keys, quotes, the numbers) is under 96 bytes; escapes may add more.
+    let size = 96 + from.len() + text.len() + text.len() / 8;
+    crate::codec::encode_line_sized(
+        &MessageRef {
+            from,
+            text,
+            offline,
+            ts,
+            msg_id,
+        },
+        size,
+    )
 }
 
 /// Appends the line of a reply (`"id"` first, when given) to `buf`, without an intermediate
 /// string: the server's writer encodes replies this way.
 pub fn write_reply(buf: &mut Vec<u8>, id: Option<u64>, response: &Response) {
     let start = buf.len();
+    if let Some(id) = id {
+        // `{"id":N` here, then the object with its `{` turned into `,` (it is never empty:
+        // `"type"` is always there).
+        buf.extend_from_slice(b"{\"id\":");
+        buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    }
+    let body = buf.len();
     if serde_json::to_writer(&mut *buf, response).is_err() {
         // Cannot happen for our types (every key is a string); keep the stream well-formed.
-        buf.truncate(start);
+        buf.truncate(body);
         buf.extend_from_slice(b"{\"type\":\"ok\"}");
     }
-    if let Some(id) = id {
-        // The object is never empty (`"type"` is always there), so `{"id":N,` + the rest.
-        let prefix = format!("{{\"id\":{id},");
-        buf.splice(start..start + 1, prefix.bytes());
+    if id.is_some() {
+        buf[body] = b',';
     }
+    debug_assert!(buf.len() > start);
     buf.push(b'\n');
 }
 

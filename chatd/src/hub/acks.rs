@@ -19,6 +19,26 @@ pub const MAX_LIVE_BYTES: usize = 256 * 1024;
 /// Unacknowledged messages a connection keeps track of.
 pub const MAX_ENTRIES: usize = 16 * 1024;
 
+/// Emptied lists kept per thread, and the most entries one may have room for.
+const SPARE_LISTS: usize = 64;
+const SPARE_LIST_MAX: usize = 1024;
+
+thread_local! {
+    static SPARES: std::cell::RefCell<Vec<VecDeque<Entry>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn give_back(list: VecDeque<Entry>) {
+    if list.capacity() == 0 || list.capacity() > SPARE_LIST_MAX || !list.is_empty() {
+        return;
+    }
+    SPARES.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_LISTS {
+            s.push(list);
+        }
+    });
+}
+
 /// A message written and not acknowledged.
 #[derive(Debug)]
 pub enum Entry {
@@ -59,6 +79,7 @@ impl InFlight {
     /// Notes a live message written. Returns the live messages that must be stored now to
     /// keep the bounds (the caller stores them; they stay listed by id).
     pub fn written_live(&mut self, d: Direct) -> Vec<Direct> {
+        self.reuse();
         self.live_bytes += d.frame.len();
         self.entries.push_back(Entry::Live(Box::new(d)));
         self.bound()
@@ -66,8 +87,18 @@ impl InFlight {
 
     /// Notes a stored message written.
     pub fn written_stored(&mut self, msg_id: u64) -> Vec<Direct> {
+        self.reuse();
         self.entries.push_back(Entry::Stored(msg_id));
         self.bound()
+    }
+
+    /// An empty list takes a spare buffer rather than growing its own from nothing.
+    fn reuse(&mut self) {
+        if self.entries.capacity() == 0 {
+            if let Some(spare) = SPARES.with(|s| s.borrow_mut().pop()) {
+                self.entries = spare;
+            }
+        }
     }
 
     fn bound(&mut self) -> Vec<Direct> {
@@ -110,8 +141,9 @@ impl InFlight {
             }
         }
         if self.entries.is_empty() {
-            // An idle connection keeps no buffer from a burst.
-            self.entries = VecDeque::new();
+            // An idle connection keeps no buffer from a burst; the next connection to write
+            // a message reuses it.
+            give_back(std::mem::take(&mut self.entries));
         }
         stored
     }

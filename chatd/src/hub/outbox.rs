@@ -156,6 +156,9 @@ impl Outbox {
             }
             return Err(item);
         }
+        if q.items.capacity() == 0 {
+            q.items = spare_queue();
+        }
         q.items.push_back(item);
         let waker = q.waker.take();
         drop(q);
@@ -267,6 +270,34 @@ impl Outbox {
     pub fn len(&self) -> usize {
         self.lock().items.len()
     }
+}
+
+/// Emptied queues kept per thread, and the most items one may have room for.
+const SPARE_QUEUES: usize = 64;
+const SPARE_QUEUE_MAX: usize = 256;
+
+thread_local! {
+    /// Queues emptied by connection tasks, for the next push to an empty outbox: a busy
+    /// server reuses them instead of allocating one per batch (and an idle outbox keeps none).
+    static SPARES: std::cell::RefCell<Vec<VecDeque<Outgoing>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn spare_queue() -> VecDeque<Outgoing> {
+    SPARES.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Gives an emptied queue (taken with [`Outbox::take`]) back for reuse.
+pub fn give_back(mut items: VecDeque<Outgoing>) {
+    if items.capacity() == 0 || items.capacity() > SPARE_QUEUE_MAX {
+        return;
+    }
+    items.clear();
+    SPARES.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_QUEUES {
+            s.push(items);
+        }
+    });
 }
 
 /// Encodes an event once, for one or many queues.
