@@ -62,7 +62,13 @@ pub(crate) fn reply(id: Option<u64>, result: Result<Answer, Failure>) -> Option<
         Ok(Answer::Queued) => return None,
         Err(f) => error(&f),
     };
-    Some(Outgoing::Reply { id, response })
+    Some(match response {
+        Response::Sent { stored } => Outgoing::Sent { id, stored },
+        response => Outgoing::Reply {
+            id,
+            response: Box::new(response),
+        },
+    })
 }
 
 /// The error reply for `failure`.
@@ -78,7 +84,7 @@ pub(crate) fn send_error(out: &Outbox, shared: &Shared, id: Option<u64>, failure
         &shared.hub.counters,
         Outgoing::Reply {
             id,
-            response: error(failure),
+            response: Box::new(error(failure)),
         },
     );
 }
@@ -110,7 +116,7 @@ pub(crate) enum Stop {
     /// Stream the user's stored messages up to this row (the login's backlog).
     Backlog {
         /// The recipient.
-        user: String,
+        user: Box<str>,
         /// The newest row of the backlog.
         upto: i64,
     },
@@ -173,6 +179,9 @@ impl<'a> Batch<'a> {
                     self.buf.extend_from_slice(d.frame.as_bytes());
                     let spill = self.acks.lock().written_live(d);
                     self.spill(spill);
+                }
+                Outgoing::Sent { id, stored } => {
+                    proto::write_reply(&mut self.buf, id, &Response::Sent { stored });
                 }
                 Outgoing::Reply { id, response } => {
                     proto::write_reply(&mut self.buf, id, &response);

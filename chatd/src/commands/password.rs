@@ -133,10 +133,10 @@ async fn enter(s: &mut Session, cx: &Ctx<'_>, user: String) -> Result<Answer, Fa
     };
     let welcome = Outgoing::Reply {
         id: cx.reply_to,
-        response: Response::Welcome {
+        response: Box::new(Response::Welcome {
             user: user.clone(),
             offline: backlog.map_or(0, |b| b.count),
-        },
+        }),
     };
     shared
         .hub

@@ -192,7 +192,7 @@ fn the_welcome_is_queued_in_order_with_the_request_id() {
     match rx.try_recv() {
         Ok(Outgoing::Reply { id, response }) => {
             assert_eq!(id, Some(7));
-            assert!(matches!(response, Response::Welcome { offline: 0, .. }));
+            assert!(matches!(*response, Response::Welcome { offline: 0, .. }));
         }
         other => panic!("{other:?}"),
     }
@@ -354,10 +354,10 @@ fn a_login_while_the_store_cannot_write_still_gets_its_backlog() {
     assert_eq!(code(f.run(&mut hans, message)), ErrorCode::Internal);
     let (_yoda, rx) = f.login("yoda", "wise@!man");
     match rx.try_recv() {
-        Ok(Outgoing::Reply {
-            response: Response::Welcome { offline, .. },
-            ..
-        }) => assert_eq!(offline, 98),
+        Ok(Outgoing::Reply { response, .. }) => match *response {
+            Response::Welcome { offline, .. } => assert_eq!(offline, 98),
+            other => panic!("{other:?}"),
+        },
         other => panic!("{other:?}"),
     }
     let Ok(Outgoing::Backlog { user, upto }) = rx.try_recv() else {

@@ -78,10 +78,10 @@ impl Acks {
 impl InFlight {
     /// Notes a live message written. Returns the live messages that must be stored now to
     /// keep the bounds (the caller stores them; they stay listed by id).
-    pub fn written_live(&mut self, d: Direct) -> Vec<Direct> {
+    pub fn written_live(&mut self, d: Box<Direct>) -> Vec<Direct> {
         self.reuse();
         self.live_bytes += d.frame.len();
-        self.entries.push_back(Entry::Live(Box::new(d)));
+        self.entries.push_back(Entry::Live(d));
         self.bound()
     }
 
@@ -165,12 +165,12 @@ impl InFlight {
 mod tests {
     use super::*;
 
-    fn live(id: u64, bytes: usize) -> Direct {
-        Direct {
+    fn live(id: u64, bytes: usize) -> Box<Direct> {
+        Box::new(Direct {
             frame: "x".repeat(bytes),
             to: "yoda".into(),
             msg_id: id,
-        }
+        })
     }
 
     #[test]

@@ -48,25 +48,33 @@ impl Direct {
     }
 }
 
-/// One item on a connection's send queue.
+/// One item on a connection's send queue: 32 bytes (a presence storm queues millions), so
+/// what is larger sits behind a box, and the answer to every `message` has a variant of its own.
 #[derive(Debug)]
 pub enum Outgoing {
     /// An encoded line (shared by every recipient of a broadcast).
     Frame(Arc<str>),
     /// A direct message.
-    Direct(Direct),
+    Direct(Box<Direct>),
+    /// The answer `sent` to request `id`.
+    Sent {
+        /// The request's id.
+        id: Option<u64>,
+        /// Stored for an offline recipient.
+        stored: bool,
+    },
     /// The answer to a request, encoded by the writer straight into its buffer.
     Reply {
         /// The request's id.
         id: Option<u64>,
         /// The answer.
-        response: Response,
+        response: Box<Response>,
     },
     /// The user's stored messages up to this row: the writer streams them from the store in
     /// bounded chunks before it takes the next item (the backlog at login).
     Backlog {
         /// The recipient.
-        user: String,
+        user: Box<str>,
         /// The newest row of the backlog.
         upto: i64,
     },
@@ -304,4 +312,73 @@ pub fn give_back(mut items: VecDeque<Outgoing>) {
 pub fn event_line(event: &Event) -> Arc<str> {
     // The same bytes as `ServerFrame::Event(event.clone()).encode()`, without the deep clone.
     Arc::from(proto::encode_line(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_item_stays_small() {
+        // A presence storm queues one item per recipient per event: keep them small.
+        assert!(std::mem::size_of::<Outgoing>() <= 32);
+    }
+
+    #[test]
+    fn a_full_outbox_kills_its_connection_and_a_closed_one_takes_nothing() {
+        let counters = Counters::default();
+        let out = Outbox::new(2, Acks::default());
+        assert!(out.push(&counters, Outgoing::Close).is_ok());
+        assert!(out.push(&counters, Outgoing::Close).is_ok());
+        assert!(!out.is_killed());
+        assert!(out.push(&counters, Outgoing::Close).is_err());
+        assert!(out.is_killed());
+        assert_eq!(
+            counters
+                .slow_dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        // What was queued is handed over at the end.
+        assert_eq!(out.close().len(), 2);
+        assert!(out.push(&counters, Outgoing::Close).is_err());
+    }
+
+    #[test]
+    fn a_push_wakes_the_waiting_task_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let counters = Counters::default();
+        let out = Outbox::new(10, Acks::default());
+        assert!(out.poll_mail(&mut cx).is_pending());
+        out.push(&counters, Outgoing::Close).unwrap();
+        out.push(&counters, Outgoing::Close).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::Relaxed),
+            1,
+            "woken once until it looks again"
+        );
+        assert!(out.poll_mail(&mut cx).is_ready());
+        let mail = out.take();
+        assert_eq!(mail.items.len(), 2);
+        assert!(!mail.killed);
+        // A reload wakes it too.
+        assert!(out.poll_mail(&mut cx).is_pending());
+        out.reloaded();
+        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        assert!(out.poll_mail(&mut cx).is_ready());
+        let _ = out.take();
+        assert!(
+            out.poll_mail(&mut cx).is_pending(),
+            "the notice is taken with the mail"
+        );
+    }
 }

@@ -98,7 +98,10 @@ impl Hub {
         let mut items = Vec::with_capacity(held.len() + 2);
         items.push(welcome);
         if let Some(b) = backlog.filter(|b| b.count > 0) {
-            items.push(Outgoing::Backlog { user, upto: b.last });
+            items.push(Outgoing::Backlog {
+                user: user.into(),
+                upto: b.last,
+            });
             Counters::add(&self.counters.delivered, b.count);
         }
         items.extend(held);

@@ -59,7 +59,7 @@ impl Hub {
                     msg_id,
                 };
                 if self
-                    .push_conn(&mut st, id, Outgoing::Direct(direct))
+                    .push_conn(&mut st, id, Outgoing::Direct(Box::new(direct)))
                     .is_ok()
                 {
                     Counters::add(&self.counters.delivered, 1);

@@ -144,7 +144,7 @@ fn a_message_to_an_offline_user_is_stored_and_delivered_at_login_with_its_time()
     // The writer streams the backlog from the store when it reaches this.
     match yoda.try_recv() {
         Ok(Outgoing::Backlog { user, upto }) => {
-            assert_eq!(user, "yoda");
+            assert_eq!(&*user, "yoda");
             let chunk = smol::block_on(f.store.backlog_chunk("yoda", 0, upto, 1)).unwrap();
             assert_eq!(chunk.len(), 1);
             assert_eq!(chunk[0].text, "later");
