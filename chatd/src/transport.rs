@@ -14,7 +14,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Mutex, MutexGuard};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use proto::{LineDecoder, LineError};
 use rustls::ServerConnection;
 use smol::lock::Mutex as AsyncMutex;
@@ -325,7 +325,11 @@ impl LineReader {
         match socket {
             Socket::Tcp(tcp) => loop {
                 if !self.more {
-                    tcp.readable().await?;
+                    // Not `readable()`: its future unregisters the task when dropped, and this
+                    // wait is dropped each time the connection's task wakes for its outbox, so
+                    // every delivery would re-register interest (an `epoll_ctl`). This keeps
+                    // the registration until the reactor reports the socket readable.
+                    future::poll_fn(|cx| tcp.poll_readable(cx)).await?;
                 }
                 match self.read_tcp(tcp.get_ref()) {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => self.more = false,
