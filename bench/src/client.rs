@@ -335,10 +335,12 @@ pub enum Incoming<'a> {
     Numeric(u16),
     /// IRC `PING` with its token.
     Ping(&'a str),
-    /// Someone else came online (chatd presence `online: true`, IRC `JOIN`).
-    Joined,
-    /// Someone else went away (chatd presence `online: false`, IRC `QUIT`/`PART`).
-    Left,
+    /// Others came online (chatd presence `online: true`, or a `presence_batch` of that
+    /// many; IRC `JOIN`): how many.
+    Joined(u64),
+    /// Others went away (chatd presence `online: false`, or a `presence_batch`; IRC
+    /// `QUIT`/`PART`): how many.
+    Left(u64),
     /// The server is closing this connection (IRC `ERROR`, chatd `kicked`/`shutdown`/...).
     Closed(String),
     /// Anything else (presence, JOINs of others, MOTD lines).
@@ -356,6 +358,8 @@ struct ChatFrame<'a> {
     code: Option<Cow<'a, str>>,
     #[serde(default)]
     online: Option<bool>,
+    #[serde(default, borrow)]
+    users: Option<Vec<Cow<'a, str>>>,
     #[serde(default)]
     id: Option<u64>,
     #[serde(default)]
@@ -381,9 +385,9 @@ const PRESENCE_PREFIX: &[u8] = br#"{"type":"presence","#;
 pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
     if line.starts_with(PRESENCE_PREFIX) {
         return if contains(line, br#""online":false"#) {
-            Incoming::Left
+            Incoming::Left(1)
         } else if contains(line, br#""online":true"#) {
-            Incoming::Joined
+            Incoming::Joined(1)
         } else {
             Incoming::Other
         };
@@ -400,10 +404,19 @@ pub fn parse_chat(line: &[u8]) -> Incoming<'_> {
             None => Incoming::Other,
         },
         "presence" => match frame.online {
-            Some(true) => Incoming::Joined,
-            Some(false) => Incoming::Left,
+            Some(true) => Incoming::Joined(1),
+            Some(false) => Incoming::Left(1),
             None => Incoming::Other,
         },
+        // Changes that waited for this client together (a login or logout storm).
+        "presence_batch" => {
+            let n = frame.users.map_or(0, |u| u.len() as u64);
+            match frame.online {
+                Some(true) => Incoming::Joined(n),
+                Some(false) => Incoming::Left(n),
+                None => Incoming::Other,
+            }
+        }
         // The answer to an acknowledgement (sent without an id): not one of ours to count.
         "ok" if frame.id.is_none() => Incoming::Other,
         "sent" | "broadcasted" | "ok" => Incoming::Ack,
@@ -432,8 +445,8 @@ pub fn parse_irc(line: &str) -> Incoming<'_> {
             None => Incoming::Other,
         },
         "PING" => Incoming::Ping(params.strip_prefix(':').unwrap_or(params)),
-        "JOIN" => Incoming::Joined,
-        "QUIT" | "PART" => Incoming::Left,
+        "JOIN" => Incoming::Joined(1),
+        "QUIT" | "PART" => Incoming::Left(1),
         "ERROR" => Incoming::Closed(line.to_string()),
         c if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) => {
             Incoming::Numeric(c.parse().unwrap_or(0))
@@ -505,16 +518,16 @@ mod tests {
         );
         assert_eq!(
             parse_chat(br#"{"type":"presence","user":"u2","online":true}"#),
-            Incoming::Joined
+            Incoming::Joined(1)
         );
         assert_eq!(
             parse_chat(br#"{"type":"presence","user":"u2","online":false}"#),
-            Incoming::Left
+            Incoming::Left(1)
         );
         // Field order other than chatd's: decoded, same answer.
         assert_eq!(
             parse_chat(br#"{"user":"u2","online":false,"type":"presence"}"#),
-            Incoming::Left
+            Incoming::Left(1)
         );
         assert!(matches!(
             parse_chat(br#"{"type":"shutdown"}"#),
@@ -535,9 +548,13 @@ mod tests {
         assert_eq!(parse_irc("PING :abc"), Incoming::Ping("abc"));
         assert_eq!(
             parse_irc(":u2!~u2@localhost JOIN :#bench"),
-            Incoming::Joined
+            Incoming::Joined(1)
         );
-        assert_eq!(parse_irc(":u2!~u2@localhost QUIT :done"), Incoming::Left);
+        assert_eq!(parse_irc(":u2!~u2@localhost QUIT :done"), Incoming::Left(1));
+        assert_eq!(
+            parse_chat(br#"{"type":"presence_batch","users":["a","b","c"],"online":false,"ts":1}"#),
+            Incoming::Left(3)
+        );
         assert!(matches!(
             parse_irc("ERROR :Closing link"),
             Incoming::Closed(_)

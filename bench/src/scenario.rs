@@ -282,8 +282,8 @@ impl Watch {
         })
     }
 
-    fn bump(&self, c: &Cell<u64>) {
-        c.set(c.get() + 1);
+    fn bump(&self, c: &Cell<u64>, n: u64) {
+        c.set(c.get() + n);
         if let Some((tx, _)) = &self.changed {
             let _ = tx.try_send(());
         }
@@ -360,7 +360,7 @@ async fn reader_loop(
     let mut unacked = 0u32;
     let ended = |role: &Rc<RefCell<Role>>| {
         if let Role::Watch(w) = &*role.borrow() {
-            w.bump(&w.ended);
+            w.bump(&w.ended, 1);
         }
     };
     loop {
@@ -415,9 +415,9 @@ async fn reader_loop(
             (Incoming::Numeric(366), Role::Joining(tx)) => {
                 let _ = tx.try_send(());
             }
-            (Incoming::Joined, Role::Watch(w)) => w.bump(&w.joined),
-            (Incoming::Left, Role::Watch(w)) => w.bump(&w.left),
-            (Incoming::Closed(_), Role::Watch(w)) => w.bump(&w.closing),
+            (Incoming::Joined(n), Role::Watch(w)) => w.bump(&w.joined, n),
+            (Incoming::Left(n), Role::Watch(w)) => w.bump(&w.left, n),
+            (Incoming::Closed(_), Role::Watch(w)) => w.bump(&w.closing, 1),
             // The answer to our own logout/QUIT, or a disconnect whose cost shows up as
             // missing deliveries: not counted twice.
             _ => {}

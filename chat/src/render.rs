@@ -312,6 +312,18 @@ pub fn event(event: &Event, style: &Style) -> EventLines {
             let line = format!("{} {verb}", style.name(&sanitize(user)));
             (vec![style.stamped(*ts, false, line)], None)
         }
+        // Several changes that reached us together: the same lines, one per user.
+        Event::PresenceBatch { users, online, ts } => {
+            let verb = if *online { "logged in" } else { "logged out" };
+            let lines = users
+                .iter()
+                .map(|user| {
+                    let line = format!("{} {verb}", style.name(&sanitize(user)));
+                    style.stamped(*ts, false, line)
+                })
+                .collect();
+            (lines, None)
+        }
         Event::IdleWarning { seconds } if style.terminal => (
             vec![style.stamped(None, false, idle_warning(*seconds))],
             None,
@@ -665,6 +677,15 @@ mod tests {
         };
         assert_eq!(event(&on).lines, ["luke logged in"]);
         assert_eq!(event(&off).lines, ["yoda logged out"]);
+        let batch = Event::PresenceBatch {
+            users: vec!["luke".into(), "le\u{1b}ia".into()],
+            online: false,
+            ts: None,
+        };
+        assert_eq!(
+            event(&batch).lines,
+            ["luke logged out", "le\\x1bia logged out"]
+        );
         let kicked = event(&Event::Kicked {
             reason: Some("spam".into()),
         });

@@ -306,22 +306,31 @@ impl Session {
         }
     }
 
+    /// Keeps the names for completion up to date with a login or logout.
+    fn presence(&mut self, user: &str, online: bool) -> Flow<()> {
+        if online {
+            self.names.insert(user);
+            if self.accounts_at.is_some() && !self.names.is_account(user) {
+                // A name the account list does not have: a new account, most likely. Learn
+                // it for completion.
+                self.refresh_accounts()?;
+            }
+        } else {
+            self.names.remove(user);
+        }
+        Ok(())
+    }
+
     fn on_event(&mut self, event: Event) -> Flow<()> {
         match &event {
             // Delivered again (the server had no acknowledgement yet): shown once.
             Event::Message {
                 msg_id: Some(id), ..
             } if !self.delivery.arrived(*id) => return Ok(()),
-            Event::Presence { user, online, .. } => {
-                if *online {
-                    self.names.insert(user);
-                    if self.accounts_at.is_some() && !self.names.is_account(user) {
-                        // A name the account list does not have: a new account, most
-                        // likely. Learn it for completion.
-                        self.refresh_accounts()?;
-                    }
-                } else {
-                    self.names.remove(user);
+            Event::Presence { user, online, .. } => self.presence(user, *online)?,
+            Event::PresenceBatch { users, online, .. } => {
+                for user in users {
+                    self.presence(user, *online)?;
                 }
             }
             Event::PrivateRequest { .. }

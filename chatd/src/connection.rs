@@ -199,10 +199,16 @@ impl Conn<'_> {
     async fn run(&mut self) -> VecDeque<Outgoing> {
         let mut closing = false;
         let mut more_lines = false;
+        // The deadlines, recomputed only when they may have moved (lines handled, the alarm,
+        // a reload): a wake-up for the outbox alone does not read the configuration.
+        let mut deadlines = None;
         loop {
             let mail = self.out.take();
             if mail.killed {
                 return mail.items;
+            }
+            if mail.reloaded {
+                deadlines = None;
             }
             if !mail.items.is_empty() {
                 let mut items = mail.items;
@@ -236,6 +242,7 @@ impl Conn<'_> {
             if more_lines {
                 // The line budget ran out: the others had their turn while we wrote.
                 future::yield_now().await;
+                deadlines = None;
                 match self.lines().await {
                     Flow::Drained => more_lines = false,
                     Flow::Budget => {}
@@ -243,7 +250,7 @@ impl Conn<'_> {
                 }
                 continue;
             }
-            let (deadline, warning) = self.deadlines();
+            let (deadline, warning) = *deadlines.get_or_insert_with(|| self.deadlines());
             let next = warning.map_or(deadline, |w| w.min(deadline));
             if next < self.armed {
                 self.armed = next;
@@ -269,12 +276,18 @@ impl Conn<'_> {
             match step {
                 Step::Mail => {}
                 Step::Read(Ok(0) | Err(_)) => return VecDeque::new(),
-                Step::Read(Ok(_)) => match self.lines().await {
-                    Flow::Drained => {}
-                    Flow::Budget => more_lines = true,
-                    Flow::Closing => closing = true,
-                },
-                Step::Timer => closing = self.timer(deadline, warning),
+                Step::Read(Ok(_)) => {
+                    deadlines = None;
+                    match self.lines().await {
+                        Flow::Drained => {}
+                        Flow::Budget => more_lines = true,
+                        Flow::Closing => closing = true,
+                    }
+                }
+                Step::Timer => {
+                    deadlines = None;
+                    closing = self.timer(deadline, warning);
+                }
             }
         }
     }

@@ -175,6 +175,12 @@ impl<'a> Batch<'a> {
         while self.buf.len() < WRITE_BATCH {
             match items.pop_front()? {
                 Outgoing::Frame(line) => self.buf.extend_from_slice(line.as_bytes()),
+                Outgoing::Presence(p) => self.buf.extend_from_slice(p.line.as_bytes()),
+                Outgoing::Presences(run) => {
+                    let ts = run.changes.last().map_or(0, |c| c.ts);
+                    let users = run.changes.iter().map(|c| &*c.user);
+                    proto::write_presence_batch(&mut self.buf, users, run.online, ts);
+                }
                 Outgoing::Direct(d) => {
                     self.buf.extend_from_slice(d.frame.as_bytes());
                     let spill = self.acks.lock().written_live(d);

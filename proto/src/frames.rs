@@ -242,6 +242,19 @@ wire_enum! {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             ts: Option<u64>,
         },
+        /// Several users logged in (`online: true`) or out, in this order: what a server
+        /// sends instead of one `presence` per user when several changes wait for the same
+        /// client at once (a login or logout storm). A client shows one line per user, as for
+        /// `presence`.
+        PresenceBatch = "presence_batch" {
+            /// Who, in the order of the changes.
+            users: Vec<String>,
+            /// New state, the same for all of them.
+            online: bool,
+            /// When the last of them happened (ms since the Unix epoch).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ts: Option<u64>,
+        },
         /// `from` asks to message privately; answer with [`Request::PrivateAnswer`].
         PrivateRequest = "private_request" {
             /// The requester.
@@ -471,6 +484,35 @@ pub fn message_line(from: &str, text: &str, offline: bool, ts: u64, msg_id: u64)
         },
         size,
     )
+}
+
+/// Appends the line of a `presence_batch` event (users in order) to `buf`, from borrowed
+/// names: the server encodes a batch per recipient when it writes.
+pub fn write_presence_batch<'a>(
+    buf: &mut Vec<u8>,
+    users: impl Iterator<Item = &'a str>,
+    online: bool,
+    ts: u64,
+) {
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename = "presence_batch")]
+    struct Batch<'a> {
+        users: Vec<&'a str>,
+        online: bool,
+        ts: u64,
+    }
+    let start = buf.len();
+    let batch = Batch {
+        users: users.collect(),
+        online,
+        ts,
+    };
+    if serde_json::to_writer(&mut *buf, &batch).is_err() {
+        // Cannot happen for these types; keep the stream well-formed.
+        buf.truncate(start);
+        return;
+    }
+    buf.push(b'\n');
 }
 
 /// Appends the line of a reply (`"id"` first, when given) to `buf`, without an intermediate
@@ -1104,6 +1146,11 @@ mod tests {
                 online: true,
                 ts: Some(3),
             },
+            Event::PresenceBatch {
+                users: vec!["a".into(), "b".into()],
+                online: false,
+                ts: Some(4),
+            },
             Event::PrivateRequest { from: "a".into() },
             Event::PrivateStart {
                 peer: "a".into(),
@@ -1162,8 +1209,12 @@ mod tests {
                 r#"{"type":"hello","protocol":1,"server":"chatd 0.1.0","max_line":4096}"#,
             ),
             (
-                ServerFrame::Event(events[4].clone()),
+                ServerFrame::Event(events[5].clone()),
                 r#"{"type":"private_start","peer":"a","addr":"127.0.0.1:1","token":"t"}"#,
+            ),
+            (
+                ServerFrame::Event(events[3].clone()),
+                r#"{"type":"presence_batch","users":["a","b"],"online":false,"ts":4}"#,
             ),
             (
                 ServerFrame::Event(events[0].clone()),

@@ -36,7 +36,7 @@ pub(crate) mod views;
 
 pub use acks::{Acks, Entry};
 pub use counters::Counters;
-pub use outbox::{event_line, give_back, Direct, Outbox, Outgoing};
+pub use outbox::{event_line, give_back, Direct, Outbox, Outgoing, PresenceChange};
 pub use presence::LoginError;
 pub use private::PrivateError;
 pub use routing::{RouteError, Routed};

@@ -54,6 +54,11 @@ impl Direct {
 pub enum Outgoing {
     /// An encoded line (shared by every recipient of a broadcast).
     Frame(Arc<str>),
+    /// A user logged in or out (shared by every recipient).
+    Presence(Arc<PresenceChange>),
+    /// Presence changes that waited for this connection together: written as one
+    /// `presence_batch` line.
+    Presences(Box<PresenceRun>),
     /// A direct message.
     Direct(Box<Direct>),
     /// The answer `sent` to request `id`.
@@ -80,6 +85,80 @@ pub enum Outgoing {
     },
     /// Flush and close the connection.
     Close,
+}
+
+/// One user's login or logout, encoded once for every recipient.
+#[derive(Debug)]
+pub struct PresenceChange {
+    /// The `presence` line.
+    pub line: Box<str>,
+    /// Who.
+    pub user: Box<str>,
+    /// Logged in (or out).
+    pub online: bool,
+    /// When (ms since the Unix epoch).
+    pub ts: u64,
+}
+
+impl PresenceChange {
+    /// The change and its line.
+    pub fn new(user: &str, online: bool, ts: u64) -> Self {
+        let line = proto::encode_line(&Event::Presence {
+            user: user.to_string(),
+            online,
+            ts: Some(ts),
+        });
+        PresenceChange {
+            line: line.into(),
+            user: user.into(),
+            online,
+            ts,
+        }
+    }
+}
+
+/// Consecutive presence changes of one kind queued for one connection.
+#[derive(Debug)]
+pub struct PresenceRun {
+    /// Logged in (or out), all of them.
+    pub online: bool,
+    /// The changes, oldest first.
+    pub changes: Vec<Arc<PresenceChange>>,
+}
+
+/// The most changes one `presence_batch` line carries.
+pub const PRESENCE_RUN_MAX: usize = 1024;
+
+/// Adds `p` to the presence item at the end of `items`, if there is one of the same kind with
+/// room: a storm of logins or logouts reaches each client as a few lines, and takes no room
+/// in its queue. Gives `p` back otherwise.
+fn merge_presence(
+    items: &mut VecDeque<Outgoing>,
+    p: Arc<PresenceChange>,
+) -> Result<(), Arc<PresenceChange>> {
+    match items.back_mut() {
+        Some(Outgoing::Presences(run))
+            if run.online == p.online && run.changes.len() < PRESENCE_RUN_MAX =>
+        {
+            run.changes.push(p);
+            Ok(())
+        }
+        Some(last @ Outgoing::Presence(_)) => {
+            let Outgoing::Presence(first) = last else {
+                unreachable!("matched just above")
+            };
+            if first.online != p.online {
+                return Err(p);
+            }
+            let first = Arc::clone(first);
+            *last = Outgoing::Presences(Box::new(PresenceRun {
+                online: p.online,
+                changes: vec![first, p],
+            }));
+            Ok(())
+        }
+        _ => Err(p),
+    }
 }
 
 /// The sending side of one connection, shared by the hub (which pushes) and the connection's
@@ -121,6 +200,8 @@ pub struct Mail {
     pub items: VecDeque<Outgoing>,
     /// The connection must stop at once.
     pub killed: bool,
+    /// The configuration was reloaded since the last take.
+    pub reloaded: bool,
 }
 
 impl Outbox {
@@ -152,6 +233,14 @@ impl Outbox {
         if q.closed {
             return Err(item);
         }
+        let item = match item {
+            // Joins an item already waiting: the task was woken when that one was queued.
+            Outgoing::Presence(p) => match merge_presence(&mut q.items, p) {
+                Ok(()) => return Ok(()),
+                Err(p) => Outgoing::Presence(p),
+            },
+            item => item,
+        };
         if q.items.len() >= self.0.cap {
             q.closed = true;
             q.killed = true;
@@ -207,14 +296,13 @@ impl Outbox {
         }
     }
 
-    /// Takes everything queued (and a reload notice: the task looks at the configuration
-    /// after each take).
+    /// Takes everything queued, and the flags (a reload is noticed once).
     pub fn take(&self) -> Mail {
         let mut q = self.lock();
-        q.reloaded = false;
         Mail {
             items: std::mem::take(&mut q.items),
             killed: q.killed,
+            reloaded: std::mem::take(&mut q.reloaded),
         }
     }
 
@@ -322,6 +410,36 @@ mod tests {
     fn a_queue_item_stays_small() {
         // A presence storm queues one item per recipient per event: keep them small.
         assert!(std::mem::size_of::<Outgoing>() <= 32);
+    }
+
+    #[test]
+    fn presence_changes_waiting_together_become_one_batch_in_order() {
+        let counters = Counters::default();
+        let out = Outbox::new(3, Acks::default());
+        let p =
+            |user: &str, online| Outgoing::Presence(Arc::new(PresenceChange::new(user, online, 5)));
+        for user in ["a", "b", "c"] {
+            out.push(&counters, p(user, false)).unwrap();
+        }
+        out.push(&counters, Outgoing::Close).unwrap();
+        out.push(&counters, p("d", false)).unwrap();
+        out.push(&counters, p("e", true)).unwrap_err();
+        assert!(out.is_killed(), "a fourth item overflows a queue of three");
+        let items: Vec<String> = out
+            .take()
+            .items
+            .into_iter()
+            .map(|item| match item {
+                Outgoing::Presences(run) => {
+                    let users: Vec<&str> = run.changes.iter().map(|c| &*c.user).collect();
+                    format!("{}:{}", run.online, users.join(","))
+                }
+                Outgoing::Presence(p) => format!("{}:{}", p.online, p.user),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        // Merged only into the last item, so nothing overtakes anything.
+        assert_eq!(items, ["false:a,b,c", "Close", "false:d"]);
     }
 
     #[test]

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use proto::Event;
-
-use super::{event_line, Counters, Hub, Outgoing, State};
+use super::{Counters, Hub, Outgoing, PresenceChange, State};
 use crate::clock::Clock;
 use crate::seams::{Backlog, Bus, BusMessage, ConnId, Directory, Location, Store};
 
@@ -148,11 +146,11 @@ impl Hub {
     /// blocked user's presence reaching the blocker).
     fn announce(&self, st: &mut State, user: &str, online: bool) {
         self.bus.publish_all(BusMessage::Presence { user, online });
-        let line = event_line(&Event::Presence {
-            user: user.to_string(),
+        let change = Arc::new(PresenceChange::new(
+            user,
             online,
-            ts: Some(self.clock.now_ms() as u64),
-        });
+            self.clock.now_ms() as u64,
+        ));
         let targets: Vec<ConnId> = st
             .presence
             .online
@@ -163,7 +161,7 @@ impl Hub {
             .map(|(_, id)| *id)
             .collect();
         for id in targets {
-            let _ = self.push_conn(st, id, Outgoing::Frame(Arc::clone(&line)));
+            let _ = self.push_conn(st, id, Outgoing::Presence(Arc::clone(&change)));
         }
     }
 }

@@ -73,14 +73,19 @@ impl Fixture {
 fn events(rx: &Outbox) -> Vec<Event> {
     let mut v = Vec::new();
     while let Ok(item) = rx.try_recv() {
-        let line = match item {
-            Outgoing::Frame(line) => line.to_string(),
-            Outgoing::Direct(d) => d.frame,
+        // A batch of presence changes reads as the changes, one by one.
+        let lines = match item {
+            Outgoing::Frame(line) => vec![line.to_string()],
+            Outgoing::Direct(d) => vec![d.frame],
+            Outgoing::Presence(p) => vec![p.line.to_string()],
+            Outgoing::Presences(run) => run.changes.iter().map(|c| c.line.to_string()).collect(),
             other => panic!("{other:?}"),
         };
-        match ServerFrame::decode(line.trim_end().as_bytes()).unwrap() {
-            ServerFrame::Event(e) => v.push(e),
-            other => panic!("{other:?}"),
+        for line in lines {
+            match ServerFrame::decode(line.trim_end().as_bytes()).unwrap() {
+                ServerFrame::Event(e) => v.push(e),
+                other => panic!("{other:?}"),
+            }
         }
     }
     v
@@ -308,4 +313,40 @@ fn shutdown_queues_no_presence_but_notes_logouts() {
     f.clock.advance(Duration::from_secs(5));
     assert_eq!(f.hub.whoelsesince("leia", 10), ["hans", "yoda"]);
     assert!(f.hub.whoelse("leia").is_empty());
+}
+
+#[test]
+fn logins_waiting_for_the_same_client_are_queued_as_one_batch() {
+    let f = fixture(&[]);
+    let (_, hans) = f.login("hans");
+    let ids: Vec<ConnId> = ["yoda", "luke", "leia"]
+        .iter()
+        .map(|u| f.login(u).0)
+        .collect();
+    // Nothing was written to hans meanwhile: one item, the three logins in order.
+    assert_eq!(hans.len(), 1);
+    match hans.try_recv() {
+        Ok(Outgoing::Presences(run)) => {
+            assert!(run.online);
+            let users: Vec<&str> = run.changes.iter().map(|c| &*c.user).collect();
+            assert_eq!(users, ["yoda", "luke", "leia"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Then two logouts: a batch of its own kind.
+    for id in &ids[..2] {
+        f.disconnect(*id);
+    }
+    let gone: Vec<Event> = events(&hans);
+    let names: Vec<(String, bool)> = gone
+        .into_iter()
+        .map(|e| match e {
+            Event::Presence { user, online, .. } => (user, online),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [("yoda".to_string(), false), ("luke".to_string(), false)]
+    );
 }

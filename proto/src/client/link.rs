@@ -7,6 +7,7 @@
 //! This module does not correlate replies with requests; [`super::Client`] does, and so does a
 //! caller that runs its own loop.
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -17,7 +18,9 @@ use rustls::pki_types::ServerName;
 use super::error::ClientError;
 use super::login::check_hello;
 use crate::codec::LineDecoder;
-use crate::frames::{ClientFrame, DecodeError, ErrorCode, Hello, Request, Response, ServerFrame};
+use crate::frames::{
+    ClientFrame, DecodeError, ErrorCode, Event, Hello, Request, Response, ServerFrame,
+};
 use crate::tls::Stream;
 
 /// The longest line accepted from a server. A server's `max_line` bounds what clients send;
@@ -244,12 +247,17 @@ impl Writer {
 }
 
 /// The receiving half: lines of at most [`MAX_SERVER_LINE`] bytes, decoded into frames.
+///
+/// A `presence_batch` event comes out as one `presence` event per user, in order: whoever
+/// reads frames sees presence in one form only.
 #[derive(Debug)]
 pub struct Reader {
     stream: Stream,
     decoder: LineDecoder,
     buf: Vec<u8>,
     ended: bool,
+    /// The rest of a `presence_batch`, as `presence` events.
+    split: VecDeque<Event>,
 }
 
 impl Reader {
@@ -259,6 +267,7 @@ impl Reader {
             decoder: LineDecoder::new(MAX_SERVER_LINE),
             buf: vec![0; 16 * 1024],
             ended: false,
+            split: VecDeque::new(),
         }
     }
 
@@ -266,6 +275,9 @@ impl Reader {
     /// returns `Incoming::Closed(ClientError::Closed)`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Incoming {
+        if let Some(event) = self.split.pop_front() {
+            return Incoming::Frame(ServerFrame::Event(event));
+        }
         if self.ended {
             return Incoming::Closed(ClientError::Closed);
         }
@@ -273,7 +285,25 @@ impl Reader {
             if let Some(line) = self.decoder.next_line() {
                 match line {
                     Ok([]) => continue,
-                    Ok(line) => return decode(line),
+                    Ok(line) => match decode(line) {
+                        Incoming::Frame(ServerFrame::Event(Event::PresenceBatch {
+                            users,
+                            online,
+                            ts,
+                        })) => {
+                            self.split
+                                .extend(users.into_iter().map(|user| Event::Presence {
+                                    user,
+                                    online,
+                                    ts,
+                                }));
+                            match self.split.pop_front() {
+                                Some(first) => return Incoming::Frame(ServerFrame::Event(first)),
+                                None => continue,
+                            }
+                        }
+                        item => return item,
+                    },
                     Err(e) => {
                         self.ended = true;
                         return Incoming::Closed(ClientError::LineTooLong(e));

@@ -121,6 +121,40 @@ fn request_reply_and_events_in_order() {
 }
 
 #[test]
+fn a_presence_batch_reads_as_presence_events_in_order() {
+    let (addr, server) = stand_in(|peer| {
+        peer.send(&[HELLO]);
+        let id = peer.expect("whoelse");
+        peer.send(&[
+            r#"{"type":"presence_batch","users":["luke","leia"],"online":false,"ts":9}"#,
+            r#"{"type":"presence_batch","users":[],"online":true}"#,
+            &format!(r#"{{"id":{id},"type":"users","users":[]}}"#),
+            r#"{"type":"presence","user":"han","online":true}"#,
+        ]);
+    });
+    let mut c = Client::connect(addr, WAIT).unwrap();
+    assert_eq!(
+        c.request(Request::Whoelse).unwrap(),
+        Response::Users { users: vec![] }
+    );
+    let gone = |user: &str| Event::Presence {
+        user: user.into(),
+        online: false,
+        ts: Some(9),
+    };
+    assert_eq!(c.take_events(), vec![gone("luke"), gone("leia")]);
+    assert_eq!(
+        c.next_event().unwrap(),
+        Event::Presence {
+            user: "han".into(),
+            online: true,
+            ts: None,
+        }
+    );
+    server.join().unwrap();
+}
+
+#[test]
 fn frames_sent_with_the_greeting_are_not_lost() {
     let (addr, server) = stand_in(|peer| {
         peer.send(&[
