@@ -33,6 +33,7 @@ use crate::clock::{Alarm, Clock};
 use crate::commands::{self, Answer, Failure, Phase, RateLimit, Session};
 use crate::frontend::{self, Batch, Stop};
 use crate::hub::{self, Acks, Outbox, Outgoing};
+use crate::runtime;
 use crate::seams::Store;
 use crate::state::Shared;
 use crate::transport::{LineReader, Socket};
@@ -203,7 +204,19 @@ impl Conn<'_> {
         // a reload): a wake-up for the outbox alone does not read the configuration.
         let mut deadlines = None;
         loop {
-            let mail = self.out.take();
+            let mut mail = self.out.take();
+            if !mail.items.is_empty() && !mail.killed {
+                // Let the tasks already runnable go first (other connections' requests, which
+                // may queue more here: the next broadcast, more presence), then take what they
+                // queued into this same write: under load, fewer and fuller writes.
+                runtime::flush_point().await;
+                let more = self.out.take();
+                mail.killed |= more.killed;
+                mail.reloaded |= more.reloaded;
+                let mut items = more.items;
+                mail.items.append(&mut items);
+                hub::give_back(items);
+            }
             if mail.killed {
                 return mail.items;
             }

@@ -1,5 +1,5 @@
 //! How an executor thread runs: its tasks, and the reactor (the sockets' readiness and the
-//! timers) on the same thread.
+//! timers) on the same thread, and when connections write.
 //!
 //! `smol::block_on(executor.run(..))` drives the reactor only when the executor has nothing
 //! to run; while it is busy, async-io's own helper thread takes the reactor over, and then
@@ -9,31 +9,141 @@
 //! `block_on` poll the reactor without waiting (one `epoll_wait` with a zero timeout), so the
 //! reactor ticks on this thread and the helper thread stays asleep; with nothing to run it
 //! waits in the reactor as before.
+//!
+//! Writes wait for the end of the batch ([`flush_point`]), as a Redis event loop writes its
+//! replies just before it sleeps: a connection that has something to write lets every task
+//! already runnable go first, so what they queue for it (the next broadcast, more presence,
+//! the answers to more requests) leaves in the same write. When the thread has nothing else to
+//! run, that is at once.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use futures_lite::future;
 use smol::Executor;
 
 /// Tasks run between two looks at the reactor while the executor is busy.
 const BATCH: u32 = 64;
+/// Batches run before the writers waiting at a flush point go, while the executor is busy.
+const FLUSH_EVERY: u32 = 4;
+
+thread_local! {
+    /// Whether this thread runs [`drive`] (a flush point elsewhere passes at once).
+    static DRIVING: Cell<bool> = const { Cell::new(false) };
+    /// The tasks waiting at a flush point.
+    static FLUSH: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Wakes the tasks waiting at a flush point; false if there were none.
+fn flush() -> bool {
+    let waiting = FLUSH.with(|f| std::mem::take(&mut *f.borrow_mut()));
+    let any = !waiting.is_empty();
+    for w in waiting {
+        w.wake();
+    }
+    any
+}
 
 /// Runs `ex`'s tasks on this thread, with the reactor, until `until` completes.
 pub(crate) fn drive<T>(ex: &Executor<'_>, until: impl Future<Output = T>) -> T {
-    smol::block_on(future::or(until, async {
+    DRIVING.with(|d| d.set(true));
+    let out = smol::block_on(future::or(until, async {
+        let mut busy = 0u32;
         loop {
             let mut ran = 0;
             while ran < BATCH && ex.try_tick() {
                 ran += 1;
             }
             if ran == BATCH {
-                // Still busy: back to `block_on`, which finds itself woken, polls the reactor
-                // without waiting, and polls this again.
+                // Still busy: every few batches let the writers waiting for the end of the
+                // batch go, then back to `block_on`, which finds itself woken, polls the
+                // reactor without waiting, and polls this again.
+                busy += 1;
+                if busy >= FLUSH_EVERY {
+                    busy = 0;
+                    flush();
+                }
                 future::yield_now().await;
             } else {
-                // Nothing runnable: wait (in the reactor) for a task, and run it.
-                ex.tick().await;
+                busy = 0;
+                if !flush() {
+                    // Nothing runnable and nobody to flush: wait (in the reactor) for a task,
+                    // and run it.
+                    ex.tick().await;
+                }
             }
         }
-    }))
+    }));
+    DRIVING.with(|d| d.set(false));
+    out
+}
+
+/// Waits until the tasks runnable now on this executor thread have had their turn (at most a
+/// batch of them): see the module docs. Passes at once on a thread [`drive`] does not run.
+pub(crate) fn flush_point() -> FlushPoint {
+    FlushPoint { waited: false }
+}
+
+/// See [`flush_point`].
+pub(crate) struct FlushPoint {
+    waited: bool,
+}
+
+impl Future for FlushPoint {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.waited || !DRIVING.with(Cell::get) {
+            return Poll::Ready(());
+        }
+        self.waited = true;
+        FLUSH.with(|f| f.borrow_mut().push(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn a_flush_point_lets_the_runnable_tasks_go_first() {
+        let ex = Executor::new();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        let o = Arc::clone(&order);
+        tasks.push(ex.spawn(async move {
+            o.lock().unwrap().push("first, before its flush point");
+            flush_point().await;
+            o.lock().unwrap().push("flushed");
+        }));
+        for _ in 0..3 {
+            let o = Arc::clone(&order);
+            tasks.push(ex.spawn(async move { o.lock().unwrap().push("other") }));
+        }
+        drive(&ex, async {
+            for t in tasks {
+                t.await;
+            }
+        });
+        assert_eq!(
+            *order.lock().unwrap(),
+            [
+                "first, before its flush point",
+                "other",
+                "other",
+                "other",
+                "flushed"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_flush_point_passes_at_once_where_drive_does_not_run() {
+        assert!(future::block_on(future::poll_once(flush_point())).is_some());
+    }
 }
