@@ -410,6 +410,10 @@ async fn serve(
             }
         }
     });
+    let presence = shared.ex.spawn({
+        let shared = Arc::clone(&shared);
+        async move { shared.hub.presence_rounds().await }
+    });
     let tls_accept = async {
         match &listeners.tls {
             Some(listener) => accept_loop(&shared, listener, &alive_tx, true).await,
@@ -454,6 +458,7 @@ async fn serve(
         );
     }
     heartbeat.cancel().await;
+    presence.cancel().await;
     let _ = shared.store.heartbeat(shared.hub.counters.to_save()).await;
     let store_owner = Arc::clone(&shared);
     smol::unblock(move || Store::close(&store_owner.store)).await;

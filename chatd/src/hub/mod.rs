@@ -37,6 +37,10 @@ pub(crate) mod views;
 pub use acks::{Acks, Entry};
 pub use counters::Counters;
 pub use outbox::{event_line, give_back, Direct, Outbox, Outgoing, PresenceChange};
+
+/// How long a presence change may wait for company before it is written to a client that
+/// has nothing else to write (anything else written to that client takes it along at once).
+pub const PRESENCE_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 pub use presence::LoginError;
 pub use private::PrivateError;
 pub use routing::{RouteError, Routed};
@@ -86,6 +90,8 @@ struct State {
     private: private::Brokering,
     per_ip: HashMap<IpAddr, usize>,
     shutting_down: bool,
+    /// Connections with presence queued and not yet woken for it.
+    presence_due: Vec<Outbox>,
 }
 
 impl State {
@@ -114,6 +120,8 @@ pub struct Hub {
     next_msg_id: AtomicU64,
     clock: AnyClock,
     bus: LocalBus,
+    /// Rung when `presence_due` gets its first connection.
+    presence_bell: (async_channel::Sender<()>, async_channel::Receiver<()>),
 }
 
 impl Hub {
@@ -142,6 +150,7 @@ impl Hub {
             next_msg_id: AtomicU64::new(u64::try_from(crate::clock::wall_ms()).unwrap_or(0) << 10),
             clock,
             bus: LocalBus,
+            presence_bell: async_channel::bounded(1),
         }
     }
 
@@ -168,6 +177,40 @@ impl Hub {
             return Ok(());
         }
         conn.out.push(&self.counters, item)
+    }
+
+    /// Queues a presence change for connection `id`, to be written with whatever comes next
+    /// or at the next presence round ([`Hub::presence_rounds`]).
+    fn push_presence(&self, st: &mut State, id: ConnId, change: &Arc<PresenceChange>) {
+        let Some(conn) = st.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.held.is_some() {
+            let _ = self.push(conn, Outgoing::Presence(Arc::clone(change)));
+            return;
+        }
+        if let Ok(true) = conn.out.push_presence(&self.counters, Arc::clone(change)) {
+            let out = conn.out.clone();
+            if st.presence_due.is_empty() {
+                let _ = self.presence_bell.0.try_send(());
+            }
+            st.presence_due.push(out);
+        }
+    }
+
+    /// Writes the presence changes queued for connections that had nothing else to write,
+    /// every [`PRESENCE_DELAY`] while there are any: the server runs this for as long as it
+    /// serves. Presence changes that come close together (a class logging in) then reach
+    /// each client as one line and one write, instead of one write per change per client.
+    pub(crate) async fn presence_rounds(&self) {
+        loop {
+            let _ = self.presence_bell.1.recv().await;
+            smol::Timer::after(PRESENCE_DELAY).await;
+            let due = std::mem::take(&mut self.lock().presence_due);
+            for out in due {
+                out.wake();
+            }
+        }
     }
 
     /// Pushes to connection `id`. Gives the item back if it is gone or could not take it.

@@ -265,6 +265,48 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues a presence change without waking the task: presence may wait a moment for
+    /// company (see [`crate::hub::PRESENCE_DELAY`]). Returns whether the task waits with
+    /// nothing else to do and must be woken later ([`Outbox::wake`]); gives the item back if
+    /// it was not queued (a full queue kills the connection, as [`Outbox::push`]).
+    ///
+    /// # Errors
+    /// The item, when it was not queued.
+    pub fn push_presence(
+        &self,
+        counters: &Counters,
+        p: Arc<PresenceChange>,
+    ) -> Result<bool, Outgoing> {
+        let mut q = self.lock();
+        if q.closed {
+            return Err(Outgoing::Presence(p));
+        }
+        let p = match merge_presence(&mut q.items, p) {
+            Ok(()) => return Ok(false),
+            Err(p) => p,
+        };
+        if q.items.len() >= self.0.cap {
+            drop(q);
+            // The general path counts and kills.
+            return self.push(counters, Outgoing::Presence(p)).map(|()| false);
+        }
+        if q.items.capacity() == 0 {
+            q.items = spare_queue();
+        }
+        q.items.push_back(Outgoing::Presence(p));
+        // Only the first item needs a wake-up, and only if the task is waiting: otherwise it
+        // runs, or is about to, and takes this with the rest.
+        Ok(q.items.len() == 1 && q.waker.is_some())
+    }
+
+    /// Wakes the task if it waits (for presence queued by [`Outbox::push_presence`]).
+    pub fn wake(&self) {
+        let waker = self.lock().waker.take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// Stops the connection at once (what is queued stays for [`Outbox::close`] to hand
     /// over). Returns false if it was already killed.
     pub fn kill(&self) -> bool {
@@ -440,6 +482,41 @@ mod tests {
             .collect();
         // Merged only into the last item, so nothing overtakes anything.
         assert_eq!(items, ["false:a,b,c", "Close", "false:d"]);
+    }
+
+    #[test]
+    fn presence_asks_for_a_later_wake_up_only_for_a_task_waiting_with_nothing_to_do() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let counters = Counters::default();
+        let out = Outbox::new(10, Acks::default());
+        let p = |user: &str| Arc::new(PresenceChange::new(user, true, 1));
+        // Not waiting (running): it will take it anyway.
+        assert!(!out.push_presence(&counters, p("a")).unwrap());
+        let _ = out.take();
+        assert!(out.poll_mail(&mut cx).is_pending());
+        // Waiting with nothing to do: queued quietly, to be woken later.
+        assert!(out.push_presence(&counters, p("b")).unwrap());
+        assert_eq!(count.0.load(Ordering::Relaxed), 0, "not woken yet");
+        // Joins the waiting one: nothing more to do.
+        assert!(!out.push_presence(&counters, p("c")).unwrap());
+        out.wake();
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert_eq!(out.take().items.len(), 1, "b and c in one batch");
+        // Anything else wakes at once, and takes the presence along.
+        assert!(out.poll_mail(&mut cx).is_pending());
+        assert!(out.push_presence(&counters, p("d")).unwrap());
+        out.push(&counters, Outgoing::Close).unwrap();
+        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        assert_eq!(out.take().items.len(), 2);
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl Hub {
             .map(|(_, id)| *id)
             .collect();
         for id in targets {
-            let _ = self.push_conn(st, id, Outgoing::Presence(Arc::clone(&change)));
+            self.push_presence(st, id, &change);
         }
     }
 }
