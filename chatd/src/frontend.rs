@@ -15,6 +15,7 @@ use crate::commands::errors::wire;
 use crate::commands::{Answer, Failure};
 use crate::hub::{event_line, Acks, Direct, Outbox, Outgoing};
 use crate::seams::Store;
+use crate::spares::Spares;
 use crate::state::Shared;
 use crate::transport::Socket;
 
@@ -128,13 +129,16 @@ pub(crate) enum Stop {
 const WRITE_BATCH: usize = 64 * 1024;
 /// The largest buffer given back to the executor thread's spares after a write.
 const SPARE_MAX: usize = 256 * 1024;
-/// Spare buffers kept per executor thread.
-const SPARES: usize = 4;
 
 thread_local! {
-    /// Write buffers between writes: an idle connection holds none.
-    static SPARE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static WRITE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// Write buffers between writes: an idle connection holds none.
+static SPARES: Spares<Vec<u8>> = Spares {
+    list: &WRITE_BUFFERS,
+    keep: 4,
+};
 
 /// The bytes of one connection's next write, in a buffer borrowed from the executor thread's
 /// spares (and given back when the batch is dropped), and the encoding of queue items into
@@ -147,9 +151,7 @@ pub(crate) struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(shared: &'a Shared, acks: &'a Acks) -> Self {
-        let buf = SPARE_BUFFERS
-            .with(|s| s.borrow_mut().pop())
-            .unwrap_or_default();
+        let buf = SPARES.take().unwrap_or_default();
         Batch { buf, shared, acks }
     }
 
@@ -253,12 +255,7 @@ impl Drop for Batch<'_> {
             return;
         }
         buf.clear();
-        SPARE_BUFFERS.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < SPARES {
-                s.push(buf);
-            }
-        });
+        SPARES.give(buf);
     }
 }
 

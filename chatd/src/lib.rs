@@ -26,6 +26,7 @@ mod hub;
 mod runtime;
 mod seams;
 mod server;
+mod spares;
 mod state;
 pub mod store;
 pub mod tls;

@@ -20,6 +20,8 @@ use rustls::ServerConnection;
 use smol::lock::Mutex as AsyncMutex;
 use smol::Async;
 
+use crate::spares::Spares;
+
 /// Bytes read from a plain socket at a time (into the executor thread's buffer).
 const READ_CHUNK: usize = 64 * 1024;
 /// Bytes read from a TLS socket at a time (into the connection's own buffer).
@@ -298,18 +300,20 @@ pub(crate) struct LineReader {
     tls_chunk: Vec<u8>,
 }
 
-/// Line buffers kept per executor thread for the next connection that reads.
-const SPARE_LINE_BUFFERS: usize = 64;
 /// The largest line buffer kept for reuse.
 const SPARE_LINE_MAX: usize = 16 * 1024;
 
 thread_local! {
     /// Where bytes from plain sockets land first, one per executor thread.
     static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
-    /// Line buffers given back by connections between lines, for the next read (a busy
-    /// server reuses them rather than allocating and freeing one per read).
     static LINE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// Line buffers given back by connections between lines, for the next read.
+static SPARES: Spares<Vec<u8>> = Spares {
+    list: &LINE_BUFFERS,
+    keep: 64,
+};
 
 impl LineReader {
     pub(crate) fn new(max_line: usize) -> Self {
@@ -355,7 +359,7 @@ impl LineReader {
     /// One non-blocking read of a plain socket.
     fn read_tcp(&mut self, mut tcp: &TcpStream) -> io::Result<usize> {
         if self.decoder.needs_buffer() {
-            if let Some(spare) = LINE_BUFFERS.with(|b| b.borrow_mut().pop()) {
+            if let Some(spare) = SPARES.take() {
                 self.decoder.provide(spare);
             }
         }
@@ -377,12 +381,7 @@ impl LineReader {
     pub(crate) fn release(&mut self) {
         if let Some(buf) = self.decoder.release() {
             if buf.capacity() <= SPARE_LINE_MAX {
-                LINE_BUFFERS.with(|b| {
-                    let mut b = b.borrow_mut();
-                    if b.len() < SPARE_LINE_BUFFERS {
-                        b.push(buf);
-                    }
-                });
+                SPARES.give(buf);
             }
         }
     }

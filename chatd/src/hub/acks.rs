@@ -13,30 +13,30 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Direct;
+use crate::spares::Spares;
 
 /// Bytes of live (not yet stored) message lines a connection may hold unacknowledged.
 pub const MAX_LIVE_BYTES: usize = 256 * 1024;
 /// Unacknowledged messages a connection keeps track of.
 pub const MAX_ENTRIES: usize = 16 * 1024;
 
-/// Emptied lists kept per thread, and the most entries one may have room for.
-const SPARE_LISTS: usize = 64;
+/// The most entries a list kept for reuse may have room for.
 const SPARE_LIST_MAX: usize = 1024;
 
 thread_local! {
-    static SPARES: std::cell::RefCell<Vec<VecDeque<Entry>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LISTS: std::cell::RefCell<Vec<VecDeque<Entry>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Emptied lists, for the next connection that writes a message.
+static SPARES: Spares<VecDeque<Entry>> = Spares {
+    list: &LISTS,
+    keep: 64,
+};
+
 fn give_back(list: VecDeque<Entry>) {
-    if list.capacity() == 0 || list.capacity() > SPARE_LIST_MAX || !list.is_empty() {
-        return;
+    if list.capacity() > 0 && list.capacity() <= SPARE_LIST_MAX && list.is_empty() {
+        SPARES.give(list);
     }
-    SPARES.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < SPARE_LISTS {
-            s.push(list);
-        }
-    });
 }
 
 /// A message written and not acknowledged.
@@ -95,7 +95,7 @@ impl InFlight {
     /// An empty list takes a spare buffer rather than growing its own from nothing.
     fn reuse(&mut self) {
         if self.entries.capacity() == 0 {
-            if let Some(spare) = SPARES.with(|s| s.borrow_mut().pop()) {
+            if let Some(spare) = SPARES.take() {
                 self.entries = spare;
             }
         }

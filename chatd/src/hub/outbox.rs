@@ -15,6 +15,7 @@ use proto::{Event, Response, ServerFrame};
 use super::acks::Acks;
 use super::counters::Counters;
 use crate::seams::Store;
+use crate::spares::Spares;
 
 /// A direct message on its way to a recipient's socket: its encoded line (written to one
 /// connection only, so not shared) and the recipient, so that if the connection dies with it
@@ -410,18 +411,22 @@ impl Outbox {
     }
 }
 
-/// Emptied queues kept per thread, and the most items one may have room for.
-const SPARE_QUEUES: usize = 64;
+/// The most items a queue kept for reuse may have room for.
 const SPARE_QUEUE_MAX: usize = 256;
 
 thread_local! {
-    /// Queues emptied by connection tasks, for the next push to an empty outbox: a busy
-    /// server reuses them instead of allocating one per batch (and an idle outbox keeps none).
-    static SPARES: std::cell::RefCell<Vec<VecDeque<Outgoing>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static QUEUES: std::cell::RefCell<Vec<VecDeque<Outgoing>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Queues emptied by connection tasks, for the next push to an empty outbox (an idle outbox
+/// keeps none).
+static SPARES: Spares<VecDeque<Outgoing>> = Spares {
+    list: &QUEUES,
+    keep: 64,
+};
+
 fn spare_queue() -> VecDeque<Outgoing> {
-    SPARES.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+    SPARES.take().unwrap_or_default()
 }
 
 /// Gives an emptied queue (taken with [`Outbox::take`]) back for reuse.
@@ -430,12 +435,7 @@ pub fn give_back(mut items: VecDeque<Outgoing>) {
         return;
     }
     items.clear();
-    SPARES.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < SPARE_QUEUES {
-            s.push(items);
-        }
-    });
+    SPARES.give(items);
 }
 
 /// Encodes an event once, for one or many queues.
@@ -446,7 +446,21 @@ pub fn event_line(event: &Event) -> Arc<str> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+
+    /// A waker that counts its wake-ups.
+    fn counting_waker() -> (Waker, Arc<AtomicUsize>) {
+        struct Count(Arc<AtomicUsize>);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(AtomicUsize::new(0));
+        (Waker::from(Arc::new(Count(Arc::clone(&count)))), count)
+    }
 
     #[test]
     fn a_queue_item_stays_small() {
@@ -486,15 +500,7 @@ mod tests {
 
     #[test]
     fn presence_asks_for_a_later_wake_up_only_for_a_task_waiting_with_nothing_to_do() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        struct Count(AtomicUsize);
-        impl std::task::Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
+        let (waker, count) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let counters = Counters::default();
         let out = Outbox::new(10, Acks::default());
@@ -505,17 +511,17 @@ mod tests {
         assert!(out.poll_mail(&mut cx).is_pending());
         // Waiting with nothing to do: queued quietly, to be woken later.
         assert!(out.push_presence(&counters, p("b")).unwrap());
-        assert_eq!(count.0.load(Ordering::Relaxed), 0, "not woken yet");
+        assert_eq!(count.load(Ordering::Relaxed), 0, "not woken yet");
         // Joins the waiting one: nothing more to do.
         assert!(!out.push_presence(&counters, p("c")).unwrap());
         out.wake();
-        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert_eq!(count.load(Ordering::Relaxed), 1);
         assert_eq!(out.take().items.len(), 1, "b and c in one batch");
         // Anything else wakes at once, and takes the presence along.
         assert!(out.poll_mail(&mut cx).is_pending());
         assert!(out.push_presence(&counters, p("d")).unwrap());
         out.push(&counters, Outgoing::Close).unwrap();
-        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        assert_eq!(count.load(Ordering::Relaxed), 2);
         assert_eq!(out.take().items.len(), 2);
     }
 
@@ -541,15 +547,7 @@ mod tests {
 
     #[test]
     fn a_push_wakes_the_waiting_task_once() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        struct Count(AtomicUsize);
-        impl std::task::Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
+        let (waker, count) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let counters = Counters::default();
         let out = Outbox::new(10, Acks::default());
@@ -557,7 +555,7 @@ mod tests {
         out.push(&counters, Outgoing::Close).unwrap();
         out.push(&counters, Outgoing::Close).unwrap();
         assert_eq!(
-            count.0.load(Ordering::Relaxed),
+            count.load(Ordering::Relaxed),
             1,
             "woken once until it looks again"
         );
@@ -568,7 +566,7 @@ mod tests {
         // A reload wakes it too.
         assert!(out.poll_mail(&mut cx).is_pending());
         out.reloaded();
-        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        assert_eq!(count.load(Ordering::Relaxed), 2);
         assert!(out.poll_mail(&mut cx).is_ready());
         let _ = out.take();
         assert!(
