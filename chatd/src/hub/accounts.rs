@@ -36,10 +36,7 @@ impl Hub {
             self.end_all_private(&mut st, user);
         }
         st.presence.last_seen.remove(user);
-        st.blocks.0.remove(user);
-        for blocked in st.blocks.0.values_mut() {
-            blocked.remove(user);
-        }
+        st.blocks.forget(user);
         let purge = store.purge_user(user);
         drop(st);
         (conn.is_some(), purge)

@@ -72,13 +72,65 @@ struct Conn {
     private_listen: Option<(String, u16, Option<String>)>,
 }
 
-/// Block lists in memory: blocker -> users they block.
+/// Block lists in memory, both ways: blocker -> users they block, and blocked -> users who
+/// block them. The second makes a presence change or a broadcast skip its blockers without a
+/// lookup per recipient (a user nobody blocks costs nothing).
 #[derive(Default)]
-struct Blocks(HashMap<String, HashSet<String>>);
+struct Blocks {
+    by_blocker: HashMap<String, HashSet<String>>,
+    by_blocked: HashMap<String, HashSet<String>>,
+}
 
 impl Blocks {
     fn blocks(&self, blocker: &str, blocked: &str) -> bool {
-        self.0.get(blocker).is_some_and(|set| set.contains(blocked))
+        self.by_blocker
+            .get(blocker)
+            .is_some_and(|set| set.contains(blocked))
+    }
+
+    /// The users `user` blocks.
+    fn blocked_by(&self, user: &str) -> Option<&HashSet<String>> {
+        self.by_blocker.get(user)
+    }
+
+    /// The users who block `user`.
+    fn blockers_of(&self, user: &str) -> Option<&HashSet<String>> {
+        self.by_blocked.get(user)
+    }
+
+    fn insert(&mut self, blocker: &str, blocked: &str) {
+        self.by_blocker
+            .entry(blocker.to_string())
+            .or_default()
+            .insert(blocked.to_string());
+        self.by_blocked
+            .entry(blocked.to_string())
+            .or_default()
+            .insert(blocker.to_string());
+    }
+
+    fn remove(&mut self, blocker: &str, blocked: &str) {
+        for (map, key, value) in [
+            (&mut self.by_blocker, blocker, blocked),
+            (&mut self.by_blocked, blocked, blocker),
+        ] {
+            if let Some(set) = map.get_mut(key) {
+                set.remove(value);
+                if set.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Forgets every block by or of `user` (a deleted account).
+    fn forget(&mut self, user: &str) {
+        for blocked in self.by_blocker.remove(user).unwrap_or_default() {
+            self.remove(user, &blocked);
+        }
+        for blocker in self.by_blocked.remove(user).unwrap_or_default() {
+            self.remove(&blocker, user);
+        }
     }
 }
 
@@ -135,7 +187,7 @@ impl Hub {
         let mut state = State::default();
         state.presence.last_seen = last_seen;
         for (blocker, blocked) in blocks {
-            state.blocks.0.entry(blocker).or_default().insert(blocked);
+            state.blocks.insert(&blocker, &blocked);
         }
         let mut counters = Counters::default();
         counters.restore(saved_counters);

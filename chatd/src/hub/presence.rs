@@ -151,12 +151,17 @@ impl Hub {
             online,
             self.clock.now_ms() as u64,
         ));
+        // Those `user` blocks and those who block `user`: no lookup per recipient.
+        let mine = st.blocks.blocked_by(user);
+        let theirs = st.blocks.blockers_of(user);
         let targets: Vec<ConnId> = st
             .presence
             .online
             .iter()
             .filter(|(name, _)| {
-                name.as_str() != user && !st.blocks(user, name) && !st.blocks(name, user)
+                name.as_str() != user
+                    && !mine.is_some_and(|s| s.contains(name.as_str()))
+                    && !theirs.is_some_and(|s| s.contains(name.as_str()))
             })
             .map(|(_, id)| *id)
             .collect();

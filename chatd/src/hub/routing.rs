@@ -108,11 +108,12 @@ impl Hub {
         let mut st = self.lock();
         let mut targets = Vec::new();
         let mut skipped = 0;
+        let blockers = st.blocks.blockers_of(from);
         for (name, id) in &st.presence.online {
             if name == from {
                 continue;
             }
-            if st.blocks(name, from) {
+            if blockers.is_some_and(|b| b.contains(name)) {
                 skipped += 1;
             } else {
                 targets.push(*id);
@@ -143,13 +144,9 @@ impl Hub {
         });
         let mut st = self.lock();
         if on {
-            st.blocks
-                .0
-                .entry(blocker.to_string())
-                .or_default()
-                .insert(blocked.to_string());
-        } else if let Some(set) = st.blocks.0.get_mut(blocker) {
-            set.remove(blocked);
+            st.blocks.insert(blocker, blocked);
+        } else {
+            st.blocks.remove(blocker, blocked);
         }
     }
 }

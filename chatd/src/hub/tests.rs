@@ -350,3 +350,27 @@ fn logins_waiting_for_the_same_client_are_queued_as_one_batch() {
         [("yoda".to_string(), false), ("luke".to_string(), false)]
     );
 }
+
+#[test]
+fn block_lists_are_kept_both_ways_and_forgotten_both_ways() {
+    let mut b = super::Blocks::default();
+    b.insert("hans", "vader");
+    b.insert("luke", "vader");
+    b.insert("vader", "yoda");
+    assert!(b.blocks("hans", "vader") && !b.blocks("vader", "hans"));
+    let blockers: Vec<&String> = {
+        let mut v: Vec<&String> = b.blockers_of("vader").unwrap().iter().collect();
+        v.sort();
+        v
+    };
+    assert_eq!(blockers, ["hans", "luke"]);
+    b.remove("hans", "vader");
+    assert!(!b.blocks("hans", "vader"));
+    assert!(b.blocked_by("hans").is_none(), "an emptied list is dropped");
+    assert_eq!(b.blockers_of("vader").unwrap().len(), 1);
+    b.forget("vader");
+    assert!(b.blockers_of("vader").is_none());
+    assert!(b.blocked_by("vader").is_none());
+    assert!(b.blockers_of("yoda").is_none());
+    assert!(b.blocked_by("luke").is_none());
+}
