@@ -200,15 +200,19 @@ impl Conn<'_> {
     async fn run(&mut self) -> VecDeque<Outgoing> {
         let mut closing = false;
         let mut more_lines = false;
+        // Lines from this client were handled since the last write.
+        let mut answered = false;
         // The deadlines, recomputed only when they may have moved (lines handled, the alarm,
         // a reload): a wake-up for the outbox alone does not read the configuration.
         let mut deadlines = None;
         loop {
             let mut mail = self.out.take();
-            if !mail.items.is_empty() && !mail.killed {
+            if !mail.items.is_empty() && !mail.killed && !std::mem::take(&mut answered) {
                 // Let the tasks already runnable go first (other connections' requests, which
                 // may queue more here: the next broadcast, more presence), then take what they
-                // queued into this same write: under load, fewer and fuller writes.
+                // queued into this same write: under load, fewer and fuller writes. Not when
+                // this client's own requests were just handled: their answers go at once, so
+                // the client can send the next ones while the others' deliveries gather.
                 runtime::flush_point().await;
                 let more = self.out.take();
                 mail.killed |= more.killed;
@@ -256,6 +260,7 @@ impl Conn<'_> {
                 // The line budget ran out: the others had their turn while we wrote.
                 future::yield_now().await;
                 deadlines = None;
+                answered = true;
                 match self.lines().await {
                     Flow::Drained => more_lines = false,
                     Flow::Budget => {}
@@ -291,6 +296,7 @@ impl Conn<'_> {
                 Step::Read(Ok(0) | Err(_)) => return VecDeque::new(),
                 Step::Read(Ok(_)) => {
                     deadlines = None;
+                    answered = true;
                     match self.lines().await {
                         Flow::Drained => {}
                         Flow::Budget => more_lines = true,
