@@ -207,7 +207,11 @@ impl Conn<'_> {
         let mut deadlines = None;
         loop {
             let mut mail = self.out.take();
-            if !mail.items.is_empty() && !mail.killed && !std::mem::take(&mut answered) {
+            // Answers go at once, unless the connection is ending anyway (its client sends
+            // nothing more to pipeline).
+            let urgent = std::mem::take(&mut answered)
+                && !mail.items.iter().any(|i| matches!(i, Outgoing::Close));
+            if !mail.items.is_empty() && !mail.killed && !urgent {
                 // Let the tasks already runnable go first (other connections' requests, which
                 // may queue more here: the next broadcast, more presence), then take what they
                 // queued into this same write: under load, fewer and fuller writes. Not when
