@@ -2,11 +2,11 @@
 //! It knows nothing of the protocol. [`Socket`] is plain TCP or TLS ([`TlsSocket`], rustls);
 //! everything above reads lines and writes bytes and cannot tell them apart.
 //!
-//! A [`TlsSocket`] is shared by the connection's reader and writer tasks. The rustls
-//! connection sits under a plain mutex held only while bytes are handed to it or drawn from it,
-//! never across an `.await`. Encrypted bytes wait in one outgoing buffer, under an async lock
-//! held while they are written, so records reach the wire in the order they were made whichever
-//! task made them (the reader makes some: handshake messages, alerts). That buffer also makes
+//! A [`TlsSocket`] is read and written by the connection's task. The rustls connection sits
+//! under a plain mutex held only while bytes are handed to it or drawn from it, never across an
+//! `.await`. Encrypted bytes wait in one outgoing buffer, under an async lock held while they
+//! are written, so records reach the wire in the order they were made whether a read or a
+//! write made them (reads make some: handshake messages, alerts). That buffer also makes
 //! the transport cancel-safe: a read or write cancelled by a timer leaves the unsent bytes in
 //! it for the next one.
 

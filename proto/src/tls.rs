@@ -134,7 +134,7 @@ pub fn pinned_client_config(expected: &str) -> Result<rustls::ClientConfig, rust
 #[derive(Debug)]
 pub struct PinnedCert {
     expected: String,
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl PinnedCert {
@@ -142,7 +142,7 @@ impl PinnedCert {
     pub fn new(expected: &str) -> PinnedCert {
         PinnedCert {
             expected: expected.to_ascii_lowercase(),
-            provider: provider(),
+            signatures: Signatures::default(),
         }
     }
 }
@@ -173,15 +173,64 @@ impl ServerCertVerifier for PinnedCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signatures.tls12(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signatures.tls13(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.signatures.schemes()
+    }
+}
+
+/// The handshake signature checks every certificate verifier of the workspace does the same
+/// way, with [`provider`]'s algorithms: what a custom `ServerCertVerifier` (a pinned
+/// certificate, trust on first use) delegates to, whatever it decides about the certificate.
+#[derive(Debug, Clone)]
+pub struct Signatures(Arc<CryptoProvider>);
+
+impl Default for Signatures {
+    fn default() -> Self {
+        Signatures(provider())
+    }
+}
+
+impl Signatures {
+    /// The same checks with `provider`'s algorithms.
+    pub fn with(provider: Arc<CryptoProvider>) -> Self {
+        Signatures(provider)
+    }
+
+    /// For [`ServerCertVerifier::verify_tls12_signature`].
+    ///
+    /// # Errors
+    /// The signature does not verify.
+    pub fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.provider.signature_verification_algorithms,
+            &self.0.signature_verification_algorithms,
         )
     }
 
-    fn verify_tls13_signature(
+    /// For [`ServerCertVerifier::verify_tls13_signature`].
+    ///
+    /// # Errors
+    /// The signature does not verify.
+    pub fn tls13(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
@@ -191,14 +240,13 @@ impl ServerCertVerifier for PinnedCert {
             message,
             cert,
             dss,
-            &self.provider.signature_verification_algorithms,
+            &self.0.signature_verification_algorithms,
         )
     }
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+    /// For [`ServerCertVerifier::supported_verify_schemes`].
+    pub fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
