@@ -186,8 +186,8 @@ struct Args {
     /// 28,000 connections each [default: 1 per 10,000 clients]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=254))]
     sources: Option<u8>,
-    /// Command to run during each timed message run, `{pid}` = the server's pid, stopped
-    /// with SIGINT at the end (e.g. "perf stat -e 'syscalls:sys_enter_*' -p {pid}")
+    /// Command to run during each timed message run (`mass`: during the logouts), `{pid}` =
+    /// the server's pid, stopped with SIGINT at the end (e.g. "perf stat -e 'syscalls:sys_enter_*' -p {pid}")
     #[arg(long, value_name = "CMD")]
     attach: Option<String>,
     /// `limits.send_queue` of the chatd started here (frames queued per connection at most)

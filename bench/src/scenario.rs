@@ -1156,6 +1156,11 @@ pub async fn mass(
     if let Some(pid) = p.pid {
         settle(pid, deadline).await?;
     }
+    // A measuring command attached (--attach) sees the logouts only.
+    let attached = match (&p.attach, p.pid) {
+        (Some(cmd), Some(pid)) => Some(server::Attached::start(cmd, pid)?),
+        _ => None,
+    };
     let cpu1 = p.pid.and_then(server::cpu_secs);
     let t1 = Instant::now();
     for c in &conns {
@@ -1183,6 +1188,9 @@ pub async fn mass(
     .is_some();
     let logout = t1.elapsed();
     let logout_cpu = cpu_delta(p.pid, cpu1);
+    if let Some(a) = attached {
+        a.stop();
+    }
     let note = (!(told && closed)).then(|| {
         format!(
             "mass logout incomplete: observer told of {} of {others}, all closed: {closed}",

@@ -175,7 +175,7 @@ impl Conn<'_> {
     /// Pushes onto this connection's outbox; a full outbox kills the connection (the hub's
     /// rule), so there is nothing else to do on failure.
     fn push(&self, item: Outgoing) {
-        let _ = self.out.push(&self.shared.hub.counters, item);
+        let _ = self.shared.hub.push_own(self.out, item);
     }
 
     /// The connection's deadline (login, or inactivity logout) and, when the user is due a
@@ -205,19 +205,25 @@ impl Conn<'_> {
         // The deadlines, recomputed only when they may have moved (lines handled, the alarm,
         // a reload): a wake-up for the outbox alone does not read the configuration.
         let mut deadlines = None;
+        let hub = &self.shared.hub;
         loop {
+            // The presence log's head read before the take: every change before it was
+            // logged before the items queued after it, which carry their own marker.
+            let mut head = hub.presence_head();
             let mut mail = self.out.take();
             // Answers go at once, unless the connection is ending anyway (its client sends
             // nothing more to pipeline).
             let urgent = std::mem::take(&mut answered)
                 && !mail.items.iter().any(|i| matches!(i, Outgoing::Close));
-            if !mail.items.is_empty() && !mail.killed && !urgent {
+            let presence = self.out.seen() < head;
+            if (presence || !mail.items.is_empty()) && !mail.killed && !urgent {
                 // Let the tasks already runnable go first (other connections' requests, which
                 // may queue more here: the next broadcast, more presence), then take what they
                 // queued into this same write: under load, fewer and fuller writes. Not when
                 // this client's own requests were just handled: their answers go at once, so
                 // the client can send the next ones while the others' deliveries gather.
                 runtime::flush_point().await;
+                head = hub.presence_head();
                 let more = self.out.take();
                 mail.killed |= more.killed;
                 mail.reloaded |= more.reloaded;
@@ -231,9 +237,13 @@ impl Conn<'_> {
             if mail.reloaded {
                 deadlines = None;
             }
+            // Presence that waits for this client goes with this write.
+            if self.out.seen() < head {
+                mail.items.push_back(Outgoing::PresenceUpTo(head));
+            }
             if !mail.items.is_empty() {
                 let mut items = mail.items;
-                let mut batch = Batch::new(self.shared, &self.s.acks);
+                let mut batch = Batch::new(self.shared, &self.s.acks, self.s.id);
                 // Most batches are lines only and the socket takes them at once: written
                 // here, without the (boxed, larger) general path.
                 let stop = batch.encode(&mut items);

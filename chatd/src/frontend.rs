@@ -14,7 +14,7 @@ use proto::{ClientFrame, Hello, Request, Response, ServerFrame};
 use crate::commands::errors::wire;
 use crate::commands::{Answer, Failure};
 use crate::hub::{event_line, Acks, Direct, Outbox, Outgoing};
-use crate::seams::Store;
+use crate::seams::{ConnId, Store};
 use crate::spares::Spares;
 use crate::state::Shared;
 use crate::transport::Socket;
@@ -81,8 +81,8 @@ pub(crate) fn error(failure: &Failure) -> Response {
 /// Pushes the error frame for `failure` (about no request in particular, or request `id`).
 pub(crate) fn send_error(out: &Outbox, shared: &Shared, id: Option<u64>, failure: &Failure) {
     // A full queue drops this connection (the hub's rule); nothing else to do here.
-    let _ = out.push(
-        &shared.hub.counters,
+    let _ = shared.hub.push_own(
+        out,
         Outgoing::Reply {
             id,
             response: Box::new(error(failure)),
@@ -147,12 +147,19 @@ pub(crate) struct Batch<'a> {
     buf: Vec<u8>,
     shared: &'a Shared,
     acks: &'a Acks,
+    /// The connection: presence is written from the hub's log at its position.
+    conn: ConnId,
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn new(shared: &'a Shared, acks: &'a Acks) -> Self {
+    pub(crate) fn new(shared: &'a Shared, acks: &'a Acks, conn: ConnId) -> Self {
         let buf = SPARES.take().unwrap_or_default();
-        Batch { buf, shared, acks }
+        Batch {
+            buf,
+            shared,
+            acks,
+            conn,
+        }
     }
 
     /// What to write.
@@ -177,11 +184,12 @@ impl<'a> Batch<'a> {
         while self.buf.len() < WRITE_BATCH {
             match items.pop_front()? {
                 Outgoing::Frame(line) => self.buf.extend_from_slice(line.as_bytes()),
-                Outgoing::Presence(p) => self.buf.extend_from_slice(p.line.as_bytes()),
-                Outgoing::Presences(run) => {
-                    let ts = run.changes.last().map_or(0, |c| c.ts);
-                    let users = run.changes.iter().map(|c| &*c.user);
-                    proto::write_presence_batch(&mut self.buf, users, run.online, ts);
+                Outgoing::PresenceUpTo(upto) => {
+                    let hub = &self.shared.hub;
+                    if !hub.presence_into(self.conn, upto, &mut self.buf, WRITE_BATCH) {
+                        // The rest after this write.
+                        items.push_front(Outgoing::PresenceUpTo(upto));
+                    }
                 }
                 Outgoing::Direct(d) => {
                     self.buf.extend_from_slice(d.frame.as_bytes());

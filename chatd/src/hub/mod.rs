@@ -36,10 +36,11 @@ pub(crate) mod views;
 
 pub use acks::{Acks, Entry};
 pub use counters::Counters;
-pub use outbox::{event_line, give_back, Direct, Outbox, Outgoing, PresenceChange};
+pub use outbox::{event_line, give_back, Direct, Outbox, Outgoing, NO_PRESENCE};
 
 /// How long a presence change may wait for company before it is written to a client that
-/// has nothing else to write (anything else written to that client takes it along at once).
+/// has nothing else to write (anything else written to that client takes it along at once):
+/// the period of the presence rounds ([`Hub::presence_rounds`]).
 pub const PRESENCE_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 pub use presence::LoginError;
 pub use private::PrivateError;
@@ -142,8 +143,8 @@ struct State {
     private: private::Brokering,
     per_ip: HashMap<IpAddr, usize>,
     shutting_down: bool,
-    /// Connections with presence queued and not yet woken for it.
-    presence_due: Vec<Outbox>,
+    /// Logins and logouts not yet written to everyone who was online for them.
+    log: presence::Log,
 }
 
 impl State {
@@ -172,8 +173,11 @@ pub struct Hub {
     next_msg_id: AtomicU64,
     clock: AnyClock,
     bus: LocalBus,
-    /// Rung when `presence_due` gets its first connection.
+    /// Rung by every presence change: presence rounds run while the log holds any.
     presence_bell: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    /// The presence log's head (its next position), readable without the lock: connection
+    /// tasks compare it with their own position to see whether presence waits for them.
+    presence_head: AtomicU64,
 }
 
 impl Hub {
@@ -203,6 +207,7 @@ impl Hub {
             clock,
             bus: LocalBus,
             presence_bell: async_channel::bounded(1),
+            presence_head: AtomicU64::new(0),
         }
     }
 
@@ -222,45 +227,49 @@ impl Hub {
     }
 
     /// Pushes onto a connection's queue, or holds it during login. Gives the item back if the
-    /// connection is gone or was just dropped as a slow consumer.
+    /// connection is gone or was just dropped as a slow consumer. Presence changes logged
+    /// since the connection's last marker get a marker first, so they reach the client before
+    /// this item, as they happened.
     fn push(&self, conn: &mut Conn, item: Outgoing) -> Result<(), Outgoing> {
-        if let Some(held) = conn.held.as_mut() {
-            held.push(item);
-            return Ok(());
-        }
-        conn.out.push(&self.counters, item)
-    }
-
-    /// Queues a presence change for connection `id`, to be written with whatever comes next
-    /// or at the next presence round ([`Hub::presence_rounds`]).
-    fn push_presence(&self, st: &mut State, id: ConnId, change: &Arc<PresenceChange>) {
-        let Some(conn) = st.conns.get_mut(&id) else {
-            return;
+        let head = self.presence_head();
+        let Some(held) = conn.held.as_mut() else {
+            return conn.out.push_in_order(&self.counters, head, item);
         };
-        if conn.held.is_some() {
-            let _ = self.push(conn, Outgoing::Presence(Arc::clone(change)));
-            return;
+        if conn.out.advance_fence(head) && !outbox::merge_marker(held.last_mut(), head) {
+            held.push(Outgoing::PresenceUpTo(head));
         }
-        if let Ok(true) = conn.out.push_presence(&self.counters, Arc::clone(change)) {
-            let out = conn.out.clone();
-            if st.presence_due.is_empty() {
-                let _ = self.presence_bell.0.try_send(());
-            }
-            st.presence_due.push(out);
-        }
+        held.push(item);
+        Ok(())
     }
 
-    /// Writes the presence changes queued for connections that had nothing else to write,
-    /// every [`PRESENCE_DELAY`] while there are any: the server runs this for as long as it
-    /// serves. Presence changes that come close together (a class logging in) then reach
-    /// each client as one line and one write, instead of one write per change per client.
+    /// Pushes onto a connection's own queue (its task's answers), after the presence changes
+    /// logged before, as [`Hub::push`] does: a client sees the login before a `whoelse`
+    /// answer that lists the user. Gives the item back if it was not queued.
+    ///
+    /// # Errors
+    /// The item, when it was not queued (a full queue kills the connection).
+    pub(crate) fn push_own(&self, out: &Outbox, item: Outgoing) -> Result<(), Outgoing> {
+        out.push_in_order(&self.counters, self.presence_head(), item)
+    }
+
+    /// The presence log's head: connection tasks with a position below it have presence to
+    /// write.
+    pub(crate) fn presence_head(&self) -> u64 {
+        self.presence_head.load(Ordering::Acquire)
+    }
+
+    /// Runs presence rounds ([`Hub::presence_round`]) every [`PRESENCE_DELAY`] while the
+    /// presence log holds changes: the server runs this for as long as it serves. Changes
+    /// that come close together (a class logging in) then reach each idle client as one line
+    /// and one write, instead of one write per change per client.
     pub(crate) async fn presence_rounds(&self) {
         loop {
             let _ = self.presence_bell.1.recv().await;
-            smol::Timer::after(PRESENCE_DELAY).await;
-            let due = std::mem::take(&mut self.lock().presence_due);
-            for out in due {
-                out.wake();
+            loop {
+                smol::Timer::after(PRESENCE_DELAY).await;
+                if !self.presence_round() {
+                    break;
+                }
             }
         }
     }

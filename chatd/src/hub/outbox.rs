@@ -7,6 +7,7 @@
 //! they go to; replies are encoded later, by the writer, straight into its buffer.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -49,17 +50,16 @@ impl Direct {
     }
 }
 
-/// One item on a connection's send queue: 32 bytes (a presence storm queues millions), so
-/// what is larger sits behind a box, and the answer to every `message` has a variant of its own.
+/// One item on a connection's send queue: 32 bytes (a full queue holds thousands), so what is
+/// larger sits behind a box, and the answer to every `message` has a variant of its own.
 #[derive(Debug)]
 pub enum Outgoing {
     /// An encoded line (shared by every recipient of a broadcast).
     Frame(Arc<str>),
-    /// A user logged in or out (shared by every recipient).
-    Presence(Arc<PresenceChange>),
-    /// Presence changes that waited for this connection together: written as one
-    /// `presence_batch` line.
-    Presences(Box<PresenceRun>),
+    /// The presence changes of the hub's log before this position that this connection has
+    /// not written yet go here, before what follows (see [`crate::hub::presence`]): presence
+    /// is not queued per recipient, only its place among the other items is.
+    PresenceUpTo(u64),
     /// A direct message.
     Direct(Box<Direct>),
     /// The answer `sent` to request `id`.
@@ -88,80 +88,6 @@ pub enum Outgoing {
     Close,
 }
 
-/// One user's login or logout, encoded once for every recipient.
-#[derive(Debug)]
-pub struct PresenceChange {
-    /// The `presence` line.
-    pub line: Box<str>,
-    /// Who.
-    pub user: Box<str>,
-    /// Logged in (or out).
-    pub online: bool,
-    /// When (ms since the Unix epoch).
-    pub ts: u64,
-}
-
-impl PresenceChange {
-    /// The change and its line.
-    pub fn new(user: &str, online: bool, ts: u64) -> Self {
-        let line = proto::encode_line(&Event::Presence {
-            user: user.to_string(),
-            online,
-            ts: Some(ts),
-        });
-        PresenceChange {
-            line: line.into(),
-            user: user.into(),
-            online,
-            ts,
-        }
-    }
-}
-
-/// Consecutive presence changes of one kind queued for one connection.
-#[derive(Debug)]
-pub struct PresenceRun {
-    /// Logged in (or out), all of them.
-    pub online: bool,
-    /// The changes, oldest first.
-    pub changes: Vec<Arc<PresenceChange>>,
-}
-
-/// The most changes one `presence_batch` line carries.
-pub const PRESENCE_RUN_MAX: usize = 1024;
-
-/// Adds `p` to the presence item at the end of `items`, if there is one of the same kind with
-/// room: a storm of logins or logouts reaches each client as a few lines, and takes no room
-/// in its queue. Gives `p` back otherwise.
-fn merge_presence(
-    items: &mut VecDeque<Outgoing>,
-    p: Arc<PresenceChange>,
-) -> Result<(), Arc<PresenceChange>> {
-    match items.back_mut() {
-        Some(Outgoing::Presences(run))
-            if run.online == p.online && run.changes.len() < PRESENCE_RUN_MAX =>
-        {
-            run.changes.push(p);
-            Ok(())
-        }
-        Some(last @ Outgoing::Presence(_)) => {
-            let Outgoing::Presence(first) = last else {
-                unreachable!("matched just above")
-            };
-            if first.online != p.online {
-                return Err(p);
-            }
-            let first = Arc::clone(first);
-            *last = Outgoing::Presences(Box::new(PresenceRun {
-                online: p.online,
-                changes: vec![first, p],
-            }));
-            Ok(())
-        }
-        _ => Err(p),
-    }
-}
-
 /// The sending side of one connection, shared by the hub (which pushes) and the connection's
 /// task (which takes and writes): a queue bounded at `cap` items, the task's waker, and flags
 /// for "killed" (stop at once: a slow consumer, or the connection is ending) and "reloaded"
@@ -179,7 +105,14 @@ struct Mailbox {
     cap: usize,
     /// The messages written and not yet acknowledged.
     acks: Acks,
+    /// The position in the hub's presence log up to which this connection has been given
+    /// presence ([`NO_PRESENCE`]: it gets none, not logged in). Written under the hub's lock;
+    /// read by the task to see, without that lock, whether presence waits for it.
+    seen: AtomicU64,
 }
+
+/// [`Outbox::seen`] of a connection that gets no presence (not logged in).
+pub const NO_PRESENCE: u64 = u64::MAX;
 
 #[derive(Default)]
 struct Queue {
@@ -190,6 +123,9 @@ struct Queue {
     closed: bool,
     /// Stop now, without writing what is queued.
     killed: bool,
+    /// The presence log's head when a presence marker was last queued (or the login began):
+    /// changes logged since must be written before the next item ([`Outbox::push_in_order`]).
+    fence: u64,
     /// The configuration was reloaded since the task last looked.
     reloaded: bool,
 }
@@ -212,7 +148,72 @@ impl Outbox {
             queue: Mutex::new(Queue::default()),
             cap,
             acks,
+            seen: AtomicU64::new(NO_PRESENCE),
         }))
+    }
+
+    /// Items the queue may hold.
+    pub fn cap(&self) -> usize {
+        self.0.cap
+    }
+
+    /// The presence log position this connection has been given presence up to
+    /// ([`NO_PRESENCE`] if it gets none).
+    pub fn seen(&self) -> u64 {
+        self.0.seen.load(Ordering::Acquire)
+    }
+
+    /// Moves [`Outbox::seen`] (the hub does, under its lock).
+    pub(crate) fn set_seen(&self, seen: u64) {
+        self.0.seen.store(seen, Ordering::Release);
+    }
+
+    /// The connection gets the presence changes from position `head` on (a login begins;
+    /// the hub does this under its lock).
+    pub(crate) fn start_presence(&self, head: u64) {
+        let mut q = self.lock();
+        q.fence = head;
+        self.set_seen(head);
+    }
+
+    /// Whether presence changes were logged (the log's head is now `head`) since the last
+    /// marker for this connection: if so, the marker goes next, and this notes it.
+    pub(crate) fn advance_fence(&self, head: u64) -> bool {
+        let mut q = self.lock();
+        Self::fence(&mut q, head, self.seen())
+    }
+
+    fn fence(q: &mut Queue, head: u64, seen: u64) -> bool {
+        if head <= q.fence || seen == NO_PRESENCE {
+            return false;
+        }
+        q.fence = head;
+        true
+    }
+
+    /// [`Outbox::push`], after a presence marker if changes were logged since the last one
+    /// (the log's head is now `head`): what was logged before `item` is written before it.
+    ///
+    /// # Errors
+    /// The item, when it was not queued.
+    pub fn push_in_order(
+        &self,
+        counters: &Counters,
+        head: u64,
+        item: Outgoing,
+    ) -> Result<(), Outgoing> {
+        {
+            let mut q = self.lock();
+            if !q.closed && Self::fence(&mut q, head, self.seen()) {
+                if q.items.capacity() == 0 {
+                    q.items = spare_queue();
+                }
+                if !merge_marker(q.items.back_mut(), head) {
+                    q.items.push_back(Outgoing::PresenceUpTo(head));
+                }
+            }
+        }
+        self.push(counters, item)
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -234,14 +235,6 @@ impl Outbox {
         if q.closed {
             return Err(item);
         }
-        let item = match item {
-            // Joins an item already waiting: the task was woken when that one was queued.
-            Outgoing::Presence(p) => match merge_presence(&mut q.items, p) {
-                Ok(()) => return Ok(()),
-                Err(p) => Outgoing::Presence(p),
-            },
-            item => item,
-        };
         if q.items.len() >= self.0.cap {
             q.closed = true;
             q.killed = true;
@@ -266,43 +259,22 @@ impl Outbox {
         Ok(())
     }
 
-    /// Queues a presence change without waking the task: presence may wait a moment for
-    /// company (see [`crate::hub::PRESENCE_DELAY`]). Returns whether the task waits with
-    /// nothing else to do and must be woken later ([`Outbox::wake`]); gives the item back if
-    /// it was not queued (a full queue kills the connection, as [`Outbox::push`]).
-    ///
-    /// # Errors
-    /// The item, when it was not queued.
-    pub fn push_presence(
-        &self,
-        counters: &Counters,
-        p: Arc<PresenceChange>,
-    ) -> Result<bool, Outgoing> {
+    /// Queues a presence marker ([`Outgoing::PresenceUpTo`] `head`) and wakes the task if it
+    /// waits. Not counted against the bound: a marker at the end of the queue is moved
+    /// forward rather than repeated, so there is at most one per other item, plus one.
+    pub fn mark(&self, head: u64) {
         let mut q = self.lock();
         if q.closed {
-            return Err(Outgoing::Presence(p));
-        }
-        let p = match merge_presence(&mut q.items, p) {
-            Ok(()) => return Ok(false),
-            Err(p) => p,
-        };
-        if q.items.len() >= self.0.cap {
-            drop(q);
-            // The general path counts and kills.
-            return self.push(counters, Outgoing::Presence(p)).map(|()| false);
+            return;
         }
         if q.items.capacity() == 0 {
             q.items = spare_queue();
         }
-        q.items.push_back(Outgoing::Presence(p));
-        // Only the first item needs a wake-up, and only if the task is waiting: otherwise it
-        // runs, or is about to, and takes this with the rest.
-        Ok(q.items.len() == 1 && q.waker.is_some())
-    }
-
-    /// Wakes the task if it waits (for presence queued by [`Outbox::push_presence`]).
-    pub fn wake(&self) {
-        let waker = self.lock().waker.take();
+        if !merge_marker(q.items.back_mut(), head) {
+            q.items.push_back(Outgoing::PresenceUpTo(head));
+        }
+        let waker = q.waker.take();
+        drop(q);
         if let Some(w) = waker {
             w.wake();
         }
@@ -404,10 +376,28 @@ impl Outbox {
         self.lock().items.pop_front().ok_or(())
     }
 
+    /// Whether `other` is this same outbox.
+    #[cfg(test)]
+    pub fn same(&self, other: &Outbox) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Items queued.
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().items.len()
+    }
+}
+
+/// Moves `last` (the last queued item) forward to `head` if it is a presence marker. False
+/// if it is not: a marker must be added.
+pub(crate) fn merge_marker(last: Option<&mut Outgoing>, head: u64) -> bool {
+    match last {
+        Some(Outgoing::PresenceUpTo(at)) => {
+            *at = (*at).max(head);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -446,7 +436,7 @@ pub fn event_line(event: &Event) -> Arc<str> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 
@@ -464,65 +454,8 @@ mod tests {
 
     #[test]
     fn a_queue_item_stays_small() {
-        // A presence storm queues one item per recipient per event: keep them small.
+        // A full queue holds thousands: keep them small.
         assert!(std::mem::size_of::<Outgoing>() <= 32);
-    }
-
-    #[test]
-    fn presence_changes_waiting_together_become_one_batch_in_order() {
-        let counters = Counters::default();
-        let out = Outbox::new(3, Acks::default());
-        let p =
-            |user: &str, online| Outgoing::Presence(Arc::new(PresenceChange::new(user, online, 5)));
-        for user in ["a", "b", "c"] {
-            out.push(&counters, p(user, false)).unwrap();
-        }
-        out.push(&counters, Outgoing::Close).unwrap();
-        out.push(&counters, p("d", false)).unwrap();
-        out.push(&counters, p("e", true)).unwrap_err();
-        assert!(out.is_killed(), "a fourth item overflows a queue of three");
-        let items: Vec<String> = out
-            .take()
-            .items
-            .into_iter()
-            .map(|item| match item {
-                Outgoing::Presences(run) => {
-                    let users: Vec<&str> = run.changes.iter().map(|c| &*c.user).collect();
-                    format!("{}:{}", run.online, users.join(","))
-                }
-                Outgoing::Presence(p) => format!("{}:{}", p.online, p.user),
-                other => format!("{other:?}"),
-            })
-            .collect();
-        // Merged only into the last item, so nothing overtakes anything.
-        assert_eq!(items, ["false:a,b,c", "Close", "false:d"]);
-    }
-
-    #[test]
-    fn presence_asks_for_a_later_wake_up_only_for_a_task_waiting_with_nothing_to_do() {
-        let (waker, count) = counting_waker();
-        let mut cx = Context::from_waker(&waker);
-        let counters = Counters::default();
-        let out = Outbox::new(10, Acks::default());
-        let p = |user: &str| Arc::new(PresenceChange::new(user, true, 1));
-        // Not waiting (running): it will take it anyway.
-        assert!(!out.push_presence(&counters, p("a")).unwrap());
-        let _ = out.take();
-        assert!(out.poll_mail(&mut cx).is_pending());
-        // Waiting with nothing to do: queued quietly, to be woken later.
-        assert!(out.push_presence(&counters, p("b")).unwrap());
-        assert_eq!(count.load(Ordering::Relaxed), 0, "not woken yet");
-        // Joins the waiting one: nothing more to do.
-        assert!(!out.push_presence(&counters, p("c")).unwrap());
-        out.wake();
-        assert_eq!(count.load(Ordering::Relaxed), 1);
-        assert_eq!(out.take().items.len(), 1, "b and c in one batch");
-        // Anything else wakes at once, and takes the presence along.
-        assert!(out.poll_mail(&mut cx).is_pending());
-        assert!(out.push_presence(&counters, p("d")).unwrap());
-        out.push(&counters, Outgoing::Close).unwrap();
-        assert_eq!(count.load(Ordering::Relaxed), 2);
-        assert_eq!(out.take().items.len(), 2);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::store::SqliteStore;
 
 struct Fixture {
     hub: Hub,
+    /// Each connection opened and its queue, to read its presence as its task would.
+    conns: std::cell::RefCell<Vec<(ConnId, Outbox)>>,
     clock: ManualClock,
     store: SqliteStore,
     _dir: tempfile::TempDir,
@@ -33,6 +35,7 @@ fn fixture(blocks: &[(&str, &str)]) -> Fixture {
     );
     Fixture {
         hub,
+        conns: Default::default(),
         clock,
         store,
         _dir: dir,
@@ -50,18 +53,30 @@ impl Fixture {
     fn login_acks(&self, user: &str) -> (ConnId, Outbox, Acks) {
         let acks = Acks::default();
         let out = Outbox::new(64, acks.clone());
-        let rx = out.clone();
+        let id = self.login_on(&out, user);
+        (id, out, acks)
+    }
+
+    /// A new connection with queue `out`.
+    fn open(&self, out: &Outbox) -> ConnId {
         let (id, _) = self
             .hub
-            .connect("127.0.0.1:9".parse().unwrap(), out, 100, 100)
+            .connect("127.0.0.1:9".parse().unwrap(), out.clone(), 100, 100)
             .unwrap();
+        self.conns.borrow_mut().push((id, out.clone()));
+        id
+    }
+
+    /// `user` logged in on a new connection with queue `out`.
+    fn login_on(&self, out: &Outbox, user: &str) -> ConnId {
+        let id = self.open(out);
         let load = self.hub.begin_login(id, user, &self.store).unwrap();
         let backlog = smol::block_on(load).unwrap();
         self.hub
             .finish_login(id, Outgoing::Close, Some(backlog), &self.store);
         // The stand-in welcome.
-        assert!(matches!(rx.try_recv(), Ok(Outgoing::Close)));
-        (id, rx, acks)
+        assert!(matches!(out.try_recv(), Ok(Outgoing::Close)));
+        id
     }
 
     fn disconnect(&self, id: ConnId) -> Option<String> {
@@ -69,26 +84,51 @@ impl Fixture {
     }
 }
 
-/// The events queued so far.
-fn events(rx: &Outbox) -> Vec<Event> {
-    let mut v = Vec::new();
-    while let Ok(item) = rx.try_recv() {
-        // A batch of presence changes reads as the changes, one by one.
-        let lines = match item {
-            Outgoing::Frame(line) => vec![line.to_string()],
-            Outgoing::Direct(d) => vec![d.frame],
-            Outgoing::Presence(p) => vec![p.line.to_string()],
-            Outgoing::Presences(run) => run.changes.iter().map(|c| c.line.to_string()).collect(),
-            other => panic!("{other:?}"),
-        };
+impl Fixture {
+    /// The events queued so far for connection `rx`, and the presence waiting for it in the
+    /// hub's log, read as its task writes them: a batch of presence changes reads as the
+    /// changes, one by one.
+    fn events(&self, rx: &Outbox) -> Vec<Event> {
+        let id = self
+            .conns
+            .borrow()
+            .iter()
+            .find(|(_, out)| out.same(rx))
+            .map(|(id, _)| *id)
+            .expect("a connection of this fixture");
+        let head = self.hub.presence_head();
+        let mut items = rx.take().items;
+        if rx.seen() < head {
+            items.push_back(Outgoing::PresenceUpTo(head));
+        }
+        let mut lines = Vec::new();
+        for item in items {
+            match item {
+                Outgoing::Frame(line) => lines.push(line.to_string()),
+                Outgoing::Direct(d) => lines.push(d.frame),
+                Outgoing::PresenceUpTo(upto) => {
+                    let mut buf = Vec::new();
+                    assert!(self.hub.presence_into(id, upto, &mut buf, usize::MAX));
+                    let text = String::from_utf8(buf).unwrap();
+                    lines.extend(text.lines().map(str::to_string));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut v = Vec::new();
         for line in lines {
             match ServerFrame::decode(line.trim_end().as_bytes()).unwrap() {
+                ServerFrame::Event(Event::PresenceBatch { users, online, ts }) => v.extend(
+                    users
+                        .into_iter()
+                        .map(|user| Event::Presence { user, online, ts }),
+                ),
                 ServerFrame::Event(e) => v.push(e),
                 other => panic!("{other:?}"),
             }
         }
+        v
     }
-    v
 }
 
 #[test]
@@ -97,7 +137,7 @@ fn a_direct_message_goes_live_to_an_online_user() {
     let (_, hans) = f.login("hans");
     let (_, yoda) = f.login("yoda");
     assert_eq!(
-        events(&hans),
+        f.events(&hans),
         [Event::Presence {
             user: "yoda".into(),
             online: true,
@@ -109,7 +149,7 @@ fn a_direct_message_goes_live_to_an_online_user() {
         .message("hans", "yoda", "hi", &f.store, 10, 1_000)
         .unwrap();
     assert!(matches!(routed, Routed::Live));
-    match &events(&yoda)[..] {
+    match &f.events(&yoda)[..] {
         [Event::Message { from, text, ts, .. }] => {
             assert_eq!((&**from, &**text, *ts), ("hans", "hi", Some(1_000)))
         }
@@ -211,13 +251,13 @@ fn presence_skips_users_blocked_either_way() {
     let (_, hans) = f.login("hans");
     let (vader_conn, _vader) = f.login("vader");
     f.disconnect(vader_conn);
-    let seen = events(&luke);
+    let seen = f.events(&luke);
     assert!(
         seen.iter()
             .all(|e| !matches!(e, Event::Presence { user, .. } if user == "vader")),
         "{seen:?}"
     );
-    let seen = events(&hans);
+    let seen = f.events(&hans);
     assert!(seen.contains(&Event::Presence {
         user: "vader".into(),
         online: false,
@@ -276,12 +316,12 @@ fn private_requests_are_checked_and_answered() {
             })
             .expect("a private_start")
     };
-    let (addr, fingerprint) = start(events(&hans));
+    let (addr, fingerprint) = start(f.events(&hans));
     assert!(addr.is_some_and(|a| a.ends_with(":4000")));
     assert_eq!(fingerprint, Some("ab".repeat(32)));
-    assert_eq!(start(events(&yoda)), (None, None));
+    assert_eq!(start(f.events(&yoda)), (None, None));
     f.disconnect(yoda_conn);
-    assert!(events(&hans).contains(&Event::PrivateEnded {
+    assert!(f.events(&hans).contains(&Event::PrivateEnded {
         peer: "yoda".into()
     }));
 }
@@ -296,7 +336,7 @@ fn shutdown_queues_no_presence_but_notes_logouts() {
     let (yoda_conn, yoda) = f.login("yoda");
     let (_, leia) = f.login("leia");
     for rx in [&hans, &yoda, &leia] {
-        events(rx);
+        f.events(rx);
     }
     f.hub.shutdown();
     let shutdown: Arc<str> = event_line(&Event::Shutdown);
@@ -315,40 +355,157 @@ fn shutdown_queues_no_presence_but_notes_logouts() {
     assert!(f.hub.whoelse("leia").is_empty());
 }
 
+/// Who logged in or out, in the order `events` were written, and whether each was in.
+fn changes(events: &[Event]) -> Vec<(String, bool)> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Presence { user, online, .. } => (user.clone(), *online),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 #[test]
-fn logins_waiting_for_the_same_client_are_queued_as_one_batch() {
+fn presence_is_logged_once_and_written_by_each_connection_as_batches() {
     let f = fixture(&[]);
-    let (_, hans) = f.login("hans");
+    let (hans_conn, hans) = f.login("hans");
     let ids: Vec<ConnId> = ["yoda", "luke", "leia"]
         .iter()
         .map(|u| f.login(u).0)
         .collect();
-    // Nothing was written to hans meanwhile: one item, the three logins in order.
-    assert_eq!(hans.len(), 1);
-    match hans.try_recv() {
-        Ok(Outgoing::Presences(run)) => {
-            assert!(run.online);
-            let users: Vec<&str> = run.changes.iter().map(|c| &*c.user).collect();
+    // Nothing is queued per recipient: hans's queue holds nothing, the log holds the changes.
+    assert_eq!(hans.len(), 0);
+    assert!(hans.seen() < f.hub.presence_head());
+    // Written as the task writes them: one line for the three logins, in order.
+    let mut buf = Vec::new();
+    assert!(f
+        .hub
+        .presence_into(hans_conn, u64::MAX, &mut buf, usize::MAX));
+    let text = String::from_utf8(buf).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    match ServerFrame::decode(text.trim_end().as_bytes()).unwrap() {
+        ServerFrame::Event(Event::PresenceBatch { users, online, .. }) => {
+            assert!(online);
             assert_eq!(users, ["yoda", "luke", "leia"]);
         }
         other => panic!("{other:?}"),
     }
-    // Then two logouts: a batch of its own kind.
+    assert_eq!(hans.seen(), f.hub.presence_head(), "and not again");
+    assert!(f.events(&hans).is_empty());
+    // Then two logouts, a batch of their own kind; the last one sees only what came after
+    // its own login.
     for id in &ids[..2] {
         f.disconnect(*id);
     }
-    let gone: Vec<Event> = events(&hans);
-    let names: Vec<(String, bool)> = gone
+    assert_eq!(
+        changes(&f.events(&hans)),
+        [("yoda".to_string(), false), ("luke".to_string(), false)]
+    );
+    let leia = f.conns.borrow()[3].1.clone();
+    assert_eq!(
+        changes(&f.events(&leia)),
+        [("yoda".to_string(), false), ("luke".to_string(), false)]
+    );
+}
+
+#[test]
+fn presence_keeps_its_place_among_the_other_items() {
+    let f = fixture(&[]);
+    let (_, hans) = f.login("hans");
+    let (_, luke) = f.login("luke");
+    f.events(&hans);
+    // Queued before yoda logs in: written before yoda's login.
+    f.hub
+        .message("luke", "hans", "one", &f.store, 10, 1)
+        .unwrap();
+    let (yoda_conn, _) = f.login("yoda");
+    // Queued after: written after it, though the login is in the log, not the queue.
+    f.hub
+        .message("luke", "hans", "two", &f.store, 10, 2)
+        .unwrap();
+    f.disconnect(yoda_conn);
+    // The connection's own answers too (a `whoelse` answer after the logout it reflects).
+    f.hub
+        .push_own(&hans, Outgoing::Frame(event_line(&Event::Shutdown)))
+        .unwrap();
+    let seen: Vec<String> = f
+        .events(&hans)
         .into_iter()
         .map(|e| match e {
-            Event::Presence { user, online, .. } => (user, online),
+            Event::Message { text, .. } => text,
+            Event::Presence { user, online, .. } => format!("{user}:{online}"),
+            Event::Shutdown => "own".into(),
             other => panic!("{other:?}"),
         })
         .collect();
+    assert_eq!(seen, ["one", "yoda:true", "two", "yoda:false", "own"]);
     assert_eq!(
-        names,
-        [("yoda".to_string(), false), ("luke".to_string(), false)]
+        changes(&f.events(&luke)),
+        [("yoda".to_string(), true), ("yoda".to_string(), false)]
     );
+}
+
+#[test]
+fn presence_during_a_login_comes_after_its_welcome() {
+    let f = fixture(&[]);
+    let (_, _hans) = f.login("hans");
+    let out = Outbox::new(64, Acks::default());
+    let id = f.open(&out);
+    let load = f.hub.begin_login(id, "yoda", &f.store).unwrap();
+    // Logins while yoda's backlog loads: not written before the welcome.
+    let (luke_conn, _) = f.login("luke");
+    let mut buf = Vec::new();
+    assert!(f.hub.presence_into(id, u64::MAX, &mut buf, usize::MAX));
+    assert!(buf.is_empty(), "held until the login is finished");
+    let backlog = smol::block_on(load).unwrap();
+    let welcome = event_line(&Event::Shutdown);
+    f.hub.finish_login(
+        id,
+        Outgoing::Frame(Arc::clone(&welcome)),
+        Some(backlog),
+        &f.store,
+    );
+    f.disconnect(luke_conn);
+    let seen = f.events(&out);
+    assert_eq!(seen[0], Event::Shutdown, "the stand-in welcome first");
+    assert_eq!(
+        changes(&seen[1..]),
+        [("luke".to_string(), true), ("luke".to_string(), false)]
+    );
+}
+
+#[test]
+fn presence_rounds_wake_the_idle_trim_the_log_and_drop_who_lags_too_far() {
+    let f = fixture(&[]);
+    let (_, hans) = f.login("hans");
+    // A queue of 1 item: at most PRESENCE_RUN_MAX changes behind.
+    let small = Outbox::new(1, Acks::default());
+    let slow = f.login_on(&small, "slow");
+    f.events(&hans);
+    // A round: the idle connections get a marker (and a wake-up); the log is kept for them.
+    let (yoda_conn, _) = f.login("yoda");
+    assert!(f.hub.presence_round(), "changes still unwritten");
+    assert!(matches!(hans.try_recv(), Ok(Outgoing::PresenceUpTo(_))));
+    assert!(matches!(
+        small.take().items.pop_front(),
+        Some(Outgoing::PresenceUpTo(_))
+    ));
+    assert_eq!(changes(&f.events(&hans)), [("yoda".to_string(), true)]);
+    // Too far behind: dropped as a slow consumer, like a full queue.
+    for i in 0..presence::PRESENCE_RUN_MAX {
+        f.hub.disconnect(yoda_conn, Default::default(), &f.store);
+        let (id, _) = f.login(&format!("u{i}"));
+        f.disconnect(id);
+    }
+    f.events(&hans);
+    assert!(f.hub.presence_round());
+    assert!(small.is_killed());
+    assert_eq!(f.hub.counters.slow_dropped.load(Ordering::Relaxed), 1);
+    // Once everyone still logged in has written its changes, the log is empty again.
+    f.hub.disconnect(slow, Default::default(), &f.store);
+    f.events(&hans);
+    assert!(!f.hub.presence_round(), "nothing left to write");
 }
 
 #[test]
