@@ -180,40 +180,16 @@ impl Outbox {
     /// marker for this connection: if so, the marker goes next, and this notes it.
     pub(crate) fn advance_fence(&self, head: u64) -> bool {
         let mut q = self.lock();
-        Self::fence(&mut q, head, self.seen())
+        self.fence(&mut q, head)
     }
 
-    fn fence(q: &mut Queue, head: u64, seen: u64) -> bool {
-        if head <= q.fence || seen == NO_PRESENCE {
+    fn fence(&self, q: &mut Queue, head: u64) -> bool {
+        // The position is read only when the head has moved: not per push.
+        if head <= q.fence || self.seen() == NO_PRESENCE {
             return false;
         }
         q.fence = head;
         true
-    }
-
-    /// [`Outbox::push`], after a presence marker if changes were logged since the last one
-    /// (the log's head is now `head`): what was logged before `item` is written before it.
-    ///
-    /// # Errors
-    /// The item, when it was not queued.
-    pub fn push_in_order(
-        &self,
-        counters: &Counters,
-        head: u64,
-        item: Outgoing,
-    ) -> Result<(), Outgoing> {
-        {
-            let mut q = self.lock();
-            if !q.closed && Self::fence(&mut q, head, self.seen()) {
-                if q.items.capacity() == 0 {
-                    q.items = spare_queue();
-                }
-                if !merge_marker(q.items.back_mut(), head) {
-                    q.items.push_back(Outgoing::PresenceUpTo(head));
-                }
-            }
-        }
-        self.push(counters, item)
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -231,9 +207,29 @@ impl Outbox {
     /// # Errors
     /// The item, when it was not queued.
     pub fn push(&self, counters: &Counters, item: Outgoing) -> Result<(), Outgoing> {
+        self.push_in_order(counters, 0, item)
+    }
+
+    /// [`Outbox::push`], after a presence marker if changes were logged since the last one
+    /// (the log's head is now `head`): what was logged before `item` is written before it.
+    ///
+    /// # Errors
+    /// The item, when it was not queued.
+    pub fn push_in_order(
+        &self,
+        counters: &Counters,
+        head: u64,
+        item: Outgoing,
+    ) -> Result<(), Outgoing> {
         let mut q = self.lock();
         if q.closed {
             return Err(item);
+        }
+        if q.items.capacity() == 0 {
+            q.items = spare_queue();
+        }
+        if self.fence(&mut q, head) && !merge_marker(q.items.back_mut(), head) {
+            q.items.push_back(Outgoing::PresenceUpTo(head));
         }
         if q.items.len() >= self.0.cap {
             q.closed = true;
@@ -247,9 +243,6 @@ impl Outbox {
             }
             return Err(item);
         }
-        if q.items.capacity() == 0 {
-            q.items = spare_queue();
-        }
         q.items.push_back(item);
         let waker = q.waker.take();
         drop(q);
@@ -260,8 +253,9 @@ impl Outbox {
     }
 
     /// Queues a presence marker ([`Outgoing::PresenceUpTo`] `head`) and wakes the task if it
-    /// waits. Not counted against the bound: a marker at the end of the queue is moved
-    /// forward rather than repeated, so there is at most one per other item, plus one.
+    /// waits. Never refused for the bound (a presence round must not kill a connection the
+    /// round only nudges): a marker at the end of the queue is moved forward rather than
+    /// repeated, so there is at most one per other item, plus one.
     pub fn mark(&self, head: u64) {
         let mut q = self.lock();
         if q.closed {
