@@ -87,6 +87,7 @@ impl Scenario {
             timeout,
             pid: None,
             attach: None,
+            login_budget: None,
         };
         match self {
             // 8 logins in flight: more overflows ngircd's listen backlog of 10, and then the
@@ -196,6 +197,11 @@ struct Args {
     /// Longest one run may take, in seconds
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// `mass`: stop if logging everyone in takes longer than this many seconds, and report
+    /// how many logins the observer had been told of by then (a server far slower than
+    /// another is shown to be, without waiting for it to finish)
+    #[arg(long, value_name = "SECS")]
+    login_budget: Option<f64>,
     /// One JSON object per scenario instead of a text line
     #[arg(long)]
     json: bool,
@@ -224,6 +230,10 @@ impl Args {
             timeout: d.timeout,
             pid,
             attach: self.attach.clone(),
+            login_budget: self
+                .login_budget
+                .filter(|b| b.is_finite() && *b > 0.0)
+                .map(Duration::from_secs_f64),
         }
     }
 }

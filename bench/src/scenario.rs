@@ -85,6 +85,8 @@ pub struct Params {
     /// A command run during the timed part of a message scenario (`{pid}` is replaced by
     /// the server's process id), stopped with SIGINT at its end: `perf stat`, `strace -c`.
     pub attach: Option<String>,
+    /// `mass`: the longest the logins may take; past it, the run reports how far they got.
+    pub login_budget: Option<Duration>,
 }
 
 /// The figures of one run.
@@ -1126,16 +1128,41 @@ pub async fn mass(
     let others = (p.clients - 1) as u64;
     let cpu0 = p.pid.and_then(server::cpu_secs);
     let t0 = Instant::now();
-    let (conns, times, login_elapsed) = login_all(
+    let budget = p.login_budget.map(|b| (b, (t0 + b).min(deadline)));
+    let logins = login_all(
         ex,
         target,
         accounts(1..p.clients, user),
         1,
         p.concurrency,
         true,
-        deadline,
+        budget.map_or(deadline, |(_, end)| end),
     )
-    .await?;
+    .await;
+    let (conns, times, login_elapsed) = match (logins, budget) {
+        (Ok(done), _) => done,
+        (Err(_), Some((b, end))) if Instant::now() >= end => {
+            // Over budget: how far it got is the figure (the connections are dropped).
+            let told = watch.joined.get();
+            return Ok(Outcome {
+                count: told,
+                expected: others,
+                secs: b.as_secs_f64(),
+                note: Some(format!(
+                    "logins not done within the budget of {:.0} s: the observer had been \
+                     told of {told} of {others}",
+                    b.as_secs_f64()
+                )),
+                server_cpu: cpu_delta(p.pid, cpu0),
+                extra: vec![
+                    ("login_budget_secs", b.as_secs_f64()),
+                    ("logins_told_within_budget", told as f64),
+                ],
+                ..Outcome::default()
+            });
+        }
+        (Err(e), _) => return Err(e),
+    };
     if !watch
         .wait(deadline, |w| w.joined.get() >= others || w.ended.get() > 0)
         .await

@@ -412,7 +412,7 @@ async fn serve(
     });
     let presence = shared.ex.spawn({
         let shared = Arc::clone(&shared);
-        async move { shared.hub.presence_rounds().await }
+        async move { shared.hub.presence_rounds(crate::runtime::idle).await }
     });
     let tls_accept = async {
         match &listeners.tls {

@@ -258,11 +258,17 @@ impl Hub {
         self.presence_head.load(Ordering::Acquire)
     }
 
-    /// Runs presence rounds ([`Hub::presence_round`]) every [`PRESENCE_DELAY`] while the
-    /// presence log holds changes: the server runs this for as long as it serves. Changes
-    /// that come close together (a class logging in) then reach each idle client as one line
-    /// and one write, instead of one write per change per client.
-    pub(crate) async fn presence_rounds(&self) {
+    /// Runs presence rounds ([`Hub::presence_round`]) while the presence log holds changes,
+    /// [`PRESENCE_DELAY`] apart once the last round's writes are done (`settle`: the server
+    /// waits for its executor thread to be idle, or another [`PRESENCE_DELAY`] at most): the
+    /// server runs this for as long as it serves. Changes that come close together (a class
+    /// logging in) then reach each idle client as one line and one write, instead of one
+    /// write per change per client; and with many clients online, writing one round's
+    /// presence to all of them cannot take up all the time between rounds.
+    pub(crate) async fn presence_rounds<F: std::future::Future<Output = ()>>(
+        &self,
+        mut settle: impl FnMut() -> F,
+    ) {
         loop {
             let _ = self.presence_bell.1.recv().await;
             loop {
@@ -270,6 +276,10 @@ impl Hub {
                 if !self.presence_round() {
                     break;
                 }
+                futures_lite::future::or(settle(), async {
+                    smol::Timer::after(PRESENCE_DELAY).await;
+                })
+                .await;
             }
         }
     }
