@@ -25,6 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::thread::LocalKey;
 
 use futures_lite::future;
 use smol::Executor;
@@ -43,9 +44,11 @@ thread_local! {
     static IDLE: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Wakes the tasks waiting for an idle thread; false if there were none.
-fn wake_idle() -> bool {
-    let waiting = IDLE.with(|f| std::mem::take(&mut *f.borrow_mut()));
+type Waiters = LocalKey<RefCell<Vec<Waker>>>;
+
+/// Wakes the tasks waiting in `list`; false if there were none.
+fn wake_all(list: &'static Waiters) -> bool {
+    let waiting = list.with(|f| std::mem::take(&mut *f.borrow_mut()));
     let any = !waiting.is_empty();
     for w in waiting {
         w.wake();
@@ -55,12 +58,7 @@ fn wake_idle() -> bool {
 
 /// Wakes the tasks waiting at a flush point; false if there were none.
 fn flush() -> bool {
-    let waiting = FLUSH.with(|f| std::mem::take(&mut *f.borrow_mut()));
-    let any = !waiting.is_empty();
-    for w in waiting {
-        w.wake();
-    }
-    any
+    wake_all(&FLUSH)
 }
 
 /// Runs `ex`'s tasks on this thread, with the reactor, until `until` completes.
@@ -85,7 +83,7 @@ pub(crate) fn drive<T>(ex: &Executor<'_>, until: impl Future<Output = T>) -> T {
                 future::yield_now().await;
             } else {
                 busy = 0;
-                if !flush() && !wake_idle() {
+                if !flush() && !wake_all(&IDLE) {
                     // Nothing runnable and nobody to flush or to tell: wait (in the reactor)
                     // for a task, and run it.
                     ex.tick().await;
@@ -99,40 +97,30 @@ pub(crate) fn drive<T>(ex: &Executor<'_>, until: impl Future<Output = T>) -> T {
 
 /// Waits until the tasks runnable now on this executor thread have had their turn (at most a
 /// batch of them): see the module docs. Passes at once on a thread [`drive`] does not run.
-pub(crate) fn flush_point() -> FlushPoint {
-    FlushPoint { waited: false }
+pub(crate) fn flush_point() -> Turn {
+    Turn {
+        list: &FLUSH,
+        waited: false,
+    }
 }
 
 /// Waits until this executor thread has nothing runnable and no writer waiting at a flush
 /// point (see the module docs). Passes at once on a thread [`drive`] does not run.
-pub(crate) fn idle() -> Idle {
-    Idle { waited: false }
-}
-
-/// See [`idle`].
-pub(crate) struct Idle {
-    waited: bool,
-}
-
-impl Future for Idle {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.waited || !DRIVING.with(Cell::get) {
-            return Poll::Ready(());
-        }
-        self.waited = true;
-        IDLE.with(|f| f.borrow_mut().push(cx.waker().clone()));
-        Poll::Pending
+pub(crate) fn idle() -> Turn {
+    Turn {
+        list: &IDLE,
+        waited: false,
     }
 }
 
-/// See [`flush_point`].
-pub(crate) struct FlushPoint {
+/// A wait for [`drive`] to reach a point of its loop: a flush point ([`flush_point`]) or an
+/// idle thread ([`idle`]). The task waits in `list` once, and goes on when woken from it.
+pub(crate) struct Turn {
+    list: &'static Waiters,
     waited: bool,
 }
 
-impl Future for FlushPoint {
+impl Future for Turn {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -140,7 +128,7 @@ impl Future for FlushPoint {
             return Poll::Ready(());
         }
         self.waited = true;
-        FLUSH.with(|f| f.borrow_mut().push(cx.waker().clone()));
+        self.list.with(|f| f.borrow_mut().push(cx.waker().clone()));
         Poll::Pending
     }
 }
