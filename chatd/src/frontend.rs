@@ -15,7 +15,7 @@ use crate::commands::errors::wire;
 use crate::commands::{Answer, Failure};
 use crate::hub::{event_line, Acks, Direct, Outbox, Outgoing};
 use crate::seams::{ConnId, Store};
-use crate::spares::Spares;
+use crate::spares::spares;
 use crate::state::Shared;
 use crate::transport::Socket;
 
@@ -127,18 +127,10 @@ pub(crate) enum Stop {
 
 /// Bytes gathered before one write.
 const WRITE_BATCH: usize = 64 * 1024;
-/// The largest buffer given back to the executor thread's spares after a write.
-const SPARE_MAX: usize = 256 * 1024;
-
-thread_local! {
-    static WRITE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Write buffers between writes: an idle connection holds none.
-static SPARES: Spares<Vec<u8>> = Spares {
-    list: &WRITE_BUFFERS,
-    keep: 4,
-};
+spares!(
+    /// Write buffers between writes (of 256 KiB at most): an idle connection holds none.
+    static SPARES: Vec<u8>, keep 4, largest 256 * 1024
+);
 
 /// The bytes of one connection's next write, in a buffer borrowed from the executor thread's
 /// spares (and given back when the batch is dropped), and the encoding of queue items into
@@ -258,12 +250,7 @@ impl<'a> Batch<'a> {
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
-            return;
-        }
-        buf.clear();
-        SPARES.give(buf);
+        SPARES.give(std::mem::take(&mut self.buf));
     }
 }
 

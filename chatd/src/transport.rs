@@ -20,7 +20,7 @@ use rustls::ServerConnection;
 use smol::lock::Mutex as AsyncMutex;
 use smol::Async;
 
-use crate::spares::Spares;
+use crate::spares::spares;
 
 /// Bytes read from a plain socket at a time (into the executor thread's buffer).
 const READ_CHUNK: usize = 64 * 1024;
@@ -300,20 +300,16 @@ pub(crate) struct LineReader {
     tls_chunk: Vec<u8>,
 }
 
-/// The largest line buffer kept for reuse.
-const SPARE_LINE_MAX: usize = 16 * 1024;
-
 thread_local! {
     /// Where bytes from plain sockets land first, one per executor thread.
     static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
-    static LINE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Line buffers given back by connections between lines, for the next read.
-static SPARES: Spares<Vec<u8>> = Spares {
-    list: &LINE_BUFFERS,
-    keep: 64,
-};
+spares!(
+    /// Line buffers (of 16 KiB at most) given back by connections between lines, for the
+    /// next read.
+    static SPARES: Vec<u8>, keep 64, largest 16 * 1024
+);
 
 impl LineReader {
     pub(crate) fn new(max_line: usize) -> Self {
@@ -380,9 +376,7 @@ impl LineReader {
     /// Frees the line buffer when no partial line is in it.
     pub(crate) fn release(&mut self) {
         if let Some(buf) = self.decoder.release() {
-            if buf.capacity() <= SPARE_LINE_MAX {
-                SPARES.give(buf);
-            }
+            SPARES.give(buf);
         }
     }
 }

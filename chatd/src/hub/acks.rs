@@ -13,31 +13,18 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Direct;
-use crate::spares::Spares;
+use crate::spares::spares;
 
 /// Bytes of live (not yet stored) message lines a connection may hold unacknowledged.
 pub const MAX_LIVE_BYTES: usize = 256 * 1024;
 /// Unacknowledged messages a connection keeps track of.
 pub const MAX_ENTRIES: usize = 16 * 1024;
 
-/// The most entries a list kept for reuse may have room for.
-const SPARE_LIST_MAX: usize = 1024;
-
-thread_local! {
-    static LISTS: std::cell::RefCell<Vec<VecDeque<Entry>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Emptied lists, for the next connection that writes a message.
-static SPARES: Spares<VecDeque<Entry>> = Spares {
-    list: &LISTS,
-    keep: 64,
-};
-
-fn give_back(list: VecDeque<Entry>) {
-    if list.capacity() > 0 && list.capacity() <= SPARE_LIST_MAX && list.is_empty() {
-        SPARES.give(list);
-    }
-}
+spares!(
+    /// Emptied lists (of room for 1,024 entries at most), for the next connection that
+    /// writes a message.
+    static SPARES: VecDeque<Entry>, keep 64, largest 1024
+);
 
 /// A message written and not acknowledged.
 #[derive(Debug)]
@@ -143,7 +130,7 @@ impl InFlight {
         if self.entries.is_empty() {
             // An idle connection keeps no buffer from a burst; the next connection to write
             // a message reuses it.
-            give_back(std::mem::take(&mut self.entries));
+            SPARES.give(std::mem::take(&mut self.entries));
         }
         stored
     }

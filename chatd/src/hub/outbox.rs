@@ -16,7 +16,7 @@ use proto::{Event, Response, ServerFrame};
 use super::acks::Acks;
 use super::counters::Counters;
 use crate::seams::Store;
-use crate::spares::Spares;
+use crate::spares::spares;
 
 /// A direct message on its way to a recipient's socket: its encoded line (written to one
 /// connection only, so not shared) and the recipient, so that if the connection dies with it
@@ -130,6 +130,29 @@ struct Queue {
     reloaded: bool,
 }
 
+impl Queue {
+    /// Ends the queue with a presence marker at `head` (moves a trailing one forward), and
+    /// notes that the changes before `head` have their marker.
+    fn add_marker(&mut self, head: u64) {
+        if self.items.capacity() == 0 {
+            self.items = spare_queue();
+        }
+        if !merge_marker(self.items.back_mut(), head) {
+            self.items.push_back(Outgoing::PresenceUpTo(head));
+        }
+        self.fence = self.fence.max(head);
+    }
+}
+
+/// Wakes the task waiting on `q`, if one is, after releasing the lock.
+fn wake(mut q: MutexGuard<'_, Queue>) {
+    let waker = q.waker.take();
+    drop(q);
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
 /// What the connection's task found in its outbox.
 #[derive(Default)]
 pub struct Mail {
@@ -225,30 +248,22 @@ impl Outbox {
         if q.closed {
             return Err(item);
         }
-        if q.items.capacity() == 0 {
-            q.items = spare_queue();
-        }
-        if self.fence(&mut q, head) && !merge_marker(q.items.back_mut(), head) {
-            q.items.push_back(Outgoing::PresenceUpTo(head));
+        if self.fence(&mut q, head) {
+            q.add_marker(head);
         }
         if q.items.len() >= self.0.cap {
             q.closed = true;
             q.killed = true;
-            let waker = q.waker.take();
-            drop(q);
+            wake(q);
             Counters::add(&counters.slow_dropped, 1);
             log::warn!("dropping a slow client: its send queue is full");
-            if let Some(w) = waker {
-                w.wake();
-            }
             return Err(item);
         }
-        q.items.push_back(item);
-        let waker = q.waker.take();
-        drop(q);
-        if let Some(w) = waker {
-            w.wake();
+        if q.items.capacity() == 0 {
+            q.items = spare_queue();
         }
+        q.items.push_back(item);
+        wake(q);
         Ok(())
     }
 
@@ -261,17 +276,8 @@ impl Outbox {
         if q.closed {
             return;
         }
-        if q.items.capacity() == 0 {
-            q.items = spare_queue();
-        }
-        if !merge_marker(q.items.back_mut(), head) {
-            q.items.push_back(Outgoing::PresenceUpTo(head));
-        }
-        let waker = q.waker.take();
-        drop(q);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        q.add_marker(head);
+        wake(q);
     }
 
     /// Stops the connection at once (what is queued stays for [`Outbox::close`] to hand
@@ -281,11 +287,7 @@ impl Outbox {
         let first = !q.killed;
         q.closed = true;
         q.killed = true;
-        let waker = q.waker.take();
-        drop(q);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake(q);
         first
     }
 
@@ -298,11 +300,7 @@ impl Outbox {
     pub fn reloaded(&self) {
         let mut q = self.lock();
         q.reloaded = true;
-        let waker = q.waker.take();
-        drop(q);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake(q);
     }
 
     /// Takes everything queued, and the flags (a reload is noticed once).
@@ -395,30 +393,18 @@ pub(crate) fn merge_marker(last: Option<&mut Outgoing>, head: u64) -> bool {
     }
 }
 
-/// The most items a queue kept for reuse may have room for.
-const SPARE_QUEUE_MAX: usize = 256;
-
-thread_local! {
-    static QUEUES: std::cell::RefCell<Vec<VecDeque<Outgoing>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Queues emptied by connection tasks, for the next push to an empty outbox (an idle outbox
-/// keeps none).
-static SPARES: Spares<VecDeque<Outgoing>> = Spares {
-    list: &QUEUES,
-    keep: 64,
-};
+spares!(
+    /// Queues emptied by connection tasks (of room for 256 items at most), for the next push
+    /// to an empty outbox (an idle outbox keeps none).
+    static SPARES: VecDeque<Outgoing>, keep 64, largest 256
+);
 
 fn spare_queue() -> VecDeque<Outgoing> {
     SPARES.take().unwrap_or_default()
 }
 
 /// Gives an emptied queue (taken with [`Outbox::take`]) back for reuse.
-pub fn give_back(mut items: VecDeque<Outgoing>) {
-    if items.capacity() == 0 || items.capacity() > SPARE_QUEUE_MAX {
-        return;
-    }
-    items.clear();
+pub fn give_back(items: VecDeque<Outgoing>) {
     SPARES.give(items);
 }
 
