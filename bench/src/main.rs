@@ -200,7 +200,7 @@ struct Args {
     /// `mass`: stop if logging everyone in takes longer than this many seconds, and report
     /// how many logins the observer had been told of by then (a server far slower than
     /// another is shown to be, without waiting for it to finish)
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = positive_secs)]
     login_budget: Option<f64>,
     /// One JSON object per scenario instead of a text line
     #[arg(long)]
@@ -230,11 +230,18 @@ impl Args {
             timeout: d.timeout,
             pid,
             attach: self.attach.clone(),
-            login_budget: self
-                .login_budget
-                .filter(|b| b.is_finite() && *b > 0.0)
-                .map(Duration::from_secs_f64),
+            login_budget: self.login_budget.map(Duration::from_secs_f64),
         }
+    }
+}
+
+/// A number of seconds above zero (and not absurdly large).
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds above 0 and at most 86400"
+        )),
     }
 }
 

@@ -182,6 +182,21 @@ fn mass_login_and_logout_are_all_seen() {
 }
 
 #[test]
+fn mass_stops_at_its_login_budget_and_says_how_far_it_got() {
+    // Every login hashes a password (milliseconds each): 7 cannot be done in 1 ms.
+    let rows = run_json(&["--clients", "8", "--login-budget", "0.001", "mass"]);
+    let v = rows
+        .iter()
+        .find(|r| r["scenario"] == "mass")
+        .unwrap_or_else(|| panic!("no mass line in {rows:?}"));
+    assert_eq!(v["incomplete_runs"], 1, "{v}");
+    assert_eq!(extra(v, "login_budget_secs"), 0.001, "{v}");
+    assert!(extra(v, "logins_told_within_budget") < 7.0, "{v}");
+    let note = v["notes"][0].as_str().unwrap_or_default();
+    assert!(note.contains("budget"), "{v}");
+}
+
+#[test]
 fn shutdown_exits_cleanly_and_tells_everyone() {
     let rows = run_json(&["--clients", "5", "shutdown"]);
     let v = complete(&rows, "shutdown");
@@ -219,6 +234,7 @@ fn refuses_bad_input_with_a_message() {
         (&["--rate", "0", "direct"][..], "--rate"),
         (&["--irc", "127.0.0.1:1", "idle"][..], "--pid"),
         (&["--sources", "0", "direct"][..], "sources"),
+        (&["--login-budget=-1", "mass"][..], "--login-budget"),
     ] {
         let out = Command::new(bench_bin())
             .args(args)
