@@ -839,7 +839,7 @@ async fn run_plan(
         _ => None,
     };
     // The clock starts now: joins and logins are not part of the figures.
-    let cpu0 = p.pid.and_then(server::cpu_secs);
+    let cpu0 = p.pid.and_then(server::cpu_split);
     {
         let mut t = tracker.borrow_mut();
         t.start = Instant::now();
@@ -886,7 +886,12 @@ async fn run_plan(
     {
         note = Some(format!("timed out after {:?}", p.timeout));
     }
-    let server_cpu = cpu_delta(p.pid, cpu0);
+    let split = p
+        .pid
+        .and_then(server::cpu_split)
+        .zip(cpu0)
+        .map(|((u1, s1), (u0, s0))| (u1 - u0, s1 - s0));
+    let server_cpu = split.map(|(user, system)| user + system);
     if let Some(a) = attached {
         a.stop();
     }
@@ -916,6 +921,10 @@ async fn run_plan(
     let secs = t.last.duration_since(t.start).as_secs_f64();
     if let Some(rate) = paced {
         extra.push(("target_rate", rate));
+    }
+    if let Some((_, system)) = split.filter(|_| t.counted > 0) {
+        // The kernel's share of the server CPU per thing counted (what its syscalls cost).
+        extra.push(("server_sys_us_per_op", system * 1e6 / t.counted as f64));
     }
     Ok(Outcome {
         count: t.counted,

@@ -345,6 +345,13 @@ pub fn reset_peak_rss(pid: u32) -> bool {
 
 /// CPU time (user + system, all threads) that `pid` has used so far, in seconds.
 pub fn cpu_secs(pid: u32) -> Option<f64> {
+    cpu_split(pid).map(|(user, system)| user + system)
+}
+
+/// CPU time that `pid` has used so far (all threads), in seconds: `(user, system)`. The
+/// system part is the kernel's work for the process (its syscalls: for a chat server
+/// mostly the sockets' reads and writes).
+pub fn cpu_split(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; the fields after its ')' are plain.
     let rest = stat.rsplit_once(')')?.1;
@@ -354,5 +361,5 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     // SAFETY: sysconf has no memory-safety preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
+    (ticks > 0).then(|| (utime as f64 / ticks as f64, stime as f64 / ticks as f64))
 }

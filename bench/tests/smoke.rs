@@ -131,7 +131,11 @@ fn message_scenarios_count_every_delivery() {
     for s in ["direct", "broadcast"] {
         let v = complete(&rows, s);
         assert!(number(v, "rate") > 0.0, "{v}");
-        assert!(number(v, "server_cpu_us_per_op") >= 0.0, "{v}");
+        let cpu = number(v, "server_cpu_us_per_op");
+        assert!(cpu >= 0.0, "{v}");
+        // The kernel's part is a part of the whole.
+        let sys = extra(v, "server_sys_us_per_op");
+        assert!((0.0..=cpu).contains(&sys), "{v}");
         assert!(number(v, "peak_rss_kib") > 0.0, "{v}");
     }
 }
