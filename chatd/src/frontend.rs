@@ -189,7 +189,7 @@ impl<'a> Batch<'a> {
                     self.spill(spill);
                 }
                 Outgoing::Sent { id, stored } => {
-                    proto::write_reply(&mut self.buf, id, &Response::Sent { stored });
+                    proto::write_sent(&mut self.buf, id, stored);
                 }
                 Outgoing::Reply { id, response } => {
                     proto::write_reply(&mut self.buf, id, &response);
@@ -237,12 +237,19 @@ impl<'a> Batch<'a> {
         Some(last)
     }
 
-    /// Stores the live messages the in-flight list let go of (they stay listed by id).
+    /// Stores the live messages the in-flight list let go of (they stay listed by id), for
+    /// this connection's user: the rare path (a client that does not acknowledge).
     fn spill(&self, spill: Vec<Direct>) {
-        for d in spill {
-            // A deleted account keeps nothing.
-            if self.shared.accounts.exists(&d.to) {
-                d.store_offline(&self.shared.store);
+        if spill.is_empty() {
+            return;
+        }
+        // A deleted account keeps nothing.
+        let Some(to) = self.shared.hub.user_of(self.conn) else {
+            return;
+        };
+        if self.shared.accounts.exists(&to) {
+            for d in spill {
+                d.store_offline(&to, &self.shared.store);
             }
         }
     }

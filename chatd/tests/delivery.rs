@@ -163,6 +163,38 @@ fn a_live_message_in_flight_when_the_recipient_dies_comes_at_the_next_login() {
     assert_eq!(again, got[1..], "the same messages under the same ids");
 }
 
+#[test]
+fn live_messages_beyond_the_in_flight_bound_are_stored_and_come_again_if_never_acknowledged() {
+    let chatd = ChatdProcess::start(FAST);
+    let mut hans = Client::login(chatd.addr, "hans", password("hans"));
+    let mut luke = Client::login(chatd.addr, "luke", password("luke"));
+    let mut yoda = Client::login(chatd.addr, "yoda", password("yoda"));
+    // 400 KB of live messages, read and never acknowledged: more than a connection keeps in
+    // memory (256 KB), so the oldest are stored while the connection still lives.
+    let n = 200;
+    let texts: Vec<String> = (0..n)
+        .map(|i| format!("{i:04}{}", "x".repeat(2000)))
+        .collect();
+    for t in &texts {
+        assert_eq!(
+            hans.request(msg("yoda", t)),
+            Response::Sent { stored: false }
+        );
+    }
+    let got = messages(&mut yoda, n);
+    assert_eq!(
+        got.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+        texts.iter().collect::<Vec<_>>()
+    );
+    drop(yoda);
+    wait_logged_out(&mut luke, "yoda");
+    // All of them come again, in order, under the same ids: those stored early and those
+    // stored when the connection ended.
+    let (mut yoda, announced) = login_counting(chatd.addr, "yoda");
+    assert_eq!(announced as usize, n);
+    assert_eq!(messages(&mut yoda, n), got);
+}
+
 /// A `chat` process (piped) logging in as `user`, keeping the ids it has shown under `seen`
 /// (`CHAT_SEEN_DIR`). Its stdout is read only up to a given number
 /// of message lines and then left unread, so chat blocks on a full pipe in the middle of a

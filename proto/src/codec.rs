@@ -140,6 +140,36 @@ impl LineDecoder {
     }
 }
 
+/// Appends `s` as a JSON string, quotes included, byte for byte as serde_json writes it.
+/// Most strings need no escape and are copied as they are; the others go through
+/// serde_json's own escaping.
+pub(crate) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        // Writing a string into a Vec cannot fail; were it to, the frame would only lack it.
+        let _ = serde_json::to_writer(&mut *buf, s);
+    } else {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    }
+}
+
+/// Whether JSON needs any of these bytes escaped: a control character, a quote or a
+/// backslash (serde_json escapes nothing else).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const fn escaped(b: u8) -> bool {
+        b < 0x20 || b == b'"' || b == b'\\'
+    }
+    // No early exit within a chunk, so that the compiler checks 16 bytes at a time.
+    let mut chunks = bytes.chunks_exact(16);
+    for chunk in chunks.by_ref() {
+        if chunk.iter().fold(false, |any, &b| any | escaped(b)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| escaped(b))
+}
+
 /// Serializes `frame` as one JSON line, newline included.
 pub fn encode_line<T: Serialize + ?Sized>(frame: &T) -> String {
     encode_line_sized(frame, 128)

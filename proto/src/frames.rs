@@ -459,31 +459,48 @@ struct Flat<'a> {
     new: Option<Cow<'a, str>>,
 }
 
-/// The line of an [`Event::Message`] with its `msg_id`, encoded straight from borrowed
-/// strings: the server's hot path, byte for byte what encoding the event gives.
+/// The line of an [`Event::Message`] with its `msg_id`, written by hand from borrowed
+/// strings: the server's hot path (one per direct message), byte for byte what encoding the
+/// event gives (a test holds the two together). The string is allocated once, at its final
+/// size unless the text needs escapes.
 pub fn message_line(from: &str, text: &str, offline: bool, ts: u64, msg_id: u64) -> String {
-    #[derive(Serialize)]
-    #[serde(tag = "type", rename = "message")]
-    struct MessageRef<'a> {
-        from: &'a str,
-        text: &'a str,
-        #[serde(skip_serializing_if = "is_false")]
-        offline: bool,
-        ts: u64,
-        msg_id: u64,
-    }
-    // The fixed part (keys, quotes, the numbers) is under 96 bytes; escapes may add more.
-    let size = 96 + from.len() + text.len() + text.len() / 8;
-    crate::codec::encode_line_sized(
-        &MessageRef {
-            from,
-            text,
-            offline,
-            ts,
-            msg_id,
-        },
-        size,
-    )
+    const HEAD: &[u8] = b"{\"type\":\"message\",\"from\":";
+    const TEXT: &[u8] = b",\"text\":";
+    const OFFLINE: &[u8] = b",\"offline\":true";
+    const TS: &[u8] = b",\"ts\":";
+    const MSG_ID: &[u8] = b",\"msg_id\":";
+    const END: &[u8] = b"}\n";
+    let mut ts_digits = itoa::Buffer::new();
+    let ts = ts_digits.format(ts).as_bytes();
+    let mut id_digits = itoa::Buffer::new();
+    let msg_id = id_digits.format(msg_id).as_bytes();
+    let offline: &[u8] = if offline { OFFLINE } else { b"" };
+    // Two quotes per string; escapes, if any, grow it further.
+    let size = HEAD.len()
+        + from.len()
+        + 2
+        + TEXT.len()
+        + text.len()
+        + 2
+        + offline.len()
+        + TS.len()
+        + ts.len()
+        + MSG_ID.len()
+        + msg_id.len()
+        + END.len();
+    let mut buf = Vec::with_capacity(size);
+    buf.extend_from_slice(HEAD);
+    crate::codec::write_json_str(&mut buf, from);
+    buf.extend_from_slice(TEXT);
+    crate::codec::write_json_str(&mut buf, text);
+    buf.extend_from_slice(offline);
+    buf.extend_from_slice(TS);
+    buf.extend_from_slice(ts);
+    buf.extend_from_slice(MSG_ID);
+    buf.extend_from_slice(msg_id);
+    buf.extend_from_slice(END);
+    // Only UTF-8 went in: the two strings, ASCII, and serde_json's escaping of a string.
+    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Appends the line of a `presence_batch` event (users in order) to `buf`, from borrowed
@@ -536,6 +553,23 @@ pub fn write_reply(buf: &mut Vec<u8>, id: Option<u64>, response: &Response) {
     }
     debug_assert!(buf.len() > start);
     buf.push(b'\n');
+}
+
+/// Appends the answer `sent` to request `id`, newline included, to `buf`: the server's hot
+/// path (one per message), byte for byte what [`write_reply`] gives for [`Response::Sent`].
+pub fn write_sent(buf: &mut Vec<u8>, id: Option<u64>, stored: bool) {
+    if let Some(id) = id {
+        buf.extend_from_slice(b"{\"id\":");
+        buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        buf.push(b',');
+    } else {
+        buf.push(b'{');
+    }
+    buf.extend_from_slice(if stored {
+        b"\"type\":\"sent\",\"stored\":true}\n"
+    } else {
+        b"\"type\":\"sent\",\"stored\":false}\n"
+    });
 }
 
 /// Any frame the server sends.
@@ -904,19 +938,49 @@ mod tests {
 
     #[test]
     fn hot_path_encoders_match_the_general_ones() {
-        let text = "Hey \"Dude\" \u{1b}[2J\n";
-        for offline in [false, true] {
-            assert_eq!(
-                message_line("hans", text, offline, 1_700_000_000_123, 1 << 50),
-                ServerFrame::Event(Event::Message {
-                    from: "hans".into(),
-                    text: text.into(),
-                    offline,
-                    ts: Some(1_700_000_000_123),
-                    msg_id: Some(1 << 50),
-                })
-                .encode()
-            );
+        // Texts with and without escapes, escapes in the 16-byte chunks and in the tail,
+        // every control character, what JSON leaves alone (DEL, non-ASCII, U+2028).
+        let mut texts: Vec<String> = [
+            "",
+            "plain",
+            "Hey \"Dude\" \u{1b}[2J\n",
+            "a\\b",
+            "0123456789abcdef",
+            "0123456789abcde\"",
+            "0123456789abcdef\"",
+            "0123456789abcdef0123456789abcdef0123456789abcdef\t",
+            "\u{7f} é 漢字 \u{2028} 🎉",
+            "</script>&'",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        texts.extend((0u8..0x20).map(|b| format!("x{}y", b as char)));
+        texts.push("x".repeat(10_000));
+        for text in &texts {
+            for (offline, ts, msg_id) in [(false, 1_700_000_000_123, 1 << 50), (true, 0, 0)] {
+                assert_eq!(
+                    message_line("hans", text, offline, ts, msg_id),
+                    ServerFrame::Event(Event::Message {
+                        from: "hans".into(),
+                        text: text.clone(),
+                        offline,
+                        ts: Some(ts),
+                        msg_id: Some(msg_id),
+                    })
+                    .encode(),
+                    "{text:?}"
+                );
+            }
+        }
+        for id in [None, Some(0), Some(u64::MAX)] {
+            for stored in [false, true] {
+                let mut hand = b"before\n".to_vec();
+                write_sent(&mut hand, id, stored);
+                let mut general = b"before\n".to_vec();
+                write_reply(&mut general, id, &Response::Sent { stored });
+                assert_eq!(String::from_utf8(hand), String::from_utf8(general));
+            }
         }
         for (id, response) in [
             (Some(7), Response::Sent { stored: false }),

@@ -43,8 +43,8 @@ pub mod tls;
 
 pub use codec::{encode_line, LineDecoder, LineError, DEFAULT_MAX_LINE};
 pub use frames::{
-    message_line, write_presence_batch, write_reply, ClientFrame, DecodeError, ErrorCode, Event,
-    Hello, Request, Response, ServerFrame, PROTOCOL_VERSION,
+    message_line, write_presence_batch, write_reply, write_sent, ClientFrame, DecodeError,
+    ErrorCode, Event, Hello, Request, Response, ServerFrame, PROTOCOL_VERSION,
 };
 
 /// Validates a user name: 1-32 characters of ASCII letters, digits, `_`, `-` and `.`, not

@@ -30,7 +30,7 @@ spares!(
 #[derive(Debug)]
 pub enum Entry {
     /// A live message, only in memory: stored offline if the connection ends first.
-    Live(Box<Direct>),
+    Live(Direct),
     /// A message that is in the store (`msg_id`): deleted when acknowledged.
     Stored(u64),
 }
@@ -65,7 +65,7 @@ impl Acks {
 impl InFlight {
     /// Notes a live message written. Returns the live messages that must be stored now to
     /// keep the bounds (the caller stores them; they stay listed by id).
-    pub fn written_live(&mut self, d: Box<Direct>) -> Vec<Direct> {
+    pub fn written_live(&mut self, d: Direct) -> Vec<Direct> {
         self.reuse();
         self.live_bytes += d.frame.len();
         self.entries.push_back(Entry::Live(d));
@@ -101,14 +101,14 @@ impl InFlight {
                         unreachable!("matched as live just above")
                     };
                     self.live_bytes -= d.frame.len();
-                    spill.push(*d);
+                    spill.push(d);
                 }
             }
         }
         while self.entries.len() > MAX_ENTRIES {
             if let Some(Entry::Live(d)) = self.entries.pop_front() {
                 self.live_bytes -= d.frame.len();
-                spill.push(*d);
+                spill.push(d);
             }
         }
         spill
@@ -152,12 +152,11 @@ impl InFlight {
 mod tests {
     use super::*;
 
-    fn live(id: u64, bytes: usize) -> Box<Direct> {
-        Box::new(Direct {
-            frame: "x".repeat(bytes),
-            to: "yoda".into(),
+    fn live(id: u64, bytes: usize) -> Direct {
+        Direct {
+            frame: "x".repeat(bytes).into(),
             msg_id: id,
-        })
+        }
     }
 
     #[test]

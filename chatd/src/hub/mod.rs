@@ -349,6 +349,11 @@ impl Hub {
         Ok((id, last_active))
     }
 
+    /// The user logged in on `conn`, if any (none either once its account is deleted).
+    pub(crate) fn user_of(&self, conn: ConnId) -> Option<String> {
+        self.lock().conns.get(&conn)?.user.clone()
+    }
+
     /// Removes a connection whose task has stopped writing. What it never acknowledged, what
     /// its task took and did not write (`taken`), and what was still queued or held for it is
     /// stored for the user's next login, under
@@ -365,18 +370,18 @@ impl Hub {
         let mut c = st.conns.remove(&conn)?;
         // A connection of no account (never logged in, or its account was deleted: it keeps
         // nothing) stores nothing.
-        let keep = c.user.is_some();
+        let to = c.user.as_deref();
         let mut stored = 0;
         for entry in c.out.acks().lock().take() {
-            if let Entry::Live(d) = entry {
-                stored += u64::from(keep && d.store_offline(store));
+            if let (Entry::Live(d), Some(to)) = (entry, to) {
+                stored += u64::from(d.store_offline(to, store));
             }
         }
         let queued = c.out.close();
         let held = c.held.take().unwrap_or_default();
         for item in taken.into_iter().chain(held).chain(queued) {
-            if let Outgoing::Direct(d) = item {
-                stored += u64::from(keep && d.store_offline(store));
+            if let (Outgoing::Direct(d), Some(to)) = (item, to) {
+                stored += u64::from(d.store_offline(to, store));
             }
         }
         Counters::add(&self.counters.stored, stored);

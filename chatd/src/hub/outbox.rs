@@ -19,14 +19,14 @@ use crate::seams::Store;
 use crate::spares::spares;
 
 /// A direct message on its way to a recipient's socket: its encoded line (written to one
-/// connection only, so not shared) and the recipient, so that if the connection dies with it
-/// still queued it can be stored offline instead of lost.
+/// connection only, so not shared), kept so that if the connection dies with it still queued
+/// or unacknowledged it can be stored offline instead of lost. The recipient is the user of
+/// the connection it was queued for (whoever stores it knows that user): one allocation per
+/// message, the line, and nothing boxed around it.
 #[derive(Debug)]
 pub struct Direct {
     /// The encoded `message` event line.
-    pub frame: String,
-    /// Recipient.
-    pub to: String,
+    pub frame: Box<str>,
     /// Its id (in the line too): stored under it, acknowledged by it.
     pub msg_id: u64,
 }
@@ -37,12 +37,12 @@ impl Direct {
     /// the sender was told it was delivered. Sender, text and time are read back from the
     /// encoded line: this is the rare path, the live path never keeps a second copy of them.
     /// It keeps the time it was first accepted.
-    pub(crate) fn store_offline(&self, store: &impl Store) -> bool {
+    pub(crate) fn store_offline(&self, to: &str, store: &impl Store) -> bool {
         match ServerFrame::decode(self.frame.trim_end().as_bytes()) {
             Ok(ServerFrame::Event(Event::Message { from, text, ts, .. })) => {
                 let sent_ms = ts.map_or_else(crate::clock::wall_ms, |ts| ts as i64);
                 // Queued on the store thread now; the answer is not needed.
-                drop(store.store_offline(&self.to, &from, &text, u64::MAX, sent_ms, self.msg_id));
+                drop(store.store_offline(to, &from, &text, u64::MAX, sent_ms, self.msg_id));
                 true
             }
             _ => false,
@@ -61,7 +61,7 @@ pub enum Outgoing {
     /// is not queued per recipient, only its place among the other items is.
     PresenceUpTo(u64),
     /// A direct message.
-    Direct(Box<Direct>),
+    Direct(Direct),
     /// The answer `sent` to request `id`.
     Sent {
         /// The request's id.

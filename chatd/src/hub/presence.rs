@@ -194,7 +194,7 @@ impl Hub {
         items.push(welcome);
         if let Some(b) = backlog.filter(|b| b.count > 0) {
             items.push(Outgoing::Backlog {
-                user: user.into(),
+                user: user.as_str().into(),
                 upto: b.last,
             });
             Counters::add(&self.counters.delivered, b.count);
@@ -211,7 +211,7 @@ impl Hub {
         // connection overflowed) go back to the store rather than being lost.
         for item in lost {
             if let Outgoing::Direct(d) = item {
-                d.store_offline(store);
+                d.store_offline(&user, store);
             }
         }
     }

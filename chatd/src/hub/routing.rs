@@ -54,12 +54,11 @@ impl Hub {
         match st.presence.locate(to) {
             Location::Local(id) => {
                 let direct = Direct {
-                    frame: proto::message_line(from, text, false, at_ms as u64, msg_id),
-                    to: to.to_string(),
+                    frame: proto::message_line(from, text, false, at_ms as u64, msg_id).into(),
                     msg_id,
                 };
                 if self
-                    .push_conn(&mut st, id, Outgoing::Direct(Box::new(direct)))
+                    .push_conn(&mut st, id, Outgoing::Direct(direct))
                     .is_ok()
                 {
                     Counters::add(&self.counters.delivered, 1);

@@ -105,7 +105,7 @@ impl Fixture {
         for item in items {
             match item {
                 Outgoing::Frame(line) => lines.push(line.to_string()),
-                Outgoing::Direct(d) => lines.push(d.frame),
+                Outgoing::Direct(d) => lines.push(d.frame.into()),
                 Outgoing::PresenceUpTo(upto) => {
                     let mut buf = Vec::new();
                     assert!(self.hub.presence_into(id, upto, &mut buf, usize::MAX));
