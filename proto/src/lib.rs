@@ -39,6 +39,7 @@ pub mod codec;
 pub mod frames;
 mod macros;
 pub mod peer;
+mod scan;
 pub mod tls;
 
 pub use codec::{encode_line, LineDecoder, LineError, DEFAULT_MAX_LINE};
