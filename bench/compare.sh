@@ -113,15 +113,19 @@ for case in cases:
     r = get(case, "chatd") or next(iter(v for k, v in res.items() if k[0] == case))
     n = r.get("clients")
     sys_cpu = extra("server_sys_us_per_op")
+    gen_cpu = extra("loadgen_cpu_us_per_op")
     if case.startswith("direct"):
         row(f"direct N={n} closed loop: server CPU µs/delivery", case, cpu)
         row(f"direct N={n} closed loop: of which kernel (system CPU)", case, sys_cpu)
+        row(f"direct N={n} closed loop: load generator CPU µs/delivery", case, gen_cpu)
     elif case.startswith("fanout"):
         row(f"fan-out N={n}: server CPU µs/delivery", case, cpu)
         row(f"fan-out N={n}: of which kernel (system CPU)", case, sys_cpu)
+        row(f"fan-out N={n}: load generator CPU µs/delivery", case, gen_cpu)
     elif case.startswith("paced"):
         row(f"direct N={n} paced 20,000/s: server CPU µs/delivery", case, cpu)
         row(f"direct N={n} paced: of which kernel (system CPU)", case, sys_cpu)
+        row(f"direct N={n} paced: load generator CPU µs/delivery", case, gen_cpu)
         row(f"direct N={n} paced: p50 ms", case, p("p50_ms"))
         row(f"direct N={n} paced: p99 ms", case, p("p99_ms"))
         row(f"direct N={n} paced: load generator lag p99 ms", case, extra("pacer_lag_p99_ms"))

@@ -840,6 +840,7 @@ async fn run_plan(
     };
     // The clock starts now: joins and logins are not part of the figures.
     let cpu0 = p.pid.and_then(server::cpu_split);
+    let own0 = server::cpu_split(std::process::id());
     {
         let mut t = tracker.borrow_mut();
         t.start = Instant::now();
@@ -892,6 +893,9 @@ async fn run_plan(
         .zip(cpu0)
         .map(|((u1, s1), (u0, s0))| (u1 - u0, s1 - s0));
     let server_cpu = split.map(|(user, system)| user + system);
+    let own = server::cpu_split(std::process::id())
+        .zip(own0)
+        .map(|((u1, s1), (u0, s0))| (u1 - u0) + (s1 - s0));
     if let Some(a) = attached {
         a.stop();
     }
@@ -925,6 +929,12 @@ async fn run_plan(
     if let Some((_, system)) = split.filter(|_| t.counted > 0) {
         // The kernel's share of the server CPU per thing counted (what its syscalls cost).
         extra.push(("server_sys_us_per_op", system * 1e6 / t.counted as f64));
+    }
+    if let Some(own) = own.filter(|_| t.counted > 0) {
+        // This load generator's own CPU (user + system) per thing counted: on loopback the
+        // kernel's work for a connection falls partly on each side, and where it falls
+        // depends on the server's socket options, so the two together are the whole cost.
+        extra.push(("loadgen_cpu_us_per_op", own * 1e6 / t.counted as f64));
     }
     Ok(Outcome {
         count: t.counted,

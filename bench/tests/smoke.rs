@@ -136,6 +136,7 @@ fn message_scenarios_count_every_delivery() {
         // The kernel's part is a part of the whole.
         let sys = extra(v, "server_sys_us_per_op");
         assert!((0.0..=cpu).contains(&sys), "{v}");
+        assert!(extra(v, "loadgen_cpu_us_per_op") >= 0.0, "{v}");
         assert!(number(v, "peak_rss_kib") > 0.0, "{v}");
     }
 }
