@@ -38,8 +38,9 @@ pub(super) async fn run(
         return Err(Failure::RateLimited);
     }
     let cap = limits.max_offline_per_user;
-    // The message's time, live or stored: when the server accepted it.
-    let at = shared.clock.now_ms();
+    // The message's time, live or stored: when the server accepted it (a message counts as
+    // activity, so dispatch has read the clock for it already).
+    let at = cx.at_ms.unwrap_or_else(|| shared.clock.now_ms());
     let outcome = match shared.hub.message(from, &to, &text, &shared.store, cap, at) {
         Ok(Routed::Live) => return Ok(Answer::Reply(Response::Sent { stored: false })),
         Ok(Routed::Offline(job)) => job.await,

@@ -112,6 +112,9 @@ pub(crate) struct Ctx<'a> {
     /// The request's id, for an answer the handler queues itself (the welcome, which must
     /// precede the backlog and held frames).
     pub reply_to: Option<u64>,
+    /// When a request that counts as activity was noted as such (the clock's `now_ms`): read
+    /// once per request, for the session's last activity and the handler alike.
+    pub at_ms: Option<i64>,
 }
 
 /// A handler's success.
@@ -196,14 +199,16 @@ pub(crate) async fn dispatch(
     request: Request,
 ) -> Result<Answer, Failure> {
     let spec = spec(&request);
+    let mut at_ms = None;
     match (&s.phase, spec.when) {
         (Phase::In { user, .. }, When::LoggedOut) => {
             return Err(Failure::AlreadyAuthenticated { user: user.clone() })
         }
         (Phase::In { .. }, _) if spec.activity => {
             s.last_valid = shared.clock.now();
-            s.last_active
-                .store(shared.clock.now_ms(), Ordering::Relaxed);
+            let now_ms = shared.clock.now_ms();
+            s.last_active.store(now_ms, Ordering::Relaxed);
+            at_ms = Some(now_ms);
         }
         // Logged in, and the request is not activity (`accounts`, `ack`).
         (Phase::In { .. }, _) => {}
@@ -214,5 +219,10 @@ pub(crate) async fn dispatch(
         }
         _ => {}
     }
-    run(s, &Ctx { shared, reply_to }, request).await
+    let cx = Ctx {
+        shared,
+        reply_to,
+        at_ms,
+    };
+    run(s, &cx, request).await
 }
