@@ -189,12 +189,12 @@ impl Hub {
         };
         let held = c.held.take().unwrap_or_default();
         let out = c.out.clone();
-        let user = c.user.clone().unwrap_or_default();
+        let user = c.user.clone();
         let mut items = Vec::with_capacity(held.len() + 2);
         items.push(welcome);
         if let Some(b) = backlog.filter(|b| b.count > 0) {
             items.push(Outgoing::Backlog {
-                user: user.as_str().into(),
+                user: user.as_deref().unwrap_or_default().into(),
                 upto: b.last,
             });
             Counters::add(&self.counters.delivered, b.count);
@@ -208,10 +208,11 @@ impl Hub {
         }
         drop(st);
         // Direct messages that arrived during the login and could not be queued (the
-        // connection overflowed) go back to the store rather than being lost.
+        // connection overflowed) go back to the store rather than being lost (unless the
+        // account was deleted meanwhile: it keeps nothing).
         for item in lost {
-            if let Outgoing::Direct(d) = item {
-                d.store_offline(&user, store);
+            if let (Outgoing::Direct(d), Some(user)) = (item, &user) {
+                d.store_offline(user, store);
             }
         }
     }
