@@ -143,14 +143,14 @@ impl LineDecoder {
 /// Appends `s` as a JSON string, quotes included, byte for byte as serde_json writes it.
 /// Most strings need no escape and are copied as they are; the others go through
 /// serde_json's own escaping.
-pub(crate) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_json_str(buf: &mut String, s: &str) {
     if needs_escape(s.as_bytes()) {
-        // Writing a string into a Vec cannot fail; were it to, the frame would only lack it.
-        let _ = serde_json::to_writer(&mut *buf, s);
+        // Serializing a string cannot fail; were it to, the frame would have an empty one.
+        buf.push_str(serde_json::to_string(s).as_deref().unwrap_or("\"\""));
     } else {
-        buf.push(b'"');
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'"');
+        buf.push('"');
+        buf.push_str(s);
+        buf.push('"');
     }
 }
 

@@ -495,17 +495,17 @@ impl<'a> Flat<'a> {
 /// event gives (a test holds the two together). The string is allocated once, at its final
 /// size unless the text needs escapes.
 pub fn message_line(from: &str, text: &str, offline: bool, ts: u64, msg_id: u64) -> String {
-    const HEAD: &[u8] = b"{\"type\":\"message\",\"from\":";
-    const TEXT: &[u8] = b",\"text\":";
-    const OFFLINE: &[u8] = b",\"offline\":true";
-    const TS: &[u8] = b",\"ts\":";
-    const MSG_ID: &[u8] = b",\"msg_id\":";
-    const END: &[u8] = b"}\n";
+    const HEAD: &str = "{\"type\":\"message\",\"from\":";
+    const TEXT: &str = ",\"text\":";
+    const OFFLINE: &str = ",\"offline\":true";
+    const TS: &str = ",\"ts\":";
+    const MSG_ID: &str = ",\"msg_id\":";
+    const END: &str = "}\n";
     let mut ts_digits = itoa::Buffer::new();
-    let ts = ts_digits.format(ts).as_bytes();
+    let ts = ts_digits.format(ts);
     let mut id_digits = itoa::Buffer::new();
-    let msg_id = id_digits.format(msg_id).as_bytes();
-    let offline: &[u8] = if offline { OFFLINE } else { b"" };
+    let msg_id = id_digits.format(msg_id);
+    let offline = if offline { OFFLINE } else { "" };
     // Two quotes per string; escapes, if any, grow it further.
     let size = HEAD.len()
         + from.len()
@@ -519,19 +519,18 @@ pub fn message_line(from: &str, text: &str, offline: bool, ts: u64, msg_id: u64)
         + MSG_ID.len()
         + msg_id.len()
         + END.len();
-    let mut buf = Vec::with_capacity(size);
-    buf.extend_from_slice(HEAD);
-    crate::codec::write_json_str(&mut buf, from);
-    buf.extend_from_slice(TEXT);
-    crate::codec::write_json_str(&mut buf, text);
-    buf.extend_from_slice(offline);
-    buf.extend_from_slice(TS);
-    buf.extend_from_slice(ts);
-    buf.extend_from_slice(MSG_ID);
-    buf.extend_from_slice(msg_id);
-    buf.extend_from_slice(END);
-    // Only UTF-8 went in: the two strings, ASCII, and serde_json's escaping of a string.
-    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    let mut line = String::with_capacity(size);
+    line.push_str(HEAD);
+    crate::codec::write_json_str(&mut line, from);
+    line.push_str(TEXT);
+    crate::codec::write_json_str(&mut line, text);
+    line.push_str(offline);
+    line.push_str(TS);
+    line.push_str(ts);
+    line.push_str(MSG_ID);
+    line.push_str(msg_id);
+    line.push_str(END);
+    line
 }
 
 /// Appends the line of a `presence_batch` event (users in order) to `buf`, from borrowed
@@ -989,6 +988,12 @@ mod tests {
         .collect();
         texts.extend((0u8..0x20).map(|b| format!("x{}y", b as char)));
         texts.push("x".repeat(10_000));
+        // Without escapes the line is allocated at its final size (no regrowth, and the
+        // server's `into_boxed_str` keeps the allocation as it is).
+        for text in ["", "plain", "0123456789abcdef", "\u{7f} é 漢字 \u{2028} 🎉"] {
+            let line = message_line("hans", text, true, u64::MAX, 7);
+            assert_eq!(line.capacity(), line.len(), "{text:?}");
+        }
         for text in &texts {
             for (offline, ts, msg_id) in [(false, 1_700_000_000_123, 1 << 50), (true, 0, 0)] {
                 assert_eq!(
