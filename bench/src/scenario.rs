@@ -655,6 +655,12 @@ fn cpu_delta(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
     Some(server::cpu_secs(pid?)? - before?)
 }
 
+/// CPU seconds `pid` used since `before`, as `(user, system)`.
+fn cpu_split_delta(pid: Option<u32>, before: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    let ((u1, s1), (u0, s0)) = (server::cpu_split(pid?)?, before?);
+    Some((u1 - u0, s1 - s0))
+}
+
 fn accounts(range: std::ops::Range<usize>, name: fn(usize) -> String) -> Vec<(String, String)> {
     range
         .map(|i| {
@@ -887,15 +893,9 @@ async fn run_plan(
     {
         note = Some(format!("timed out after {:?}", p.timeout));
     }
-    let split = p
-        .pid
-        .and_then(server::cpu_split)
-        .zip(cpu0)
-        .map(|((u1, s1), (u0, s0))| (u1 - u0, s1 - s0));
+    let split = cpu_split_delta(p.pid, cpu0);
     let server_cpu = split.map(|(user, system)| user + system);
-    let own = server::cpu_split(std::process::id())
-        .zip(own0)
-        .map(|((u1, s1), (u0, s0))| (u1 - u0) + (s1 - s0));
+    let own = cpu_split_delta(Some(std::process::id()), own0).map(|(user, system)| user + system);
     if let Some(a) = attached {
         a.stop();
     }

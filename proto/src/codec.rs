@@ -154,12 +154,14 @@ pub(crate) fn write_json_str(buf: &mut String, s: &str) {
     }
 }
 
-/// Whether JSON needs any of these bytes escaped: a control character, a quote or a
+/// Whether a JSON string needs this byte escaped: a control character, a quote or a
 /// backslash (serde_json escapes nothing else).
+pub(crate) const fn escaped(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether JSON needs any of these bytes escaped ([`escaped`]).
 fn needs_escape(bytes: &[u8]) -> bool {
-    const fn escaped(b: u8) -> bool {
-        b < 0x20 || b == b'"' || b == b'\\'
-    }
     // No early exit within a chunk, so that the compiler checks 16 bytes at a time.
     let mut chunks = bytes.chunks_exact(16);
     for chunk in chunks.by_ref() {

@@ -569,8 +569,7 @@ pub fn write_reply(buf: &mut Vec<u8>, id: Option<u64>, response: &Response) {
     if let Some(id) = id {
         // `{"id":N` here, then the object with its `{` turned into `,` (it is never empty:
         // `"type"` is always there).
-        buf.extend_from_slice(b"{\"id\":");
-        buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        open_with_id(buf, id);
     }
     let body = buf.len();
     if serde_json::to_writer(&mut *buf, response).is_err() {
@@ -585,12 +584,17 @@ pub fn write_reply(buf: &mut Vec<u8>, id: Option<u64>, response: &Response) {
     buf.push(b'\n');
 }
 
+/// Appends `{"id":N`, the start of an answer to request `id`.
+fn open_with_id(buf: &mut Vec<u8>, id: u64) {
+    buf.extend_from_slice(b"{\"id\":");
+    buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+}
+
 /// Appends the answer `sent` to request `id`, newline included, to `buf`: the server's hot
 /// path (one per message), byte for byte what [`write_reply`] gives for [`Response::Sent`].
 pub fn write_sent(buf: &mut Vec<u8>, id: Option<u64>, stored: bool) {
     if let Some(id) = id {
-        buf.extend_from_slice(b"{\"id\":");
-        buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        open_with_id(buf, id);
         buf.push(b',');
     } else {
         buf.push(b'{');

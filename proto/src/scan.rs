@@ -85,9 +85,8 @@ fn string(text: &str, i: usize) -> Option<(&str, usize)> {
         return None;
     }
     let start = i + 1;
-    let len = b[start..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    // The closing quote is the first byte a JSON string would escape, if it has no escapes.
+    let len = b[start..].iter().position(|&c| crate::codec::escaped(c))?;
     let end = start + len;
     if b[end] != b'"' {
         return None;
